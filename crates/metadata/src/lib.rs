@@ -1,0 +1,65 @@
+//! Kraft's cluster metadata as data: the immutable [`MetadataImage`], the
+//! [`MetadataDelta`] that records are replayed into, and the [`snapshot`]
+//! file format. Shared by the controller and the broker.
+//!
+//! Pure code: no I/O, no threads, no async.
+//!
+//! # How data moves through it
+//!
+//! - **In:** metadata records (`kraft_proto::metadata::MetadataRecord`),
+//!   one committed Raft entry ([`RecordBatch`](kraft_proto::metadata::RecordBatch))
+//!   at a time, through [`MetadataDelta::replay_batch`], or a snapshot's
+//!   bytes through [`snapshot::decode`].
+//! - **Out:** a new [`MetadataImage`] from [`MetadataDelta::apply`], plus,
+//!   before applying, what changed (`delta.topics()`, `delta.cluster()`, ...)
+//!   for publishers; records again from [`MetadataImage::to_records`]; and
+//!   snapshot bytes from [`snapshot::encode`].
+//!
+//! An image is made of one sub-image per concern ([`FeaturesImage`],
+//! [`ClusterImage`], [`TopicsImage`], [`ConfigurationsImage`]), each built on
+//! persistent maps, so cloning an image is cheap and an applied delta shares
+//! every sub-image it did not touch with its base.
+//!
+//! ```
+//! use kraft_metadata::{record, MetadataDelta, MetadataImage};
+//! use kraft_proto::metadata::{metadata_record::Record, FeatureLevelRecord, RecordBatch};
+//!
+//! let batch = RecordBatch {
+//!     records: vec![record(Record::FeatureLevel(FeatureLevelRecord {
+//!         name: "metadata.version".into(),
+//!         feature_level: 1,
+//!     }))],
+//! };
+//! let mut delta = MetadataDelta::new(MetadataImage::empty());
+//! delta.replay_batch(1, &batch)?;
+//! let image = delta.apply();
+//! assert_eq!(image.offset(), 1);
+//! assert_eq!(image.features().level("metadata.version"), Some(1));
+//! # Ok::<(), kraft_metadata::MetadataError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod cluster;
+mod configs;
+mod delta;
+mod error;
+mod features;
+mod image;
+pub mod partition;
+mod record;
+pub mod snapshot;
+mod topics;
+mod topics_delta;
+
+pub use cluster::{BrokerRegistration, ClusterDelta, ClusterImage, Endpoint};
+pub use configs::{ConfigResource, ConfigurationsDelta, ConfigurationsImage, ResourceConfigs};
+pub use delta::MetadataDelta;
+pub use error::{MetadataError, SnapshotError};
+pub use features::{FeaturesDelta, FeaturesImage};
+pub use image::MetadataImage;
+pub use kraft_proto::metadata::ConfigResourceType;
+pub use partition::{PartitionRegistration, NO_LEADER};
+pub use record::{record, RECORD_VERSION};
+pub use topics::{TopicImage, TopicsImage};
+pub use topics_delta::{LocalReplicaChanges, TopicsDelta};
