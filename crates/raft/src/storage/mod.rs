@@ -1,0 +1,370 @@
+//! Durable Raft storage for the `__cluster_metadata` log.
+//!
+//! [`RaftStorage`] implements tikv's [`raft::Storage`] over one directory
+//! (for example `<metadata.log.dir>/__cluster_metadata-0/`) and is owned by
+//! the Raft thread; [`LogReader`] is a cheap handle other threads use to
+//! read committed entries. The entries after the newest snapshot are kept in
+//! memory (snapshots bound the metadata log), shared by both behind a lock
+//! that is never held across file I/O.
+//!
+//! # On-disk format
+//!
+//! Every file starts with a magic and a format version, and checksums its
+//! content with crc32c; integers are big-endian.
+//!
+//! - `<base:020>.log` — segments: `"KRAFTLOG"`, version `u32` (=1), then
+//!   frames `length u32 | crc32c(payload) u32 | payload` where the payload is
+//!   one protobuf `eraftpb::Entry`. A segment holds consecutive entries from
+//!   `base`; a new one is started when the active one reaches
+//!   [`StorageOptions::segment_bytes`].
+//! - `quorum-state` — `"KRAFTQST"`, version `u32` (=1), `crc32c u32`,
+//!   `length u32`, then a prost `kraft_proto::raft::QuorumState` (term,
+//!   vote, commit, voters, learners).
+//! - `<index:020>-<term:020>.checkpoint` — snapshots, whose bytes are opaque
+//!   here (the state machine defines and validates them). The newest two are
+//!   kept.
+//!
+//! # Durability contract
+//!
+//! - [`RaftStorage::append`] hands entries to the OS only. They are durable
+//!   once [`RaftStorage::sync`] returns; Raft must not acknowledge them (send
+//!   `ready.take_persisted_messages()`) before that. Exception: rolling to a
+//!   new segment fsyncs the full one, and cutting a conflicting suffix fsyncs
+//!   the truncated file, so only the last segment can ever have a torn tail.
+//! - [`RaftStorage::set_hard_state`] is durable when it returns (the file is
+//!   replaced atomically: temporary file, fsync, rename, directory fsync).
+//! - [`RaftStorage::set_commit`] is memory only; see its docs for why.
+//! - [`write_checkpoint`] is durable when it returns; a checkpoint becomes
+//!   the served snapshot with [`RaftStorage::snapshot_taken`], which then
+//!   deletes the log it covers. [`RaftStorage::apply_snapshot`] makes the
+//!   leader's snapshot durable before it deletes any log.
+//!
+//! On [`RaftStorage::open`], a torn tail of the last segment (an incomplete
+//! frame, a bad checksum in its very last frame, or zeros to the end) is
+//! truncated with a warning. Any other damage is [`StorageError::Corrupt`]
+//! naming the file and byte offset. Limitation: a flipped bit in the length
+//! field of the last segment that makes a frame run past the end of the file
+//! is indistinguishable from a torn write and is truncated too.
+//!
+//! After any error the storage must be dropped and reopened (the Raft thread
+//! stops on storage errors anyway); recovery brings disk and memory back in
+//! line.
+
+mod checkpoint;
+mod error;
+mod fsutil;
+mod log_state;
+mod quorum_state;
+mod reader;
+mod recovery;
+mod segment;
+mod segment_log;
+mod storage_impl;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use kraft_proto::raft::QuorumState;
+use raft::eraftpb::{ConfState, HardState, Snapshot};
+
+pub use checkpoint::{checkpoint_file_name, write_checkpoint, CHECKPOINTS_KEPT};
+pub use error::StorageError;
+pub use reader::{LogReader, ReadCommitted};
+pub use segment::segment_file_name;
+
+use log_state::{LogState, SnapshotInfo};
+use segment_log::SegmentLog;
+
+/// Tuning of the on-disk log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageOptions {
+    /// A new segment is started once the active one has reached this size.
+    pub segment_bytes: u64,
+}
+
+impl Default for StorageOptions {
+    fn default() -> StorageOptions {
+        StorageOptions {
+            segment_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// The durable Raft log, hard state and snapshots of one node. Owned by the
+/// Raft thread; other threads read through [`RaftStorage::reader`].
+pub struct RaftStorage {
+    dir: PathBuf,
+    state: Arc<RwLock<LogState>>,
+    segments: SegmentLog,
+    /// What `quorum-state` holds now.
+    persisted: QuorumState,
+}
+
+impl RaftStorage {
+    /// Opens the storage in `dir`, creating it if needed. `voters` is the
+    /// conf state of a brand-new log (voters are static, from
+    /// `controller.quorum.voters`). Recovery is described in the module docs.
+    pub fn open(
+        dir: &Path,
+        voters: &[u64],
+        opts: StorageOptions,
+    ) -> Result<RaftStorage, StorageError> {
+        let recovered = recovery::recover(dir, voters, &opts)?;
+        Ok(RaftStorage {
+            dir: dir.to_path_buf(),
+            state: Arc::new(RwLock::new(recovered.state)),
+            segments: recovered.segments,
+            persisted: recovered.persisted,
+        })
+    }
+
+    /// The storage directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends `entries` (consecutive indexes). Entries from the first one's
+    /// index on are replaced: a conflicting suffix is cut from the files
+    /// first. Written to the OS, not fsynced: call [`Self::sync`].
+    pub fn append(&mut self, entries: &[raft::eraftpb::Entry]) -> Result<(), StorageError> {
+        let Some(first_new) = entries.first() else {
+            return Ok(());
+        };
+        for pair in entries.windows(2) {
+            if pair[1].index != pair[0].index + 1 {
+                return Err(StorageError::NotContiguous {
+                    expected: pair[0].index + 1,
+                    got: pair[1].index,
+                });
+            }
+        }
+        let (first, last) = {
+            let state = log_state::read(&self.state);
+            (state.first_index(), state.last_index())
+        };
+        let start = first_new.index;
+        if start < first {
+            return Err(StorageError::Compacted {
+                index: start,
+                first_index: first,
+            });
+        }
+        if start > last + 1 {
+            return Err(StorageError::NotContiguous {
+                expected: last + 1,
+                got: start,
+            });
+        }
+        if start <= last {
+            tracing::debug!(
+                from = start,
+                to = last,
+                "replacing a conflicting log suffix"
+            );
+            self.segments.truncate_from(start)?;
+        }
+        self.segments.append(entries)?;
+        let mut state = log_state::write(&self.state);
+        state.entries.truncate((start - first) as usize);
+        state.entries.extend_from_slice(entries);
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable (fsyncs the active segment,
+    /// and the directory if segments were created).
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.segments.sync()
+    }
+
+    /// Persists term, vote and commit (atomic replace of `quorum-state`,
+    /// fsynced before returning).
+    pub fn set_hard_state(&mut self, hs: &HardState) -> Result<(), StorageError> {
+        let cs = log_state::read(&self.state).conf_state.clone();
+        self.persist(hs, &cs)?;
+        log_state::write(&self.state).hard_state = hs.clone();
+        Ok(())
+    }
+
+    /// Updates the commit index in memory only (no I/O); it is written with
+    /// the next [`Self::set_hard_state`] or snapshot.
+    ///
+    /// This is safe because the commit index is not something a node
+    /// promises to anyone: Raft's safety rests on the durable term, vote and
+    /// log. After a restart a lower commit index only delays applying; the
+    /// leader re-sends its commit index with the next append or heartbeat
+    /// (and a leader re-learns it by committing an entry of its own term).
+    /// Entries the state machine already applied beyond it are covered by
+    /// its snapshot, which recovery takes as a lower bound of commit.
+    pub fn set_commit(&mut self, commit: u64) {
+        log_state::write(&self.state).hard_state.commit = commit;
+    }
+
+    /// Replaces the whole log with a snapshot received from the leader
+    /// (`ready.snapshot()`): writes the checkpoint durably, persists the hard
+    /// state (commit and term raised to the snapshot's) and the conf state
+    /// from its metadata, then deletes every segment.
+    pub fn apply_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let meta = snapshot.get_metadata();
+        let (index, term) = (meta.index, meta.term);
+        let (first, mut hs, mut cs) = {
+            let state = log_state::read(&self.state);
+            let cs = state.conf_state.clone();
+            (state.first_index(), state.hard_state.clone(), cs)
+        };
+        if index == 0 {
+            return Err(StorageError::SnapshotRejected {
+                index,
+                term,
+                reason: "empty snapshot".to_string(),
+            });
+        }
+        if index < first {
+            return Err(StorageError::SnapshotOutOfDate {
+                index,
+                first_index: first,
+            });
+        }
+        write_checkpoint(&self.dir, index, term, &snapshot.data)?;
+        hs.commit = hs.commit.max(index);
+        if term > hs.term {
+            hs.term = term;
+            hs.vote = 0;
+        }
+        if meta.has_conf_state() && !meta.get_conf_state().voters.is_empty() {
+            cs = meta.get_conf_state().clone();
+        }
+        self.persist(&hs, &cs)?;
+        self.segments.clear(index + 1)?;
+        {
+            let mut state = log_state::write(&self.state);
+            state.entries.clear();
+            state.snapshot = Some(SnapshotInfo {
+                index,
+                term,
+                data: snapshot.data.clone(),
+            });
+            state.hard_state = hs;
+            state.conf_state = cs;
+        }
+        self.retire_old_checkpoints(index, term);
+        Ok(())
+    }
+
+    /// Records a snapshot the local state machine took at `index` (at most
+    /// the commit index) and already wrote with [`write_checkpoint`], then
+    /// compacts: entries up to `index` leave memory and segments holding
+    /// nothing newer are deleted.
+    pub fn snapshot_taken(
+        &mut self,
+        index: u64,
+        term: u64,
+        data: Bytes,
+    ) -> Result<(), StorageError> {
+        let reject = |reason: String| StorageError::SnapshotRejected {
+            index,
+            term,
+            reason,
+        };
+        let (snap_index, hs, cs) = {
+            let state = log_state::read(&self.state);
+            if index <= state.snapshot_index() {
+                tracing::debug!(
+                    index,
+                    current = state.snapshot_index(),
+                    "snapshot already covered"
+                );
+                return Ok(());
+            }
+            if index > state.committed_index() {
+                return Err(reject(format!(
+                    "beyond the commit index {}",
+                    state.committed_index()
+                )));
+            }
+            match state.term(index) {
+                Ok(t) if t == term => {}
+                Ok(t) => return Err(reject(format!("the log has term {t} at that index"))),
+                Err(_) => return Err(reject("the log no longer holds that index".to_string())),
+            }
+            let hs = state.hard_state.clone();
+            (state.snapshot_index(), hs, state.conf_state.clone())
+        };
+        if !checkpoint::exists(&self.dir, index, term) {
+            return Err(reject(format!(
+                "{} not found: write it with write_checkpoint first",
+                checkpoint_file_name(index, term)
+            )));
+        }
+        if self.persisted != to_quorum_state(&hs, &cs) {
+            self.persist(&hs, &cs)?;
+        }
+        self.segments.compact_to(index)?;
+        {
+            let mut state = log_state::write(&self.state);
+            let drop = ((index - snap_index) as usize).min(state.entries.len());
+            state.entries.drain(..drop);
+            state.snapshot = Some(SnapshotInfo { index, term, data });
+        }
+        self.retire_old_checkpoints(index, term);
+        Ok(())
+    }
+
+    /// Index of the newest snapshot (0 if none).
+    pub fn snapshot_index(&self) -> u64 {
+        log_state::read(&self.state).snapshot_index()
+    }
+
+    /// Term of the newest snapshot (0 if none).
+    pub fn snapshot_term(&self) -> u64 {
+        log_state::read(&self.state).snapshot_term()
+    }
+
+    /// The newest snapshot: (index, term, bytes).
+    pub fn latest_snapshot(&self) -> Option<(u64, u64, Bytes)> {
+        self.reader().latest_snapshot()
+    }
+
+    /// The current hard state (commit as last set, clamped at open).
+    pub fn hard_state(&self) -> HardState {
+        log_state::read(&self.state).hard_state.clone()
+    }
+
+    /// The current conf state.
+    pub fn conf_state(&self) -> ConfState {
+        log_state::read(&self.state).conf_state.clone()
+    }
+
+    /// A read-only handle on the committed log for other threads.
+    pub fn reader(&self) -> LogReader {
+        LogReader::new(Arc::clone(&self.state))
+    }
+
+    /// Writes `quorum-state` for (`hs`, `cs`).
+    fn persist(&mut self, hs: &HardState, cs: &ConfState) -> Result<(), StorageError> {
+        let qs = to_quorum_state(hs, cs);
+        quorum_state::write(&self.dir, &qs)?;
+        self.persisted = qs;
+        Ok(())
+    }
+
+    /// Old checkpoints are housekeeping: failing to delete one is logged,
+    /// not fatal.
+    fn retire_old_checkpoints(&self, index: u64, term: u64) {
+        if let Err(e) = checkpoint::retire_old(&self.dir, (index, term)) {
+            tracing::warn!(error = %e, "could not delete old checkpoints");
+        }
+    }
+}
+
+pub(crate) fn to_quorum_state(hs: &HardState, cs: &ConfState) -> QuorumState {
+    QuorumState {
+        term: hs.term,
+        vote: hs.vote,
+        commit: hs.commit,
+        voters: cs.voters.clone(),
+        learners: cs.learners.clone(),
+    }
+}
