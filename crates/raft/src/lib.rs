@@ -1,0 +1,28 @@
+//! The Raft driver of the `__cluster_metadata` log.
+//!
+//! tikv's `RawNode` is synchronous and does fsyncs, so it runs on a thread of
+//! its own ([`driver`]). Everything else talks to that thread through
+//! channels:
+//!
+//! - in: [`RaftHandle`] (proposals, messages from peers, status queries,
+//!   "a snapshot was taken"), plus a tick every `tick` interval;
+//! - out: an ordered stream of [`RaftEvent`]s (snapshots to load, committed
+//!   entries, the index each proposal landed at, leadership changes) for the
+//!   state machine, and Raft messages for the [`transport`] to send to peers.
+//!
+//! [`storage`] keeps the log, the quorum state and the snapshots on disk;
+//! [`LogReader`](storage::LogReader) lets other tasks read committed entries
+//! (brokers tail the metadata log that way) without going through the thread.
+
+#![forbid(unsafe_code)]
+
+pub mod driver;
+mod logger;
+pub mod storage;
+pub mod transport;
+
+pub use driver::{
+    start_raft, RaftEvent, RaftHandle, RaftRole, RaftStatus, RaftTiming, ReplicaProgress,
+};
+pub use raft::eraftpb::{Entry, Message};
+pub use transport::{NetworkFault, NoFaults, PeerTransport};

@@ -1,0 +1,248 @@
+//! Sends Raft messages to peers over TCP, one connection per peer.
+//!
+//! The Raft thread hands messages to [`PeerTransport::send`]; each peer has a
+//! bounded queue drained by a tokio task that connects (with backoff),
+//! batches whatever is queued into one `ControllerRequest { raft }` frame and
+//! writes it. Raft tolerates loss, so a full queue or a broken connection
+//! drops messages; the task tells the Raft thread the peer is unreachable
+//! (and whether a snapshot it carried got through) so raft-rs re-probes.
+//!
+//! Frames are length-delimited protobuf ([`frame_codec`]), the same framing
+//! the CONTROLLER listener reads. A [`NetworkFault`] lets the testkit cut
+//! chosen links: a cut link drops messages in both the sender and receiver.
+
+use std::collections::HashMap;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::SinkExt;
+use kraft_proto::controller::{controller_request, ControllerRequest};
+use kraft_proto::raft::RaftMessages;
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
+
+use crate::driver::{is_snapshot, node_id, raft_id, Input};
+
+/// The largest frame either side accepts: a snapshot travels in one message.
+pub const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;
+
+/// The framing of every CONTROLLER connection: a u32 big-endian length, then
+/// that many bytes of protobuf.
+pub fn frame_codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME_BYTES)
+        .new_codec()
+}
+
+/// Decides whether traffic from one node to another gets through. Tests
+/// implement it to cut links; production uses [`NoFaults`].
+pub trait NetworkFault: Send + Sync {
+    fn allows(&self, from: i32, to: i32) -> bool;
+}
+
+/// Every link works.
+pub struct NoFaults;
+
+impl NetworkFault for NoFaults {
+    fn allows(&self, _from: i32, _to: i32) -> bool {
+        true
+    }
+}
+
+const PEER_QUEUE: usize = 4096;
+const MAX_MESSAGES_PER_FRAME: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const MIN_BACKOFF: Duration = Duration::from_millis(20);
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Outbound Raft connections to every other voter.
+pub struct PeerTransport {
+    node_id: i32,
+    cluster_id: String,
+    peers: HashMap<i32, String>,
+    fault: Arc<dyn NetworkFault>,
+    queues: HashMap<u64, mpsc::Sender<Message>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl PeerTransport {
+    /// `peers` maps each other voter's node id to its CONTROLLER address
+    /// (`host:port`). Must be called inside a tokio runtime.
+    pub fn new(
+        node_id: i32,
+        cluster_id: String,
+        peers: HashMap<i32, String>,
+        fault: Arc<dyn NetworkFault>,
+    ) -> PeerTransport {
+        PeerTransport {
+            node_id,
+            cluster_id,
+            peers,
+            fault,
+            queues: HashMap::new(),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Spawns one sender task per peer; they report back through `reports`.
+    pub(crate) fn start(&mut self, reports: std_mpsc::Sender<Input>) {
+        for (peer, addr) in &self.peers {
+            if *peer == self.node_id {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            self.queues.insert(raft_id(*peer), tx);
+            let link = PeerLink {
+                from: self.node_id,
+                to: *peer,
+                addr: addr.clone(),
+                cluster_id: self.cluster_id.clone(),
+                fault: self.fault.clone(),
+                reports: reports.clone(),
+            };
+            self.runtime.spawn(link.run(rx));
+        }
+    }
+
+    /// Queues messages for their peers; never blocks.
+    pub(crate) fn send(&self, msgs: Vec<Message>) {
+        for msg in msgs {
+            match self.queues.get(&msg.to) {
+                Some(queue) => {
+                    if queue.try_send(msg).is_err() {
+                        tracing::debug!("peer queue full or closed; raft message dropped");
+                    }
+                }
+                None => tracing::warn!(to = node_id(msg.to), "raft message for an unknown peer"),
+            }
+        }
+    }
+}
+
+struct PeerLink {
+    from: i32,
+    to: i32,
+    addr: String,
+    cluster_id: String,
+    fault: Arc<dyn NetworkFault>,
+    reports: std_mpsc::Sender<Input>,
+}
+
+impl PeerLink {
+    async fn run(self, mut queue: mpsc::Receiver<Message>) {
+        let mut backoff = MIN_BACKOFF;
+        let mut pending: Option<Message> = None;
+        loop {
+            let first = match pending.take() {
+                Some(msg) => msg,
+                None => match queue.recv().await {
+                    Some(msg) => msg,
+                    None => return,
+                },
+            };
+            let stream =
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.addr)).await {
+                    Ok(Ok(stream)) => stream,
+                    _ => {
+                        self.fail(std::iter::once(first).chain(drain(&mut queue)));
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                };
+            backoff = MIN_BACKOFF;
+            let _ = stream.set_nodelay(true);
+            let mut framed = FramedWrite::new(stream, frame_codec());
+            let mut next = Some(first);
+            while let Some(first) = next.take() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_MESSAGES_PER_FRAME {
+                    match queue.try_recv() {
+                        Ok(msg) => batch.push(msg),
+                        Err(_) => break,
+                    }
+                }
+                if !self.fault.allows(self.from, self.to) {
+                    self.fail(batch);
+                } else if let Err(e) = framed.send(self.frame(&batch)).await {
+                    tracing::debug!(peer = self.to, error = %e, "raft connection lost");
+                    self.fail(batch);
+                    break;
+                } else {
+                    self.delivered(&batch);
+                }
+                next = queue.recv().await;
+                if next.is_none() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn frame(&self, batch: &[Message]) -> Bytes {
+        let messages = batch
+            .iter()
+            .filter_map(|m| m.write_to_bytes().ok().map(Bytes::from))
+            .collect();
+        let request = ControllerRequest {
+            correlation_id: 0,
+            cluster_id: self.cluster_id.clone(),
+            body: Some(controller_request::Body::Raft(RaftMessages { messages })),
+        };
+        Bytes::from(request.encode_to_vec())
+    }
+
+    fn delivered(&self, batch: &[Message]) {
+        for msg in batch.iter().filter(|m| is_snapshot(m)) {
+            let _ = self.reports.send(Input::SnapshotSent {
+                to: msg.to,
+                ok: true,
+            });
+        }
+    }
+
+    fn fail(&self, batch: impl IntoIterator<Item = Message>) {
+        let to = raft_id(self.to);
+        for msg in batch {
+            if is_snapshot(&msg) {
+                let _ = self.reports.send(Input::SnapshotSent { to, ok: false });
+            }
+        }
+        let _ = self.reports.send(Input::Unreachable { to });
+    }
+}
+
+fn drain(queue: &mut mpsc::Receiver<Message>) -> Vec<Message> {
+    let mut out = Vec::new();
+    while let Ok(msg) = queue.try_recv() {
+        out.push(msg);
+    }
+    out
+}
+
+/// Decodes the Raft messages of one frame, keeping those the fault filter
+/// lets through to `to`.
+pub fn decode_raft_messages(
+    frame: &RaftMessages,
+    to: i32,
+    fault: &dyn NetworkFault,
+) -> Vec<Message> {
+    frame
+        .messages
+        .iter()
+        .filter_map(|bytes| match Message::parse_from_bytes(bytes) {
+            Ok(msg) => Some(msg),
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable raft message dropped");
+                None
+            }
+        })
+        .filter(|msg| fault.allows(node_id(msg.from), to))
+        .collect()
+}
