@@ -1,0 +1,219 @@
+//! A running controller: durable storage, the Raft thread, the peer
+//! transport, the [`QuorumController`] task and the CONTROLLER listener,
+//! started together and stopped together.
+//!
+//! In: a [`ControllerNodeConfig`] and a bound listener (tests bind port 0
+//! first so every voter's address is known before any node starts).
+//! Out: the committed [`MetadataImage`] on a `watch` channel, Raft status,
+//! and `wait_fatal` for a node that stopped on its own (disk failure, corrupt
+//! snapshot).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use kraft_metadata::MetadataImage;
+use kraft_raft::driver::RaftOutputs;
+use kraft_raft::storage::{RaftStorage, StorageError, StorageOptions};
+use kraft_raft::{start_raft, NetworkFault, PeerTransport, RaftHandle, RaftStatus, RaftTiming};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle as TaskHandle;
+
+use crate::quorum_controller::{ControllerSettings, QuorumController};
+use crate::rpc_server::{serve, RpcContext};
+
+#[derive(Clone)]
+pub struct ControllerNodeConfig {
+    pub node_id: i32,
+    pub cluster_id: String,
+    /// `controller.quorum.voters`: node id -> `host:port`.
+    pub voters: BTreeMap<i32, String>,
+    /// The `__cluster_metadata-0` directory.
+    pub metadata_dir: PathBuf,
+    /// `controller.quorum.election.timeout.ms`.
+    pub election_timeout: Duration,
+    /// `metadata.max.idle.interval.ms`.
+    pub max_idle_interval: Duration,
+    /// `metadata.log.max.record.bytes.between.snapshots`.
+    pub snapshot_max_bytes: u64,
+    /// `metadata.log.max.snapshot.interval.ms`.
+    pub snapshot_max_interval: Duration,
+    /// `metadata.log.segment.bytes`.
+    pub segment_bytes: u64,
+    pub fault: Arc<dyn NetworkFault>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerNodeError {
+    #[error("node {0} is not in controller.quorum.voters")]
+    NotAVoter(i32),
+    #[error("the metadata log in {dir} cannot be opened: {source}")]
+    Storage {
+        dir: PathBuf,
+        #[source]
+        source: StorageError,
+    },
+    #[error("raft could not start: {0}")]
+    Raft(#[from] raft_error::RaftError),
+    #[error("the CONTROLLER listener failed: {0}")]
+    Listener(#[from] std::io::Error),
+}
+
+mod raft_error {
+    /// raft-rs's error, wrapped so this crate's API does not name its type.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    pub struct RaftError(pub String);
+}
+
+pub struct ControllerNode {
+    node_id: i32,
+    local_addr: SocketAddr,
+    raft: RaftHandle,
+    raft_thread: Option<JoinHandle<()>>,
+    controller_task: TaskHandle<()>,
+    server_task: TaskHandle<()>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    fatal: watch::Receiver<Option<String>>,
+}
+
+impl ControllerNode {
+    pub async fn start(
+        config: ControllerNodeConfig,
+        listener: TcpListener,
+    ) -> Result<ControllerNode, ControllerNodeError> {
+        if !config.voters.contains_key(&config.node_id) {
+            return Err(ControllerNodeError::NotAVoter(config.node_id));
+        }
+        let local_addr = listener.local_addr()?;
+        let raft_voters: Vec<u64> = config
+            .voters
+            .keys()
+            .map(|id| kraft_raft::driver::raft_id(*id))
+            .collect();
+        let options = StorageOptions {
+            segment_bytes: config.segment_bytes,
+        };
+        let dir = config.metadata_dir.clone();
+        let storage =
+            tokio::task::spawn_blocking(move || RaftStorage::open(&dir, &raft_voters, options))
+                .await
+                .map_err(|e| ControllerNodeError::Raft(raft_error::RaftError(e.to_string())))?
+                .map_err(|source| ControllerNodeError::Storage {
+                    dir: config.metadata_dir.clone(),
+                    source,
+                })?;
+
+        let peers: HashMap<i32, String> = config
+            .voters
+            .iter()
+            .filter(|(id, _)| **id != config.node_id)
+            .map(|(id, addr)| (*id, addr.clone()))
+            .collect();
+        let transport = PeerTransport::new(
+            config.node_id,
+            config.cluster_id.clone(),
+            peers,
+            config.fault.clone(),
+        );
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let timing = RaftTiming::from_election_timeout(config.election_timeout);
+        let outputs = RaftOutputs {
+            events: events_tx,
+            transport,
+        };
+        let (raft, raft_thread) = start_raft(config.node_id, timing, storage, outputs)
+            .map_err(|e| ControllerNodeError::Raft(raft_error::RaftError(e.to_string())))?;
+
+        let settings = ControllerSettings {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            voters: config.voters.clone(),
+            metadata_dir: config.metadata_dir.clone(),
+            max_idle_interval: config.max_idle_interval,
+            snapshot_max_bytes: config.snapshot_max_bytes,
+            snapshot_max_interval: config.snapshot_max_interval,
+        };
+        let (image_tx, image_rx) = watch::channel(Arc::new(MetadataImage::empty()));
+        let (fatal_tx, fatal_rx) = watch::channel(None);
+        let (commands_tx, commands_rx) = mpsc::channel(1024);
+        let controller = QuorumController::new(settings, raft.clone(), image_tx);
+        let node_id = config.node_id;
+        let controller_task = tokio::spawn(async move {
+            if let Err(e) = controller.run(commands_rx, events_rx).await {
+                tracing::error!(node = node_id, error = %e, "controller stopped");
+                fatal_tx.send_replace(Some(e));
+            }
+        });
+        let ctx = Arc::new(RpcContext::new(
+            config.node_id,
+            config.cluster_id.clone(),
+            config.voters.clone(),
+            raft.clone(),
+            commands_tx,
+            config.fault.clone(),
+        ));
+        let server_task = tokio::spawn(serve(listener, ctx));
+        tracing::info!(node = config.node_id, addr = %local_addr, "controller started");
+        Ok(ControllerNode {
+            node_id: config.node_id,
+            local_addr,
+            raft,
+            raft_thread: Some(raft_thread),
+            controller_task,
+            server_task,
+            image: image_rx,
+            fatal: fatal_rx,
+        })
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub async fn raft_status(&self) -> Option<RaftStatus> {
+        self.raft.status().await
+    }
+
+    /// The committed metadata image, republished after every batch.
+    pub fn image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// Resolves when the node stops on its own, with the reason.
+    pub async fn wait_fatal(&self) -> String {
+        let mut fatal = self.fatal.clone();
+        loop {
+            if let Some(reason) = fatal.borrow_and_update().clone() {
+                return reason;
+            }
+            if fatal.changed().await.is_err() {
+                return "the controller task ended".to_string();
+            }
+        }
+    }
+
+    /// Stops everything: the listener and its connections, the controller
+    /// task, and the Raft thread (joined, so the log files are closed when
+    /// this returns). Everything acknowledged was already fsynced, so this
+    /// is also how tests "kill" a node in-process.
+    pub async fn stop(mut self) {
+        self.server_task.abort();
+        self.controller_task.abort();
+        let _ = (&mut self.server_task).await;
+        let _ = (&mut self.controller_task).await;
+        self.raft.stop();
+        if let Some(thread) = self.raft_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        tracing::info!(node = self.node_id, "controller stopped");
+    }
+}

@@ -1,0 +1,24 @@
+//! The controller side of Kraft: the [`QuorumController`] that owns the
+//! cluster metadata, the CONTROLLER listener that serves Raft peers, brokers
+//! and `kraftctl`, and the clients that talk to it.
+//!
+//! Data enters as requests on the CONTROLLER listener ([`rpc_server`]) and as
+//! committed entries from the Raft thread; it leaves as committed metadata
+//! records (read by brokers from the log), responses, and snapshots.
+//!
+//! [`QuorumController`]: quorum_controller::QuorumController
+
+#![forbid(unsafe_code)]
+
+pub mod client;
+mod config_control;
+pub mod controller_node;
+mod error;
+pub mod error_codes;
+pub mod quorum_controller;
+pub mod rpc_server;
+mod snapshot_policy;
+
+pub use client::{ClientError, ControllerConnection, QuorumClient};
+pub use controller_node::{ControllerNode, ControllerNodeConfig, ControllerNodeError};
+pub use error::ControllerError;

@@ -1,0 +1,484 @@
+//! QuorumController: the one task that owns all controller state.
+//!
+//! Inputs, handled one at a time in arrival order:
+//! - [`ControllerCommand`]s from the RPC server (writes);
+//! - [`RaftEvent`]s from the Raft thread, in log order;
+//! - its own timers (the idle no-op, the snapshot policy) and finished
+//!   snapshot writes.
+//!
+//! A write is "records + response": a manager (e.g. [`config_control`])
+//! computes the records from the `latest` image, the controller replays them
+//! into `latest` at once (so the next write sees them), proposes them as one
+//! Raft entry, and answers when that entry's index commits in the same term.
+//! `committed` is the image of the committed log only; it is what snapshots
+//! are taken from and what `latest` falls back to when leadership is lost.
+//!
+//! Output: replies to writes, proposals to Raft, snapshot files, and the
+//! committed image, published on a `watch` channel after every batch.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use kraft_metadata::{record, snapshot, MetadataDelta, MetadataImage};
+use kraft_proto::controller::{AlterConfigsRequest, LeaderHint};
+use kraft_proto::metadata::{
+    metadata_record::Record, FeatureLevelRecord, MetadataRecord, NoOpRecord, RecordBatch,
+    SnapshotHeader,
+};
+use kraft_raft::{RaftEvent, RaftHandle, RaftRole};
+use prost::Message as _;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config_control;
+use crate::error::ControllerError;
+use crate::error_codes::UNKNOWN_SERVER_ERROR;
+use crate::snapshot_policy::SnapshotPolicy;
+
+/// The `metadata.version` a new cluster is bootstrapped with.
+pub const METADATA_VERSION: i32 = 1;
+
+pub type WriteReply = oneshot::Sender<Result<u64, ControllerError>>;
+
+/// A write operation and where to send its result: the metadata offset at
+/// which its records committed.
+pub enum ControllerCommand {
+    AlterConfigs {
+        request: AlterConfigsRequest,
+        reply: WriteReply,
+    },
+}
+
+/// Settings the controller task needs.
+#[derive(Clone, Debug)]
+pub struct ControllerSettings {
+    pub node_id: i32,
+    pub cluster_id: String,
+    /// Each voter's CONTROLLER address, for NOT_CONTROLLER hints.
+    pub voters: BTreeMap<i32, String>,
+    /// Where snapshot (checkpoint) files go: the `__cluster_metadata-0` dir.
+    pub metadata_dir: PathBuf,
+    /// `metadata.max.idle.interval.ms`; zero disables no-op records.
+    pub max_idle_interval: Duration,
+    pub snapshot_max_bytes: u64,
+    pub snapshot_max_interval: Duration,
+}
+
+/// A proposed write awaiting commit; `reply` is None for the controller's
+/// own writes (no-ops, bootstrap records).
+struct PendingWrite {
+    reply: Option<WriteReply>,
+}
+
+pub struct QuorumController {
+    settings: ControllerSettings,
+    raft: RaftHandle,
+    committed: MetadataImage,
+    latest: MetadataImage,
+    published: watch::Sender<Arc<MetadataImage>>,
+    role: RaftRole,
+    leader_id: Option<i32>,
+    term: u64,
+    /// For a leader: the index of its term-start entry. Writes are accepted
+    /// once `committed` has reached it (the image is then complete).
+    active_from: Option<u64>,
+    active: bool,
+    /// Writes that arrived while this leader was not yet active.
+    deferred: VecDeque<ControllerCommand>,
+    next_token: u64,
+    /// Proposed, index not yet known.
+    proposing: HashMap<u64, PendingWrite>,
+    /// Appended at index (key) in term; answered when that index commits.
+    in_flight: BTreeMap<u64, (u64, PendingWrite)>,
+    snapshot_policy: SnapshotPolicy,
+    snapshot_running: bool,
+    snapshot_done: mpsc::UnboundedSender<SnapshotResult>,
+    /// Taken by `run`; finished snapshot writes arrive here.
+    snapshot_results: Option<mpsc::UnboundedReceiver<SnapshotResult>>,
+}
+
+struct SnapshotResult {
+    index: u64,
+    term: u64,
+    data: Result<Bytes, String>,
+}
+
+/// What stopped the controller when it stops on its own.
+pub type FatalError = String;
+
+impl QuorumController {
+    pub fn new(
+        settings: ControllerSettings,
+        raft: RaftHandle,
+        published: watch::Sender<Arc<MetadataImage>>,
+    ) -> QuorumController {
+        let (snapshot_done, snapshot_rx) = mpsc::unbounded_channel();
+        let policy =
+            SnapshotPolicy::new(settings.snapshot_max_bytes, settings.snapshot_max_interval);
+        QuorumController {
+            settings,
+            raft,
+            committed: MetadataImage::empty(),
+            latest: MetadataImage::empty(),
+            published,
+            role: RaftRole::Follower,
+            leader_id: None,
+            term: 0,
+            active_from: None,
+            active: false,
+            deferred: VecDeque::new(),
+            next_token: 1,
+            proposing: HashMap::new(),
+            in_flight: BTreeMap::new(),
+            snapshot_policy: policy,
+            snapshot_running: false,
+            snapshot_done,
+            snapshot_results: Some(snapshot_rx),
+        }
+    }
+
+    /// Runs until the command channel closes, the Raft thread stops, or a
+    /// fatal error (returned).
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<ControllerCommand>,
+        mut events: mpsc::UnboundedReceiver<RaftEvent>,
+    ) -> Result<(), FatalError> {
+        let Some(mut snapshots) = self.snapshot_results.take() else {
+            return Err("the controller was already run".to_string());
+        };
+        let idle = if self.settings.max_idle_interval.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            self.settings.max_idle_interval
+        };
+        let mut idle_timer = tokio::time::interval(idle);
+        idle_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.on_raft_event(event)?,
+                    None => return Ok(()),
+                },
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return Ok(()),
+                },
+                Some(done) = snapshots.recv() => self.on_snapshot_written(done),
+                _ = idle_timer.tick() => self.on_idle_tick().await,
+            }
+        }
+    }
+
+    fn leader_hint(&self) -> LeaderHint {
+        match self.leader_id {
+            Some(id) => LeaderHint {
+                leader_id: id,
+                leader_epoch: self.term,
+                address: self.settings.voters.get(&id).cloned().unwrap_or_default(),
+            },
+            None => LeaderHint {
+                leader_id: -1,
+                leader_epoch: self.term,
+                address: String::new(),
+            },
+        }
+    }
+
+    fn on_command(&mut self, command: ControllerCommand) {
+        if self.role != RaftRole::Leader {
+            let err = ControllerError::not_controller(self.leader_hint());
+            match command {
+                ControllerCommand::AlterConfigs { reply, .. } => {
+                    let _ = reply.send(Err(err));
+                }
+            }
+            return;
+        }
+        if !self.active {
+            self.deferred.push_back(command);
+            return;
+        }
+        match command {
+            ControllerCommand::AlterConfigs { request, reply } => {
+                match config_control::alter_configs(&self.latest, &request.changes) {
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                    Ok(_) if request.validate_only => {
+                        let _ = reply.send(Ok(0));
+                    }
+                    Ok(records) => self.write(records, Some(reply)),
+                }
+            }
+        }
+    }
+
+    /// Replays `records` into `latest` and proposes them as one entry.
+    fn write(&mut self, records: Vec<MetadataRecord>, reply: Option<WriteReply>) {
+        if records.is_empty() {
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(self.latest.offset()));
+            }
+            return;
+        }
+        let batch = RecordBatch { records };
+        let mut delta = MetadataDelta::new(self.latest.clone());
+        if let Err(e) = batch.records.iter().try_for_each(|r| delta.replay(r)) {
+            // A manager produced records that do not replay: a bug. Refuse
+            // the write rather than commit a log no one can load.
+            tracing::error!(error = %e, "controller generated records that do not replay");
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(ControllerError::new(
+                    UNKNOWN_SERVER_ERROR,
+                    e.to_string(),
+                )));
+            }
+            return;
+        }
+        self.latest = delta.apply();
+        let token = self.next_token;
+        self.next_token += 1;
+        self.proposing.insert(token, PendingWrite { reply });
+        self.raft.propose(token, batch.encode_to_vec());
+    }
+
+    fn on_raft_event(&mut self, event: RaftEvent) -> Result<(), FatalError> {
+        match event {
+            RaftEvent::LoadSnapshot { index, term, data } => {
+                let (header, image) = snapshot::decode(&data).map_err(|e| {
+                    format!("snapshot at offset {index} (term {term}) cannot be loaded: {e}")
+                })?;
+                if header.offset != index {
+                    return Err(format!(
+                        "snapshot file for offset {index} holds offset {}",
+                        header.offset
+                    ));
+                }
+                tracing::info!(offset = index, term, "loaded metadata snapshot");
+                self.committed = image;
+                self.latest = self.committed.clone();
+                self.snapshot_policy.reset(Instant::now());
+                self.publish();
+            }
+            RaftEvent::Committed { index, term, data } => self.on_committed(index, term, data),
+            RaftEvent::Proposed { token, index, term } => {
+                if let Some(pending) = self.proposing.remove(&token) {
+                    self.in_flight.insert(index, (term, pending));
+                }
+            }
+            RaftEvent::ProposeFailed { token } => {
+                // Raft drops proposals only when this node is no longer the
+                // leader; everything computed after this write is void too.
+                if let Some(PendingWrite { reply: Some(reply) }) = self.proposing.remove(&token) {
+                    let _ = reply.send(Err(ControllerError::not_controller(self.leader_hint())));
+                }
+                self.step_down();
+            }
+            RaftEvent::RoleChanged {
+                role,
+                leader_id,
+                term,
+                last_index,
+            } => {
+                let was_leader = self.role == RaftRole::Leader;
+                let new_term = term != self.term;
+                self.role = role;
+                self.leader_id = leader_id;
+                self.term = term;
+                tracing::info!(
+                    node = self.settings.node_id,
+                    ?role,
+                    ?leader_id,
+                    term,
+                    "raft role changed"
+                );
+                if role == RaftRole::Leader {
+                    if !was_leader || new_term {
+                        self.step_down();
+                        self.active_from = Some(last_index);
+                        self.maybe_activate();
+                    }
+                } else {
+                    self.step_down();
+                }
+            }
+            RaftEvent::Fatal(message) => return Err(format!("raft stopped: {message}")),
+        }
+        Ok(())
+    }
+
+    fn on_committed(&mut self, index: u64, term: u64, data: Bytes) {
+        if !data.is_empty() {
+            let mut delta = MetadataDelta::new(self.committed.clone());
+            let result = RecordBatch::decode(data.as_ref())
+                .map_err(|e| e.to_string())
+                .and_then(|batch| delta.replay_batch(index, &batch).map_err(|e| e.to_string()));
+            if let Err(e) = result {
+                // Kafka's loader does the same: report the fault, keep going.
+                tracing::error!(offset = index, error = %e, "committed metadata batch failed to replay");
+            }
+            delta.set_offset(index);
+            self.committed = delta.apply();
+            self.snapshot_policy.record_committed(data.len());
+        } else {
+            let mut delta = MetadataDelta::new(self.committed.clone());
+            delta.set_offset(index);
+            self.committed = delta.apply();
+        }
+        if let Some((proposed_term, pending)) = self.in_flight.remove(&index) {
+            let result = if proposed_term == term {
+                Ok(index)
+            } else {
+                Err(ControllerError::not_controller(self.leader_hint()))
+            };
+            if let Some(reply) = pending.reply {
+                let _ = reply.send(result);
+            }
+        }
+        if !self.active || self.in_flight.is_empty() && self.proposing.is_empty() {
+            self.latest = self.committed.clone();
+        }
+        self.maybe_activate();
+        self.publish();
+        self.maybe_snapshot(term);
+    }
+
+    /// Becomes active once the committed image covers the term-start entry.
+    fn maybe_activate(&mut self) {
+        if self.active || self.role != RaftRole::Leader {
+            return;
+        }
+        let Some(from) = self.active_from else { return };
+        if self.committed.offset() < from {
+            return;
+        }
+        self.active = true;
+        self.latest = self.committed.clone();
+        tracing::info!(
+            node = self.settings.node_id,
+            term = self.term,
+            offset = from,
+            "active controller"
+        );
+        if self
+            .committed
+            .features()
+            .level("metadata.version")
+            .is_none()
+        {
+            let bootstrap = vec![record(Record::FeatureLevel(FeatureLevelRecord {
+                name: "metadata.version".to_string(),
+                feature_level: METADATA_VERSION,
+            }))];
+            self.write(bootstrap, None);
+        }
+        while let Some(command) = self.deferred.pop_front() {
+            self.on_command(command);
+        }
+    }
+
+    /// Leaves the active state: fails every write in progress with
+    /// NOT_CONTROLLER and falls back to the committed image.
+    fn step_down(&mut self) {
+        let hint = self.leader_hint();
+        let fail = |reply: Option<WriteReply>| {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(ControllerError::not_controller(hint.clone())));
+            }
+        };
+        for (_, pending) in self.proposing.drain() {
+            fail(pending.reply);
+        }
+        for (_, (_, pending)) in std::mem::take(&mut self.in_flight) {
+            fail(pending.reply);
+        }
+        for command in self.deferred.drain(..) {
+            match command {
+                ControllerCommand::AlterConfigs { reply, .. } => fail(Some(reply)),
+            }
+        }
+        self.active = false;
+        self.active_from = None;
+        self.latest = self.committed.clone();
+    }
+
+    async fn on_idle_tick(&mut self) {
+        if self.role != RaftRole::Leader {
+            return;
+        }
+        if self.active_from.is_none() {
+            // Leadership survived a dropped proposal: re-arm from the
+            // current log end, which will commit in this term.
+            if let Some(status) = self.raft.status().await {
+                if status.role == RaftRole::Leader && status.term == self.term {
+                    self.active_from = Some(status.last_index);
+                    self.maybe_activate();
+                }
+            }
+            return;
+        }
+        if self.active && !self.settings.max_idle_interval.is_zero() {
+            self.write(vec![record(Record::NoOp(NoOpRecord {}))], None);
+        }
+    }
+
+    fn publish(&self) {
+        self.published
+            .send_replace(Arc::new(self.committed.clone()));
+    }
+
+    /// Starts writing a snapshot of the committed image when the policy says
+    /// so; encoding and fsync happen on a blocking thread.
+    fn maybe_snapshot(&mut self, term: u64) {
+        if self.snapshot_running || !self.snapshot_policy.due(Instant::now()) {
+            return;
+        }
+        self.snapshot_running = true;
+        self.snapshot_policy.reset(Instant::now());
+        let image = self.committed.clone();
+        let index = image.offset();
+        let dir = self.settings.metadata_dir.clone();
+        let voters = self
+            .settings
+            .voters
+            .keys()
+            .map(|id| kraft_raft::driver::raft_id(*id))
+            .collect();
+        let done = self.snapshot_done.clone();
+        tokio::task::spawn_blocking(move || {
+            let header = SnapshotHeader {
+                offset: index,
+                term,
+                timestamp_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0),
+                voters,
+                learners: Vec::new(),
+            };
+            let bytes = snapshot::encode(&header, &image);
+            let data = kraft_raft::storage::write_checkpoint(&dir, index, term, &bytes)
+                .map(|_| Bytes::from(bytes))
+                .map_err(|e| e.to_string());
+            let _ = done.send(SnapshotResult { index, term, data });
+        });
+    }
+
+    fn on_snapshot_written(&mut self, done: SnapshotResult) {
+        self.snapshot_running = false;
+        match done.data {
+            Ok(data) => {
+                tracing::info!(
+                    offset = done.index,
+                    bytes = data.len(),
+                    "wrote metadata snapshot"
+                );
+                self.raft.snapshot_taken(done.index, done.term, data);
+            }
+            Err(e) => tracing::error!(offset = done.index, error = %e, "metadata snapshot failed"),
+        }
+    }
+}

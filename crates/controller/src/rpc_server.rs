@@ -1,0 +1,340 @@
+//! The CONTROLLER listener: accepts connections and serves
+//! [`ControllerRequest`] frames (see `proto/controller.proto`).
+//!
+//! - `raft`: decoded and stepped into the Raft thread; never answered.
+//! - `describe_quorum`: answered from the Raft thread's status (leader only).
+//! - writes (`alter_configs`): sent to the [`QuorumController`] task, answered
+//!   when committed.
+//! - `fetch_metadata` / `fetch_snapshot`: read committed entries straight
+//!   from the log (no controller involvement), long-polling on the commit
+//!   index; the caller is recorded as an observer.
+//!
+//! An undecodable frame closes the connection with a log line; a request
+//! with a foreign cluster id gets INCONSISTENT_CLUSTER_ID.
+//!
+//! [`QuorumController`]: crate::quorum_controller::QuorumController
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use kraft_proto::controller::{
+    controller_request::Body as Req, controller_response::Body as Resp, CommittedBatch,
+    ControllerRequest, ControllerResponse, DescribeQuorumResponse, FetchMetadataRequest,
+    FetchMetadataResponse, FetchSnapshotRequest, FetchSnapshotResponse, LeaderHint, ReplicaState,
+    WriteResponse,
+};
+use kraft_raft::storage::ReadCommitted;
+use kraft_raft::transport::{decode_raft_messages, frame_codec};
+use kraft_raft::{NetworkFault, RaftHandle, RaftRole};
+use prost::Message as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Framed;
+
+use crate::error::ControllerError;
+use crate::error_codes::{
+    INCONSISTENT_CLUSTER_ID, INVALID_REQUEST, SNAPSHOT_NOT_FOUND, UNKNOWN_SERVER_ERROR,
+};
+use crate::quorum_controller::ControllerCommand;
+
+/// The longest a metadata fetch may wait for new data.
+const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
+const DEFAULT_FETCH_BYTES: u64 = 1024 * 1024;
+
+/// What a fetching observer last asked for.
+#[derive(Clone, Copy, Debug)]
+struct Observer {
+    fetch_offset: u64,
+    last_fetch: Instant,
+}
+
+/// Everything a connection handler needs; shared by all connections.
+pub struct RpcContext {
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub voters: BTreeMap<i32, String>,
+    pub raft: RaftHandle,
+    pub commands: mpsc::Sender<ControllerCommand>,
+    pub fault: Arc<dyn NetworkFault>,
+    observers: Mutex<HashMap<i32, Observer>>,
+}
+
+impl RpcContext {
+    pub fn new(
+        node_id: i32,
+        cluster_id: String,
+        voters: BTreeMap<i32, String>,
+        raft: RaftHandle,
+        commands: mpsc::Sender<ControllerCommand>,
+        fault: Arc<dyn NetworkFault>,
+    ) -> RpcContext {
+        RpcContext {
+            node_id,
+            cluster_id,
+            voters,
+            raft,
+            commands,
+            fault,
+            observers: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Accepts connections until the task is dropped or aborted.
+pub async fn serve(listener: TcpListener, ctx: Arc<RpcContext>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let ctx = ctx.clone();
+                    connections.spawn(async move {
+                        if let Err(e) = serve_connection(stream, ctx).await {
+                            tracing::debug!(%peer, error = %e, "controller connection closed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed on the CONTROLLER listener");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, ctx: Arc<RpcContext>) -> std::io::Result<()> {
+    let mut framed = Framed::new(stream, frame_codec());
+    while let Some(frame) = framed.next().await {
+        let frame = frame?;
+        let request = match ControllerRequest::decode(frame.freeze()) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable controller frame; closing the connection");
+                return Ok(());
+            }
+        };
+        let Some(response) = handle(&ctx, request).await else {
+            continue;
+        };
+        framed
+            .send(bytes::Bytes::from(response.encode_to_vec()))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Serves one request; `None` for one-way Raft traffic.
+async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<ControllerResponse> {
+    let id = request.correlation_id;
+    let Some(body) = request.body else {
+        return Some(
+            ControllerError::new(INVALID_REQUEST, "request has no body").into_response(id),
+        );
+    };
+    let anonymous_ok = matches!(body, Req::DescribeQuorum(_));
+    if request.cluster_id != ctx.cluster_id && !(request.cluster_id.is_empty() && anonymous_ok) {
+        if let Req::Raft(_) = body {
+            tracing::warn!(theirs = %request.cluster_id, ours = %ctx.cluster_id, "raft traffic from another cluster dropped");
+            return None;
+        }
+        let message = format!(
+            "request for cluster '{}' reached a node of cluster '{}'",
+            request.cluster_id, ctx.cluster_id
+        );
+        return Some(ControllerError::new(INCONSISTENT_CLUSTER_ID, message).into_response(id));
+    }
+    let result = match body {
+        Req::Raft(messages) => {
+            for msg in decode_raft_messages(&messages, ctx.node_id, ctx.fault.as_ref()) {
+                ctx.raft.step(msg);
+            }
+            return None;
+        }
+        Req::DescribeQuorum(_) => describe_quorum(ctx).await.map(Resp::DescribeQuorum),
+        Req::AlterConfigs(request) => {
+            write(ctx, |reply| ControllerCommand::AlterConfigs {
+                request,
+                reply,
+            })
+            .await
+        }
+        Req::FetchMetadata(request) => Ok(Resp::FetchMetadata(fetch_metadata(ctx, request).await)),
+        Req::FetchSnapshot(request) => fetch_snapshot(ctx, request).map(Resp::FetchSnapshot),
+    };
+    Some(match result {
+        Ok(body) => ControllerResponse {
+            correlation_id: id,
+            body: Some(body),
+            ..Default::default()
+        },
+        Err(e) => e.into_response(id),
+    })
+}
+
+async fn write(
+    ctx: &RpcContext,
+    command: impl FnOnce(oneshot::Sender<Result<u64, ControllerError>>) -> ControllerCommand,
+) -> Result<Resp, ControllerError> {
+    let (tx, rx) = oneshot::channel();
+    let stopped = || ControllerError::new(UNKNOWN_SERVER_ERROR, "the controller is shutting down");
+    ctx.commands
+        .send(command(tx))
+        .await
+        .map_err(|_| stopped())?;
+    let offset = rx.await.map_err(|_| stopped())??;
+    Ok(Resp::Write(WriteResponse { offset }))
+}
+
+fn leader_hint(ctx: &RpcContext, leader_id: Option<i32>, term: u64) -> LeaderHint {
+    LeaderHint {
+        leader_id: leader_id.unwrap_or(-1),
+        leader_epoch: term,
+        address: leader_id
+            .and_then(|id| ctx.voters.get(&id).cloned())
+            .unwrap_or_default(),
+    }
+}
+
+/// The quorum as the leader sees it; other nodes redirect to the leader.
+async fn describe_quorum(ctx: &RpcContext) -> Result<DescribeQuorumResponse, ControllerError> {
+    let status = ctx.raft.status().await.ok_or_else(|| {
+        ControllerError::new(UNKNOWN_SERVER_ERROR, "raft has stopped on this node")
+    })?;
+    if status.role != RaftRole::Leader {
+        return Err(ControllerError::not_controller(leader_hint(
+            ctx,
+            status.leader_id,
+            status.term,
+        )));
+    }
+    let voters = status
+        .progress
+        .iter()
+        .map(|p| ReplicaState {
+            id: p.node_id,
+            log_end_offset: p.matched,
+            lag: status.last_index.saturating_sub(p.matched),
+            last_caught_up_ms_ago: p.last_heard.map(|d| d.as_millis() as i64).unwrap_or(-1),
+        })
+        .collect();
+    let now = Instant::now();
+    let mut observers: Vec<ReplicaState> = ctx
+        .observers
+        .lock()
+        .map(|o| {
+            o.iter()
+                .filter(|(id, _)| !ctx.voters.contains_key(id))
+                .map(|(id, o)| ReplicaState {
+                    id: *id,
+                    log_end_offset: o.fetch_offset,
+                    lag: status.commit.saturating_sub(o.fetch_offset),
+                    last_caught_up_ms_ago: now.duration_since(o.last_fetch).as_millis() as i64,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    observers.sort_by_key(|o| o.id);
+    let mut response = DescribeQuorumResponse {
+        cluster_id: ctx.cluster_id.clone(),
+        leader_id: status.node_id,
+        leader_epoch: status.term,
+        high_watermark: status.commit,
+        snapshot_offset: status.snapshot_index,
+        log_start_offset: status.first_index,
+        log_end_offset: status.last_index,
+        voters,
+        observers,
+    };
+    response.voters.sort_by_key(|v| v.id);
+    Ok(response)
+}
+
+/// Committed entries from `offset`, waiting up to `max_wait_ms` for some.
+async fn fetch_metadata(ctx: &RpcContext, request: FetchMetadataRequest) -> FetchMetadataResponse {
+    if let Ok(mut observers) = ctx.observers.lock() {
+        observers.insert(
+            request.node_id,
+            Observer {
+                fetch_offset: request.offset,
+                last_fetch: Instant::now(),
+            },
+        );
+    }
+    let reader = ctx.raft.reader();
+    let max_bytes = if request.max_bytes == 0 {
+        DEFAULT_FETCH_BYTES
+    } else {
+        u64::from(request.max_bytes)
+    };
+    let wait = Duration::from_millis(u64::from(request.max_wait_ms)).min(MAX_FETCH_WAIT);
+    let mut commit = ctx.raft.commit_watch();
+    let deadline = tokio::time::Instant::now() + wait;
+    while reader.commit_index() < request.offset {
+        match tokio::time::timeout_at(deadline, commit.changed()).await {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+    }
+    let mut response = FetchMetadataResponse {
+        high_watermark: reader.commit_index(),
+        log_start_offset: reader.first_index(),
+        ..Default::default()
+    };
+    match reader.read_committed(request.offset, max_bytes) {
+        ReadCommitted::Entries(entries) => {
+            response.batches = entries
+                .into_iter()
+                .map(|e| CommittedBatch {
+                    offset: e.index,
+                    term: e.term,
+                    records: e.data.to_vec().into(),
+                })
+                .collect();
+        }
+        ReadCommitted::SnapshotRequired { index, .. } => {
+            response.snapshot_required = true;
+            response.snapshot_offset = index;
+        }
+    }
+    response
+}
+
+fn fetch_snapshot(
+    ctx: &RpcContext,
+    request: FetchSnapshotRequest,
+) -> Result<FetchSnapshotResponse, ControllerError> {
+    let Some((index, _term, data)) = ctx.raft.reader().latest_snapshot() else {
+        return Err(ControllerError::new(
+            SNAPSHOT_NOT_FOUND,
+            "this node has no snapshot",
+        ));
+    };
+    if index != request.snapshot_offset {
+        return Err(ControllerError::new(
+            SNAPSHOT_NOT_FOUND,
+            format!(
+                "no snapshot at offset {}; the latest is at {index}",
+                request.snapshot_offset
+            ),
+        ));
+    }
+    let total = data.len() as u64;
+    let start = request.position.min(total) as usize;
+    let max = if request.max_bytes == 0 {
+        DEFAULT_FETCH_BYTES
+    } else {
+        u64::from(request.max_bytes)
+    };
+    let end = (start as u64 + max).min(total) as usize;
+    Ok(FetchSnapshotResponse {
+        snapshot_offset: index,
+        total_size: total,
+        position: start as u64,
+        chunk: data.slice(start..end),
+    })
+}
