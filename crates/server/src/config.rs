@@ -1,0 +1,446 @@
+//! `server.properties`: Kafka's config file format and key names, parsed
+//! into a validated [`KraftConfig`].
+//!
+//! In: the file's text plus `--override key=value` pairs (overrides win).
+//! Out: a `KraftConfig`, or a [`ConfigError`] naming the key at fault.
+//! Keys this build does not know are returned as warnings, not errors, so a
+//! Kafka config file can be reused as it is.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("invalid value '{value}' for {key}: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("missing required config {0}")]
+    Missing(&'static str),
+    #[error("line {line} of the config file is not 'key=value': {text}")]
+    Syntax { line: usize, text: String },
+    #[error("--override '{0}' is not key=value")]
+    Override(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A node's validated configuration.
+#[derive(Clone, Debug)]
+pub struct KraftConfig {
+    pub roles: Roles,
+    pub node_id: i32,
+    /// `controller.quorum.voters`: id -> host:port.
+    pub voters: BTreeMap<i32, String>,
+    pub listeners: Vec<Listener>,
+    pub controller_listener_names: Vec<String>,
+    pub log_dirs: Vec<PathBuf>,
+    pub metadata_log_dir: PathBuf,
+    pub election_timeout: Duration,
+    pub max_idle_interval: Duration,
+    pub snapshot_max_bytes: u64,
+    pub snapshot_max_interval: Duration,
+    pub metadata_segment_bytes: u64,
+    /// Keys present in the file that this build does not use.
+    pub unknown_keys: Vec<String>,
+}
+
+/// Every key this build reads, with its default (None: no default).
+const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
+    ("process.roles", None),
+    ("node.id", None),
+    ("controller.quorum.voters", None),
+    ("listeners", None),
+    ("controller.listener.names", Some("CONTROLLER")),
+    ("log.dirs", None),
+    ("log.dir", Some("/tmp/kraft-logs")),
+    ("metadata.log.dir", None),
+    // Kafka's default is 1000 ms; see README "Failover" for why Kraft's is lower.
+    ("controller.quorum.election.timeout.ms", Some("300")),
+    ("metadata.max.idle.interval.ms", Some("500")),
+    (
+        "metadata.log.max.record.bytes.between.snapshots",
+        Some("20971520"),
+    ),
+    ("metadata.log.max.snapshot.interval.ms", Some("3600000")),
+    ("metadata.log.segment.bytes", Some("16777216")),
+];
+
+/// Parses Java-properties text: `key=value` or `key: value` lines, `#` and
+/// `!` comments, and `\` line continuations.
+pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    let mut logical = String::new();
+    let mut start_line = 0;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        if logical.is_empty() {
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            start_line = n + 1;
+        }
+        if let Some(body) = line.strip_suffix('\\') {
+            logical.push_str(body);
+            continue;
+        }
+        logical.push_str(line);
+        let entry = std::mem::take(&mut logical);
+        let Some(split) = entry.find(['=', ':']) else {
+            return Err(ConfigError::Syntax {
+                line: start_line,
+                text: entry,
+            });
+        };
+        let key = entry[..split].trim().to_string();
+        let value = entry[split + 1..].trim().to_string();
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+/// Applies `key=value` overrides on top of `props`.
+pub fn apply_overrides(
+    props: &mut BTreeMap<String, String>,
+    overrides: &[String],
+) -> Result<(), ConfigError> {
+    for item in overrides {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(ConfigError::Override(item.clone()));
+        };
+        props.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    Ok(())
+}
+
+struct Props<'a>(&'a BTreeMap<String, String>);
+
+impl Props<'_> {
+    fn get(&self, key: &'static str) -> Option<&str> {
+        self.0.get(key).map(String::as_str).or_else(|| {
+            KNOWN_KEYS
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, d)| *d)
+        })
+    }
+
+    fn required(&self, key: &'static str) -> Result<&str, ConfigError> {
+        self.get(key).ok_or(ConfigError::Missing(key))
+    }
+
+    fn number<T>(&self, key: &'static str, min: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let value = self.required(key)?;
+        let parsed: T = value
+            .parse()
+            .map_err(|_| invalid(key, value, "expected a whole number"))?;
+        if parsed < min {
+            return Err(invalid(key, value, &format!("must be at least {min}")));
+        }
+        Ok(parsed)
+    }
+
+    fn millis(&self, key: &'static str, min: u64) -> Result<Duration, ConfigError> {
+        self.number::<u64>(key, min).map(Duration::from_millis)
+    }
+}
+
+fn invalid(key: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl KraftConfig {
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<KraftConfig, ConfigError> {
+        let p = Props(props);
+        let roles = parse_roles(p.required("process.roles")?)?;
+        let node_id = p.number::<i32>("node.id", 0)?;
+        let voters = match p.get("controller.quorum.voters") {
+            Some(v) => parse_voters(v)?,
+            None => return Err(ConfigError::Missing("controller.quorum.voters")),
+        };
+        let listeners = parse_listeners(p.get("listeners").unwrap_or(""))?;
+        let controller_listener_names: Vec<String> = p
+            .required("controller.listener.names")?
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let log_dirs: Vec<PathBuf> = p
+            .get("log.dirs")
+            .or_else(|| p.get("log.dir"))
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            return Err(ConfigError::Missing("log.dirs"));
+        }
+        let metadata_log_dir = p
+            .get("metadata.log.dir")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| log_dirs[0].clone());
+        let config = KraftConfig {
+            roles,
+            node_id,
+            voters,
+            listeners,
+            controller_listener_names,
+            log_dirs,
+            metadata_log_dir,
+            election_timeout: p.millis("controller.quorum.election.timeout.ms", 10)?,
+            max_idle_interval: p.millis("metadata.max.idle.interval.ms", 0)?,
+            snapshot_max_bytes: p
+                .number::<u64>("metadata.log.max.record.bytes.between.snapshots", 1)?,
+            snapshot_max_interval: p.millis("metadata.log.max.snapshot.interval.ms", 1)?,
+            metadata_segment_bytes: p.number::<u64>("metadata.log.segment.bytes", 4096)?,
+            unknown_keys: props
+                .keys()
+                .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))
+                .cloned()
+                .collect(),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.roles.controller {
+            if !self.voters.contains_key(&self.node_id) {
+                return Err(invalid(
+                    "controller.quorum.voters",
+                    &format_voters(&self.voters),
+                    &format!(
+                        "a controller's node.id ({}) must be one of the voters",
+                        self.node_id
+                    ),
+                ));
+            }
+            if self.controller_listener().is_none() {
+                return Err(invalid(
+                    "listeners",
+                    &self
+                        .listeners
+                        .iter()
+                        .map(|l| format!("{}://{}", l.name, l.address()))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    &format!(
+                        "a controller needs a listener named in controller.listener.names ({})",
+                        self.controller_listener_names.join(",")
+                    ),
+                ));
+            }
+        } else if self.voters.contains_key(&self.node_id) {
+            return Err(invalid(
+                "node.id",
+                &self.node_id.to_string(),
+                "a broker-only node must not be one of controller.quorum.voters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The listener controllers serve on: the first one named in
+    /// `controller.listener.names`.
+    pub fn controller_listener(&self) -> Option<&Listener> {
+        self.controller_listener_names
+            .iter()
+            .find_map(|name| self.listeners.iter().find(|l| &l.name == name))
+    }
+
+    /// Every directory that must hold a matching `meta.properties`.
+    pub fn all_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = self.log_dirs.clone();
+        if !dirs.contains(&self.metadata_log_dir) {
+            dirs.push(self.metadata_log_dir.clone());
+        }
+        dirs
+    }
+
+    /// Where the Raft log of `__cluster_metadata` lives.
+    pub fn cluster_metadata_dir(&self) -> PathBuf {
+        self.metadata_log_dir.join("__cluster_metadata-0")
+    }
+}
+
+fn parse_roles(value: &str) -> Result<Roles, ConfigError> {
+    let mut roles = Roles {
+        broker: false,
+        controller: false,
+    };
+    for role in value.split(',').map(str::trim) {
+        match role {
+            "broker" => roles.broker = true,
+            "controller" => roles.controller = true,
+            _ => {
+                return Err(invalid(
+                    "process.roles",
+                    value,
+                    "expected broker, controller or broker,controller",
+                ))
+            }
+        }
+    }
+    Ok(roles)
+}
+
+/// `1@host:port,2@host:port`.
+pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, ConfigError> {
+    let bad = |reason: &str| invalid("controller.quorum.voters", value, reason);
+    let mut voters = BTreeMap::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = item
+            .split_once('@')
+            .ok_or_else(|| bad("expected id@host:port entries"))?;
+        let id: i32 = id
+            .trim()
+            .parse()
+            .map_err(|_| bad(&format!("'{id}' is not a node id")))?;
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| bad(&format!("'{addr}' has no port")))?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad(&format!("'{addr}' is not host:port")));
+        }
+        if voters.insert(id, addr.to_string()).is_some() {
+            return Err(bad(&format!("node {id} is listed twice")));
+        }
+    }
+    if voters.is_empty() {
+        return Err(bad("no voters"));
+    }
+    Ok(voters)
+}
+
+fn format_voters(voters: &BTreeMap<i32, String>) -> String {
+    voters
+        .iter()
+        .map(|(id, a)| format!("{id}@{a}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `PLAINTEXT://host:port,CONTROLLER://host:port`.
+fn parse_listeners(value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let bad = |reason: String| invalid("listeners", value, &reason);
+    let mut listeners: Vec<Listener> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, addr) = item
+            .split_once("://")
+            .ok_or_else(|| bad(format!("'{item}' is not NAME://host:port")))?;
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| bad(format!("'{item}' has no port")))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad(format!("'{port}' is not a port")))?;
+        if listeners.iter().any(|l| l.name == name) {
+            return Err(bad(format!("listener {name} is defined twice")));
+        }
+        listeners.push(Listener {
+            name: name.to_string(),
+            host: if host.is_empty() {
+                "0.0.0.0".to_string()
+            } else {
+                host.to_string()
+            },
+            port,
+        });
+    }
+    Ok(listeners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(text: &str) -> BTreeMap<String, String> {
+        parse_properties(text).unwrap()
+    }
+
+    const CONTROLLER: &str = "process.roles=controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9094\nlisteners=CONTROLLER://127.0.0.1:9093\nlog.dirs=/tmp/x\n";
+
+    #[test]
+    fn parses_a_controller_config_with_defaults() {
+        let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
+        assert!(config.roles.controller && !config.roles.broker);
+        assert_eq!(config.voters.len(), 2);
+        assert_eq!(config.controller_listener().unwrap().port, 9093);
+        assert_eq!(config.metadata_log_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.snapshot_max_bytes, 20 * 1024 * 1024);
+        assert_eq!(config.max_idle_interval, Duration::from_millis(500));
+        assert!(config.unknown_keys.is_empty());
+    }
+
+    #[test]
+    fn properties_syntax_comments_colons_and_continuations() {
+        let p = props("# c\n! c\n a = 1 \nb: 2\nc=x,\\\n  y\n");
+        assert_eq!(p["a"], "1");
+        assert_eq!(p["b"], "2");
+        assert_eq!(p["c"], "x,y");
+        assert!(matches!(
+            parse_properties("novalue\n"),
+            Err(ConfigError::Syntax { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let mut p = props(CONTROLLER);
+        p.insert("node.id".into(), "one".into());
+        let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
+        assert!(err.contains("node.id") && err.contains("one"), "{err}");
+
+        let mut p = props(CONTROLLER);
+        apply_overrides(&mut p, &["metadata.max.idle.interval.ms=-5".into()]).unwrap();
+        let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
+        assert!(err.contains("metadata.max.idle.interval.ms"), "{err}");
+
+        let mut p = props(CONTROLLER);
+        p.insert("controller.quorum.voters".into(), "1@nohost".into());
+        let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
+        assert!(err.contains("controller.quorum.voters"), "{err}");
+
+        let mut p = props(CONTROLLER);
+        p.insert("node.id".into(), "3".into());
+        let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
+        assert!(err.contains("must be one of the voters"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_not_rejected() {
+        let mut p = props(CONTROLLER);
+        p.insert("some.future.key".into(), "1".into());
+        let config = KraftConfig::from_properties(&p).unwrap();
+        assert_eq!(config.unknown_keys, vec!["some.future.key".to_string()]);
+    }
+}

@@ -1,0 +1,204 @@
+//! `kraftctl`: the admin CLI.
+//!
+//! `kraftctl --bootstrap-controller HOST:PORT quorum describe --status`
+//! (or `--replication`) asks the controller quorum about itself, following
+//! redirects to the leader. `--output json` (accepted anywhere on the
+//! command line) prints one JSON object for scripts instead of a table.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kraft_controller::error_codes::error_name;
+use kraft_controller::{ClientError, QuorumClient};
+use kraft_proto::controller::{
+    controller_request::Body, controller_response, DescribeQuorumRequest, DescribeQuorumResponse,
+    ReplicaState,
+};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "kraftctl",
+    version,
+    about = "Administer a Kraft (or Kafka KRaft) cluster"
+)]
+struct Cli {
+    /// table (default) or json.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// A controller's CONTROLLER listener, host:port.
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    bootstrap_controller: Option<String>,
+    /// How long to keep trying to reach the active controller.
+    #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
+    timeout_ms: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The controller quorum.
+    #[command(subcommand)]
+    Quorum(QuorumCommand),
+}
+
+#[derive(Subcommand)]
+enum QuorumCommand {
+    /// Leader, epoch, high watermark, voters and observers.
+    Describe(DescribeArgs),
+}
+
+#[derive(Args)]
+#[group(required = false, multiple = false)]
+struct DescribeArgs {
+    /// Quorum summary (the default).
+    #[arg(long)]
+    status: bool,
+    /// One row per replica: log end offset, lag, last contact.
+    #[arg(long)]
+    replication: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kraftctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kraftctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Quorum(QuorumCommand::Describe(args)) => {
+            let Some(addr) = cli.bootstrap_controller else {
+                bail!("quorum describe needs --bootstrap-controller HOST:PORT");
+            };
+            let quorum = describe_quorum(&addr, Duration::from_millis(cli.timeout_ms)).await?;
+            match cli.output {
+                Output::Json => {
+                    println!("{}", serde_json::to_string_pretty(&quorum_json(&quorum))?)
+                }
+                Output::Table if args.replication => print_replication(&quorum),
+                Output::Table => print_status(&quorum),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn describe_quorum(addr: &str, timeout: Duration) -> Result<DescribeQuorumResponse> {
+    // kraftctl does not know the cluster id; DescribeQuorum is the one
+    // request a controller answers without it.
+    let mut client = QuorumClient::new(vec![addr.to_string()], "");
+    let response = client
+        .call_leader(Body::DescribeQuorum(DescribeQuorumRequest {}), timeout)
+        .await
+        .map_err(|e| match e {
+            ClientError::Server(e) => anyhow::anyhow!("{}: {}", error_name(e.code), e.message),
+            other => anyhow::anyhow!(other),
+        })?;
+    match response.body {
+        Some(controller_response::Body::DescribeQuorum(q)) => Ok(q),
+        _ => bail!("the controller sent an unexpected response to DescribeQuorum"),
+    }
+}
+
+fn replica_json(r: &ReplicaState) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "log_end_offset": r.log_end_offset,
+        "lag": r.lag,
+        "last_caught_up_ms_ago": r.last_caught_up_ms_ago,
+    })
+}
+
+fn quorum_json(q: &DescribeQuorumResponse) -> serde_json::Value {
+    json!({
+        "cluster_id": q.cluster_id,
+        "leader_id": q.leader_id,
+        "leader_epoch": q.leader_epoch,
+        "high_watermark": q.high_watermark,
+        "snapshot_offset": q.snapshot_offset,
+        "log_start_offset": q.log_start_offset,
+        "log_end_offset": q.log_end_offset,
+        "voters": q.voters.iter().map(replica_json).collect::<Vec<_>>(),
+        "observers": q.observers.iter().map(replica_json).collect::<Vec<_>>(),
+    })
+}
+
+fn print_status(q: &DescribeQuorumResponse) {
+    let ids = |rs: &[ReplicaState]| {
+        rs.iter()
+            .map(|r| r.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let max_lag = q.voters.iter().map(|v| v.lag).max().unwrap_or(0);
+    let max_lag_ms = q
+        .voters
+        .iter()
+        .map(|v| v.last_caught_up_ms_ago)
+        .max()
+        .unwrap_or(0);
+    println!("ClusterId:              {}", q.cluster_id);
+    println!("LeaderId:               {}", q.leader_id);
+    println!("LeaderEpoch:            {}", q.leader_epoch);
+    println!("HighWatermark:          {}", q.high_watermark);
+    println!("LogStartOffset:         {}", q.log_start_offset);
+    println!("SnapshotOffset:         {}", q.snapshot_offset);
+    println!("MaxFollowerLag:         {max_lag}");
+    println!("MaxFollowerLagTimeMs:   {max_lag_ms}");
+    println!("CurrentVoters:          [{}]", ids(&q.voters));
+    println!("CurrentObservers:       [{}]", ids(&q.observers));
+    println!();
+    print_replication(q);
+}
+
+fn print_replication(q: &DescribeQuorumResponse) {
+    println!(
+        "{:<8} {:<14} {:<10} {:<20} Status",
+        "NodeId", "LogEndOffset", "Lag", "LastCaughtUpMsAgo"
+    );
+    let rows = q
+        .voters
+        .iter()
+        .map(|r| {
+            (
+                r,
+                if r.id == q.leader_id {
+                    "Leader"
+                } else {
+                    "Follower"
+                },
+            )
+        })
+        .chain(q.observers.iter().map(|r| (r, "Observer")));
+    for (r, status) in rows {
+        println!(
+            "{:<8} {:<14} {:<10} {:<20} {status}",
+            r.id, r.log_end_offset, r.lag, r.last_caught_up_ms_ago
+        );
+    }
+}
