@@ -1,0 +1,344 @@
+//! In-process Kraft clusters for tests, with fault injection.
+//!
+//! [`TestCluster`] formats a temp dir per node, binds every CONTROLLER
+//! listener on 127.0.0.1 port 0, and starts each node through the same code
+//! `kraftd` uses (`server.properties` keys included). Tests can then stop
+//! ("kill") and restart nodes, cut links between chosen nodes ([`LinkCuts`]),
+//! and wait on conditions — never on fixed sleeps. Timeouts are short
+//! (election 300 ms, no-op every 100 ms) so failures show up fast.
+
+#![forbid(unsafe_code)]
+
+mod faults;
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use kraft_controller::QuorumClient;
+use kraft_metadata::MetadataImage;
+use kraft_proto::controller::{
+    controller_request::Body, controller_response, AlterConfigsRequest, DescribeQuorumRequest,
+    DescribeQuorumResponse,
+};
+use kraft_proto::metadata::{ConfigRecord, ConfigResourceType};
+use kraft_raft::{RaftRole, RaftStatus};
+use kraft_server::config::parse_properties;
+use kraft_server::meta_properties::{self, MetaProperties};
+use kraft_server::{KraftConfig, KraftNode, NodeOptions};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+pub use faults::LinkCuts;
+
+/// How long `wait_for` and friends wait before failing a test. Generous:
+/// tests must pass on a loaded 2-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Builds a [`TestCluster`].
+pub struct ClusterBuilder {
+    controllers: usize,
+    props: BTreeMap<String, String>,
+}
+
+impl ClusterBuilder {
+    /// Sets (or overrides) a `server.properties` key on every node.
+    pub fn prop(mut self, key: &str, value: impl ToString) -> Self {
+        self.props.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    pub async fn start(self) -> Result<TestCluster> {
+        init_tracing();
+        let dir = tempfile::Builder::new().prefix("kraft-testkit").tempdir()?;
+        let cluster_id = meta_properties::random_cluster_id();
+        let mut listeners = BTreeMap::new();
+        let mut voters = BTreeMap::new();
+        for id in 1..=self.controllers as i32 {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            voters.insert(id, listener.local_addr()?.to_string());
+            listeners.insert(id, listener);
+        }
+        let mut cluster = TestCluster {
+            dir,
+            cluster_id,
+            voters,
+            props: self.props,
+            nodes: BTreeMap::new(),
+            faults: Arc::new(LinkCuts::default()),
+        };
+        for (id, listener) in listeners {
+            cluster.format(id)?;
+            cluster.start_node(id, Some(listener)).await?;
+        }
+        Ok(cluster)
+    }
+}
+
+/// A running in-process cluster of controllers.
+pub struct TestCluster {
+    dir: TempDir,
+    cluster_id: String,
+    voters: BTreeMap<i32, String>,
+    props: BTreeMap<String, String>,
+    nodes: BTreeMap<i32, KraftNode>,
+    faults: Arc<LinkCuts>,
+}
+
+impl TestCluster {
+    /// A cluster of `controllers` voters (ids 1..=n).
+    pub fn builder(controllers: usize) -> ClusterBuilder {
+        ClusterBuilder {
+            controllers,
+            props: BTreeMap::from([
+                (
+                    "controller.quorum.election.timeout.ms".to_string(),
+                    "300".to_string(),
+                ),
+                (
+                    "metadata.max.idle.interval.ms".to_string(),
+                    "100".to_string(),
+                ),
+            ]),
+        }
+    }
+
+    pub async fn start(controllers: usize) -> Result<TestCluster> {
+        Self::builder(controllers).start().await
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    pub fn voter_ids(&self) -> Vec<i32> {
+        self.voters.keys().copied().collect()
+    }
+
+    pub fn running(&self) -> Vec<i32> {
+        self.nodes.keys().copied().collect()
+    }
+
+    pub fn controller_addr(&self, id: i32) -> &str {
+        &self.voters[&id]
+    }
+
+    pub fn node_dir(&self, id: i32) -> PathBuf {
+        self.dir.path().join(format!("node-{id}"))
+    }
+
+    /// The `server.properties` of node `id`, as text.
+    pub fn properties(&self, id: i32) -> String {
+        let mut props = self.props.clone();
+        let voters = self
+            .voters
+            .iter()
+            .map(|(v, a)| format!("{v}@{a}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        props.insert("process.roles".into(), "controller".into());
+        props.insert("node.id".into(), id.to_string());
+        props.insert("controller.quorum.voters".into(), voters);
+        props.insert(
+            "listeners".into(),
+            format!("CONTROLLER://{}", self.voters[&id]),
+        );
+        props.insert("controller.listener.names".into(), "CONTROLLER".into());
+        props.insert("log.dirs".into(), self.node_dir(id).display().to_string());
+        props.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+    }
+
+    fn config(&self, id: i32) -> Result<KraftConfig> {
+        Ok(KraftConfig::from_properties(&parse_properties(
+            &self.properties(id),
+        )?)?)
+    }
+
+    fn format(&self, id: i32) -> Result<()> {
+        let config = self.config(id)?;
+        let meta = MetaProperties {
+            cluster_id: self.cluster_id.clone(),
+            node_id: id,
+        };
+        meta_properties::format(&config.all_dirs(), &meta, false)?;
+        Ok(())
+    }
+
+    async fn start_node(&mut self, id: i32, listener: Option<TcpListener>) -> Result<()> {
+        let listener = match listener {
+            Some(l) => l,
+            None => rebind(&self.voters[&id]).await?,
+        };
+        let options = NodeOptions {
+            fault: self.faults.clone(),
+        };
+        let node = KraftNode::start(&self.config(id)?, Some(listener), options)
+            .await
+            .with_context(|| format!("starting node {id}"))?;
+        self.nodes.insert(id, node);
+        Ok(())
+    }
+
+    /// Stops node `id` abruptly: its listener, connections, tasks and Raft
+    /// thread go away at once (what it acknowledged was already fsynced).
+    pub async fn kill(&mut self, id: i32) {
+        if let Some(node) = self.nodes.remove(&id) {
+            node.stop().await;
+        }
+    }
+
+    /// Starts node `id` again on its old address and data directory.
+    pub async fn restart(&mut self, id: i32) -> Result<()> {
+        self.kill(id).await;
+        self.start_node(id, None).await
+    }
+
+    pub fn faults(&self) -> &LinkCuts {
+        &self.faults
+    }
+
+    /// Cuts every link between the two groups, both ways.
+    pub fn partition(&self, side_a: &[i32], side_b: &[i32]) {
+        for a in side_a {
+            for b in side_b {
+                self.faults.cut(*a, *b);
+            }
+        }
+    }
+
+    pub fn heal(&self) {
+        self.faults.heal_all();
+    }
+
+    pub async fn status(&self, id: i32) -> Option<RaftStatus> {
+        self.nodes.get(&id)?.controller()?.raft_status().await
+    }
+
+    /// The committed image of node `id`.
+    pub fn image(&self, id: i32) -> Option<Arc<MetadataImage>> {
+        Some(self.nodes.get(&id)?.controller()?.image().borrow().clone())
+    }
+
+    /// The leader that every node in `among` agrees on, with its term, if
+    /// exactly one of them is leader in that term.
+    pub async fn agreed_leader(&self, among: &[i32]) -> Option<(i32, u64)> {
+        let mut agreed: Option<(i32, u64)> = None;
+        let mut leaders = 0;
+        for id in among {
+            let status = self.status(*id).await?;
+            let view = (status.leader_id?, status.term);
+            if agreed.is_some_and(|a| a != view) {
+                return None;
+            }
+            agreed = Some(view);
+            if status.role == RaftRole::Leader {
+                leaders += 1;
+            }
+        }
+        (leaders == 1).then_some(agreed).flatten()
+    }
+
+    /// Waits until the running nodes agree on one leader.
+    pub async fn wait_for_leader(&self) -> Result<(i32, u64)> {
+        let running = self.running();
+        wait_for("a leader all running nodes agree on", || {
+            self.agreed_leader(&running)
+        })
+        .await
+    }
+
+    /// A client that finds the active controller among all voters.
+    pub fn client(&self) -> QuorumClient {
+        QuorumClient::new(self.voters.values().cloned().collect(), &self.cluster_id)
+    }
+
+    /// A write that drives the log: sets a cluster-wide broker config.
+    /// Returns the committed offset.
+    pub async fn set_config(&self, key: &str, value: &str) -> Result<u64> {
+        let request = AlterConfigsRequest {
+            changes: vec![ConfigRecord {
+                resource_type: ConfigResourceType::ConfigResourceBroker as i32,
+                resource_name: String::new(),
+                name: key.to_string(),
+                value: Some(value.to_string()),
+            }],
+            validate_only: false,
+        };
+        let response = self
+            .client()
+            .call_leader(Body::AlterConfigs(request), DEADLINE)
+            .await?;
+        match response.body {
+            Some(controller_response::Body::Write(w)) => Ok(w.offset),
+            other => bail!("unexpected response to AlterConfigs: {other:?}"),
+        }
+    }
+
+    /// DescribeQuorum, answered by the leader.
+    pub async fn describe_quorum(&self) -> Result<DescribeQuorumResponse> {
+        let response = self
+            .client()
+            .call_leader(Body::DescribeQuorum(DescribeQuorumRequest {}), DEADLINE)
+            .await?;
+        match response.body {
+            Some(controller_response::Body::DescribeQuorum(q)) => Ok(q),
+            other => bail!("unexpected response to DescribeQuorum: {other:?}"),
+        }
+    }
+
+    /// Waits until node `id` has applied `offset`, and returns its image.
+    pub async fn wait_applied(&self, id: i32, offset: u64) -> Result<Arc<MetadataImage>> {
+        let desc = format!("node {id} to apply offset {offset}");
+        wait_for(&desc, || async {
+            self.image(id).filter(|image| image.offset() >= offset)
+        })
+        .await
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(mut self) {
+        let ids = self.running();
+        for id in ids {
+            self.kill(id).await;
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after [`DEADLINE`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(anyhow!("timed out after {DEADLINE:?} waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Binds a restarted node's old address; the old socket may take a moment
+/// to be released.
+async fn rebind(addr: &str) -> Result<TcpListener> {
+    let desc = format!("{addr} to be free again");
+    wait_for(&desc, || async { TcpListener::bind(addr).await.ok() }).await
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,175 @@
+//! Clusters of real `kraftd` processes, for tests and benchmarks that must
+//! see what a user sees: SIGKILL, restarts, exit codes and stderr.
+//!
+//! The caller passes the path of the `kraftd` binary (integration tests and
+//! benches get it from `env!("CARGO_BIN_EXE_kraftd")`). Ports are picked by
+//! binding port 0 and releasing it just before the process binds it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kraft_server::meta_properties;
+use tempfile::TempDir;
+
+/// A port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Controllers running as separate `kraftd` processes.
+pub struct ProcessCluster {
+    kraftd: PathBuf,
+    dir: TempDir,
+    pub cluster_id: String,
+    pub voters: BTreeMap<i32, String>,
+    extra: Vec<(String, String)>,
+    children: BTreeMap<i32, Child>,
+}
+
+impl ProcessCluster {
+    /// Writes configs for `n` controllers, formats them with `kraftd format`
+    /// and starts them. `extra` are additional `server.properties` lines.
+    pub fn start(kraftd: &Path, n: usize, extra: &[(&str, &str)]) -> Result<ProcessCluster> {
+        let dir = tempfile::Builder::new().prefix("kraft-procs").tempdir()?;
+        let mut voters = BTreeMap::new();
+        for id in 1..=n as i32 {
+            voters.insert(id, format!("127.0.0.1:{}", free_port()?));
+        }
+        let mut cluster = ProcessCluster {
+            kraftd: kraftd.to_path_buf(),
+            dir,
+            cluster_id: meta_properties::random_cluster_id(),
+            voters,
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            children: BTreeMap::new(),
+        };
+        for id in cluster.ids() {
+            std::fs::write(cluster.config_path(id), cluster.properties(id))?;
+            let output = Command::new(&cluster.kraftd)
+                .arg("format")
+                .arg("--config")
+                .arg(cluster.config_path(id))
+                .arg("--cluster-id")
+                .arg(&cluster.cluster_id)
+                .output()?;
+            if !output.status.success() {
+                bail!(
+                    "kraftd format failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+        for id in cluster.ids() {
+            cluster.spawn(id)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn ids(&self) -> Vec<i32> {
+        self.voters.keys().copied().collect()
+    }
+
+    pub fn addr(&self, id: i32) -> &str {
+        &self.voters[&id]
+    }
+
+    pub fn config_path(&self, id: i32) -> PathBuf {
+        self.dir.path().join(format!("node-{id}.properties"))
+    }
+
+    pub fn data_dir(&self, id: i32) -> PathBuf {
+        self.dir.path().join(format!("node-{id}"))
+    }
+
+    fn properties(&self, id: i32) -> String {
+        let voters = self
+            .voters
+            .iter()
+            .map(|(v, a)| format!("{v}@{a}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut text = format!(
+            "process.roles=controller\nnode.id={id}\ncontroller.quorum.voters={voters}\n\
+             listeners=CONTROLLER://{}\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\n",
+            self.voters[&id],
+            self.data_dir(id).display()
+        );
+        for (k, v) in &self.extra {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        text
+    }
+
+    /// Starts (or restarts) node `id`; its stderr goes to `node-<id>.log`.
+    pub fn spawn(&mut self, id: i32) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node-{id}.log")))?;
+        let child = Command::new(&self.kraftd)
+            .arg("--config")
+            .arg(self.config_path(id))
+            .env("RUST_LOG", "info,raft=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawning {}", self.kraftd.display()))?;
+        self.children.insert(id, child);
+        Ok(())
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self, id: i32) -> Result<()> {
+        if let Some(mut child) = self.children.remove(&id) {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit status.
+    pub fn terminate(&mut self, id: i32, timeout: Duration) -> Result<ExitStatus> {
+        let Some(mut child) = self.children.remove(&id) else {
+            bail!("node {id} is not running");
+        };
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                child.kill()?;
+                bail!("node {id} did not exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// What node `id` has logged so far.
+    pub fn log(&self, id: i32) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for child in self.children.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

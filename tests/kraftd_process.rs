@@ -1,0 +1,198 @@
+//! `kraftd` and `kraftctl` as a user runs them: real processes, SIGKILL,
+//! SIGTERM, exit codes and the messages on stderr.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kraft_testkit::process::{free_port, ProcessCluster};
+use serde_json::Value;
+
+const KRAFTD: &str = env!("CARGO_BIN_EXE_kraftd");
+const KRAFTCTL: &str = env!("CARGO_BIN_EXE_kraftctl");
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// `kraftctl quorum describe --output json` against `addr`, if it answers.
+fn describe(addr: &str) -> Option<Value> {
+    let output = Command::new(KRAFTCTL)
+        .args([
+            "quorum",
+            "describe",
+            "--status",
+            "--timeout-ms",
+            "2000",
+            "--bootstrap-controller",
+            addr,
+            "--output",
+            "json",
+        ])
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&output.stdout).ok()
+}
+
+/// Polls until `check` returns Some, or panics after DEADLINE.
+fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn write_config(dir: &Path, node_id: i32, voters: &str, port: u16) -> std::path::PathBuf {
+    let path = dir.join(format!("node-{node_id}.properties"));
+    let text = format!(
+        "process.roles=controller\nnode.id={node_id}\ncontroller.quorum.voters={voters}\n\
+         listeners=CONTROLLER://127.0.0.1:{port}\nlog.dirs={}\n",
+        dir.join(format!("data-{node_id}")).display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn an_unformatted_or_mismatched_directory_is_refused_with_a_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (p1, p2) = (free_port().unwrap(), free_port().unwrap());
+    let voters = format!("1@127.0.0.1:{p1},2@127.0.0.1:{p2}");
+    let config = write_config(tmp.path(), 1, &voters, p1);
+
+    let out = Command::new(KRAFTD)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not formatted") && stderr.contains("kraftd format"),
+        "{stderr}"
+    );
+
+    let id = String::from_utf8(
+        Command::new(KRAFTD)
+            .arg("random-uuid")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let id = id.trim();
+    let out = Command::new(KRAFTD)
+        .args(["format", "--cluster-id", id, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Formatting twice is refused unless told to ignore it.
+    let again = Command::new(KRAFTD)
+        .args(["format", "--cluster-id", id, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--ignore-formatted"));
+
+    // The same directory under another node id.
+    let out = Command::new(KRAFTD)
+        .arg("--config")
+        .arg(&config)
+        .args(["--override", "node.id=2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("formatted for node.id=1") && stderr.contains("node.id=2"),
+        "{stderr}"
+    );
+
+    // A bad cluster id and an invalid value are named.
+    let out = Command::new(KRAFTD)
+        .args(["format", "--cluster-id", "nope", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a cluster id"));
+    let out = Command::new(KRAFTD)
+        .arg("--config")
+        .arg(&config)
+        .args(["--override", "metadata.max.idle.interval.ms=soon"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metadata.max.idle.interval.ms"));
+}
+
+#[test]
+fn sigterm_stops_a_node_gracefully_and_unknown_keys_only_warn() {
+    let mut cluster =
+        ProcessCluster::start(Path::new(KRAFTD), 1, &[("some.unknown.key", "1")]).unwrap();
+    let addr = cluster.addr(1).to_string();
+    let status = wait_until("the node to lead", || {
+        describe(&addr).filter(|q| q["leader_id"] == 1)
+    });
+    assert_eq!(status["cluster_id"], cluster.cluster_id.as_str());
+    let exit = cluster.terminate(1, DEADLINE).unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    let log = cluster.log(1);
+    assert!(
+        log.contains("unknown config key") && log.contains("some.unknown.key"),
+        "{log}"
+    );
+}
+
+#[test]
+fn three_processes_survive_sigkill_of_the_leader() {
+    let mut cluster = ProcessCluster::start(Path::new(KRAFTD), 3, &[]).unwrap();
+    let addrs: Vec<String> = cluster
+        .ids()
+        .iter()
+        .map(|id| cluster.addr(*id).to_string())
+        .collect();
+    let any = |addrs: &[String]| addrs.iter().find_map(|a| describe(a));
+    let first = wait_until("a leader", || {
+        any(&addrs).filter(|q| q["voters"].as_array().is_some_and(|v| v.len() == 3))
+    });
+    let leader = first["leader_id"].as_i64().unwrap() as i32;
+    let epoch = first["leader_epoch"].as_u64().unwrap();
+
+    cluster.kill9(leader).unwrap();
+    let survivors: Vec<String> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .map(|id| cluster.addr(id).to_string())
+        .collect();
+    let next = wait_until("a new leader", || {
+        any(&survivors).filter(|q| {
+            q["leader_id"].as_i64() != Some(leader as i64)
+                && q["leader_epoch"].as_u64() > Some(epoch)
+        })
+    });
+    let hw = next["high_watermark"].as_u64().unwrap();
+
+    // The killed node restarts from its own log and catches up.
+    cluster.spawn(leader).unwrap();
+    wait_until("the restarted node to catch up", || {
+        let q = any(&survivors)?;
+        let me = q["voters"]
+            .as_array()?
+            .iter()
+            .find(|v| v["id"] == leader)?
+            .clone();
+        (me["log_end_offset"].as_u64()? > hw && me["last_caught_up_ms_ago"].as_i64()? < 1000)
+            .then_some(())
+    });
+}
