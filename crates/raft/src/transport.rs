@@ -23,6 +23,8 @@ use kraft_proto::raft::RaftMessages;
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::Message;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
@@ -134,54 +136,93 @@ struct PeerLink {
     reports: std_mpsc::Sender<Input>,
 }
 
+/// An open connection to a peer. The peer never writes on it, so anything
+/// the read half sees (EOF, an error) means the peer has gone.
+struct PeerConnection {
+    writer: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    reader: OwnedReadHalf,
+}
+
 impl PeerLink {
     async fn run(self, mut queue: mpsc::Receiver<Message>) {
         let mut backoff = MIN_BACKOFF;
-        let mut pending: Option<Message> = None;
+        let mut conn: Option<PeerConnection> = None;
         loop {
-            let first = match pending.take() {
-                Some(msg) => msg,
-                None => match queue.recv().await {
-                    Some(msg) => msg,
-                    None => return,
-                },
+            // Wait for work; meanwhile notice a peer that closed the
+            // connection (it restarted or died), so the next message goes
+            // out on a fresh connection instead of into a dead socket.
+            let first = match conn.as_mut() {
+                Some(c) => {
+                    let mut probe = [0u8; 1];
+                    tokio::select! {
+                        msg = queue.recv() => msg,
+                        _ = c.reader.read(&mut probe) => {
+                            tracing::debug!(peer = self.to, "peer closed the raft connection");
+                            conn = None;
+                            continue;
+                        }
+                    }
+                }
+                None => queue.recv().await,
             };
-            let stream =
-                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.addr)).await {
-                    Ok(Ok(stream)) => stream,
-                    _ => {
-                        self.fail(std::iter::once(first).chain(drain(&mut queue)));
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        continue;
-                    }
-                };
-            backoff = MIN_BACKOFF;
-            let _ = stream.set_nodelay(true);
-            let mut framed = FramedWrite::new(stream, frame_codec());
-            let mut next = Some(first);
-            while let Some(first) = next.take() {
-                let mut batch = vec![first];
-                while batch.len() < MAX_MESSAGES_PER_FRAME {
-                    match queue.try_recv() {
-                        Ok(msg) => batch.push(msg),
-                        Err(_) => break,
-                    }
-                }
-                if !self.fault.allows(self.from, self.to) {
-                    self.fail(batch);
-                } else if let Err(e) = framed.send(self.frame(&batch)).await {
-                    tracing::debug!(peer = self.to, error = %e, "raft connection lost");
-                    self.fail(batch);
-                    break;
-                } else {
-                    self.delivered(&batch);
-                }
-                next = queue.recv().await;
-                if next.is_none() {
-                    return;
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_MESSAGES_PER_FRAME {
+                match queue.try_recv() {
+                    Ok(msg) => batch.push(msg),
+                    Err(_) => break,
                 }
             }
+            if !self.fault.allows(self.from, self.to) {
+                self.fail(batch);
+                continue;
+            }
+            let frame = self.frame(&batch);
+            // One retry on a fresh connection: the old one may have died
+            // since the last message without our noticing.
+            let mut sent = false;
+            for _ in 0..2 {
+                if conn.is_none() {
+                    conn = self.connect().await;
+                }
+                let Some(c) = conn.as_mut() else { break };
+                match c.writer.send(frame.clone()).await {
+                    Ok(()) => {
+                        sent = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = self.to, error = %e, "raft connection lost");
+                        conn = None;
+                    }
+                }
+            }
+            if sent {
+                backoff = MIN_BACKOFF;
+                self.delivered(&batch);
+            } else {
+                self.fail(batch.into_iter().chain(drain(&mut queue)));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+
+    async fn connect(&self) -> Option<PeerConnection> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                let (reader, writer) = stream.into_split();
+                Some(PeerConnection {
+                    writer: FramedWrite::new(writer, frame_codec()),
+                    reader,
+                })
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(peer = self.to, addr = %self.addr, error = %e, "cannot connect to peer");
+                None
+            }
+            Err(_) => None,
         }
     }
 
