@@ -28,7 +28,7 @@ use kraft_proto::metadata::{
     metadata_record::Record, FeatureLevelRecord, MetadataRecord, NoOpRecord, RecordBatch,
     SnapshotHeader,
 };
-use kraft_raft::{RaftEvent, RaftHandle, RaftRole};
+use kraft_raft::{CommittedEntry, RaftEvent, RaftHandle, RaftRole};
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -261,9 +261,10 @@ impl QuorumController {
                 self.committed = image;
                 self.latest = self.committed.clone();
                 self.snapshot_policy.reset(Instant::now());
+                self.raft.applied(index);
                 self.publish();
             }
-            RaftEvent::Committed { index, term, data } => self.on_committed(index, term, data),
+            RaftEvent::Committed(entries) => self.on_committed(entries),
             RaftEvent::Proposed { token, index, term } => {
                 if let Some(pending) = self.proposing.remove(&token) {
                     self.in_flight.insert(index, (term, pending));
@@ -310,40 +311,49 @@ impl QuorumController {
         Ok(())
     }
 
-    fn on_committed(&mut self, index: u64, term: u64, data: Bytes) {
-        if !data.is_empty() {
-            let mut delta = MetadataDelta::new(self.committed.clone());
-            let result = RecordBatch::decode(data.as_ref())
-                .map_err(|e| e.to_string())
-                .and_then(|batch| delta.replay_batch(index, &batch).map_err(|e| e.to_string()));
-            if let Err(e) = result {
-                // Kafka's loader does the same: report the fault, keep going.
-                tracing::error!(offset = index, error = %e, "committed metadata batch failed to replay");
+    /// Replays committed entries into `committed` (one delta for the lot),
+    /// answers the writes they complete, then publishes once.
+    fn on_committed(&mut self, entries: Vec<CommittedEntry>) {
+        let Some(last) = entries.last() else { return };
+        let last_term = last.term;
+        let mut delta = MetadataDelta::new(self.committed.clone());
+        for entry in &entries {
+            if !entry.data.is_empty() {
+                let result = RecordBatch::decode(entry.data.as_ref())
+                    .map_err(|e| e.to_string())
+                    .and_then(|batch| {
+                        delta
+                            .replay_batch(entry.index, &batch)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(e) = result {
+                    // Kafka's loader does the same: report the fault, keep going.
+                    tracing::error!(offset = entry.index, error = %e, "committed metadata batch failed to replay");
+                }
+                self.snapshot_policy.record_committed(entry.data.len());
             }
-            delta.set_offset(index);
-            self.committed = delta.apply();
-            self.snapshot_policy.record_committed(data.len());
-        } else {
-            let mut delta = MetadataDelta::new(self.committed.clone());
-            delta.set_offset(index);
-            self.committed = delta.apply();
+            delta.set_offset(entry.index);
         }
-        if let Some((proposed_term, pending)) = self.in_flight.remove(&index) {
-            let result = if proposed_term == term {
-                Ok(index)
-            } else {
-                Err(ControllerError::not_controller(self.leader_hint()))
-            };
-            if let Some(reply) = pending.reply {
-                let _ = reply.send(result);
+        self.committed = delta.apply();
+        for entry in &entries {
+            if let Some((proposed_term, pending)) = self.in_flight.remove(&entry.index) {
+                let result = if proposed_term == entry.term {
+                    Ok(entry.index)
+                } else {
+                    Err(ControllerError::not_controller(self.leader_hint()))
+                };
+                if let Some(reply) = pending.reply {
+                    let _ = reply.send(result);
+                }
             }
         }
         if !self.active || self.in_flight.is_empty() && self.proposing.is_empty() {
             self.latest = self.committed.clone();
         }
+        self.raft.applied(self.committed.offset());
         self.maybe_activate();
         self.publish();
-        self.maybe_snapshot(term);
+        self.maybe_snapshot(last_term);
     }
 
     /// Becomes active once the committed image covers the term-start entry.

@@ -180,6 +180,16 @@ async fn write(
     ctx: &RpcContext,
     command: impl FnOnce(oneshot::Sender<Result<u64, ControllerError>>) -> ControllerCommand,
 ) -> Result<Resp, ControllerError> {
+    // Redirect at once when Raft says this node does not lead: the
+    // controller task may be busy replaying a long log after a restart.
+    let leadership = ctx.raft.leadership();
+    if leadership.role != RaftRole::Leader {
+        return Err(ControllerError::not_controller(leader_hint(
+            ctx,
+            leadership.leader_id,
+            leadership.term,
+        )));
+    }
     let (tx, rx) = oneshot::channel();
     let stopped = || ControllerError::new(UNKNOWN_SERVER_ERROR, "the controller is shutting down");
     ctx.commands

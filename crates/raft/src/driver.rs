@@ -47,14 +47,23 @@ pub struct RaftTiming {
 }
 
 impl RaftTiming {
+    /// Ticks per election timeout. A fine tick keeps the randomized timeouts
+    /// of two followers apart (fewer split votes) and the check-quorum lease
+    /// precise (a pre-vote is not refused just because the other follower's
+    /// tick is a little behind).
+    pub const ELECTION_TICKS: usize = 30;
+    /// Ticks per leader heartbeat: six heartbeats per election timeout.
+    pub const HEARTBEAT_TICKS: usize = 5;
+
     /// Derives the timing from Kafka's `controller.quorum.election.timeout.ms`:
-    /// six ticks per election timeout, a heartbeat every tick.
+    /// 30 ticks per election timeout (10 ms at the default 300 ms) and a
+    /// heartbeat every 5 ticks.
     pub fn from_election_timeout(election_timeout: Duration) -> RaftTiming {
-        let tick = (election_timeout / 6).max(Duration::from_millis(1));
+        let tick = (election_timeout / Self::ELECTION_TICKS as u32).max(Duration::from_millis(1));
         RaftTiming {
             tick,
-            election_ticks: 6,
-            heartbeat_ticks: 1,
+            election_ticks: Self::ELECTION_TICKS,
+            heartbeat_ticks: Self::HEARTBEAT_TICKS,
         }
     }
 }
@@ -84,9 +93,8 @@ pub enum RaftEvent {
     /// Replace all state with this snapshot (at start-up, or sent by the
     /// leader because this node was behind the log start).
     LoadSnapshot { index: u64, term: u64, data: Bytes },
-    /// One committed entry. `data` is empty for Raft's own entries (the
-    /// empty entry a new leader appends), which still take an offset.
-    Committed { index: u64, term: u64, data: Bytes },
+    /// Newly committed entries, in order (all those one Ready released).
+    Committed(Vec<CommittedEntry>),
     /// The proposal with this token was appended at `index` in `term`; it is
     /// the state machine's if the entry committed at `index` has that term.
     Proposed { token: u64, index: u64, term: u64 },
@@ -102,6 +110,23 @@ pub enum RaftEvent {
     },
     /// The Raft thread stopped on an unrecoverable error (disk failure).
     Fatal(String),
+}
+
+/// Who leads, as this node's Raft sees it right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leadership {
+    pub role: RaftRole,
+    pub leader_id: Option<i32>,
+    pub term: u64,
+}
+
+/// One committed log entry. `data` is empty for Raft's own entries (the
+/// empty entry a new leader appends), which still take an offset.
+#[derive(Debug, Clone)]
+pub struct CommittedEntry {
+    pub index: u64,
+    pub term: u64,
+    pub data: Bytes,
 }
 
 /// One voter's replication progress, as the leader sees it.
@@ -132,6 +157,7 @@ pub(crate) enum Input {
     Step(Box<Message>),
     Propose { token: u64, data: Vec<u8> },
     SnapshotTaken { index: u64, term: u64, data: Bytes },
+    Applied(u64),
     Unreachable { to: u64 },
     SnapshotSent { to: u64, ok: bool },
     Status(oneshot::Sender<RaftStatus>),
@@ -144,6 +170,7 @@ pub struct RaftHandle {
     tx: mpsc::Sender<Input>,
     reader: LogReader,
     commit: watch::Receiver<u64>,
+    leadership: watch::Receiver<Leadership>,
 }
 
 impl RaftHandle {
@@ -164,6 +191,13 @@ impl RaftHandle {
         let _ = self.tx.send(Input::SnapshotTaken { index, term, data });
     }
 
+    /// The state machine has applied everything up to `index`. A node whose
+    /// state machine lags its commit index does not win elections against
+    /// peers that are caught up (see `Driver::update_priority`).
+    pub fn applied(&self, index: u64) {
+        let _ = self.tx.send(Input::Applied(index));
+    }
+
     /// The node's current view; `None` if the thread has stopped.
     pub async fn status(&self) -> Option<RaftStatus> {
         let (tx, rx) = oneshot::channel();
@@ -179,6 +213,13 @@ impl RaftHandle {
     /// Watches the commit index (for long polls).
     pub fn commit_watch(&self) -> watch::Receiver<u64> {
         self.commit.clone()
+    }
+
+    /// The current role, leader and term, updated by the Raft thread as
+    /// they change; lets callers answer NOT_CONTROLLER without waiting on
+    /// the state machine.
+    pub fn leadership(&self) -> Leadership {
+        *self.leadership.borrow()
     }
 
     /// Asks the thread to stop after its current step.
@@ -209,10 +250,16 @@ pub fn start_raft(
     let (tx, rx) = mpsc::channel();
     let reader = storage.reader();
     let (commit_tx, commit_rx) = watch::channel(storage.hard_state().commit);
+    let (leadership_tx, leadership_rx) = watch::channel(Leadership {
+        role: RaftRole::Follower,
+        leader_id: None,
+        term: storage.hard_state().term,
+    });
     let handle = RaftHandle {
         tx,
         reader,
         commit: commit_rx,
+        leadership: leadership_rx,
     };
     let mut transport = outputs.transport;
     transport.start(handle.sender());
@@ -235,14 +282,18 @@ pub fn start_raft(
     };
     config.validate()?;
     let hard_state = storage.hard_state();
-    let node = RawNode::new(&config, storage, &raft_logger(raft_id(node_id)))?;
+    let state_machine_applied = storage.snapshot_index();
+    let mut node = RawNode::new(&config, storage, &raft_logger(raft_id(node_id)))?;
+    node.set_priority(PRIORITY_CAUGHT_UP);
     let mut driver = Driver {
         node,
+        state_machine_applied,
         rx,
         timing,
         events: outputs.events,
         transport,
         commit_tx,
+        leadership_tx,
         hard_state,
         last_heard: HashMap::new(),
     };
@@ -255,16 +306,29 @@ pub fn start_raft(
 
 struct Driver {
     node: RawNode<RaftStorage>,
+    /// The last index the state machine reported applied.
+    state_machine_applied: u64,
     rx: mpsc::Receiver<Input>,
     timing: RaftTiming,
     events: tokio::sync::mpsc::UnboundedSender<RaftEvent>,
     transport: PeerTransport,
     commit_tx: watch::Sender<u64>,
+    leadership_tx: watch::Sender<Leadership>,
     /// The hard state last persisted, to tell a term/vote change (fsync)
     /// from a commit-only change (kept in memory).
     hard_state: HardState,
     last_heard: HashMap<u64, Instant>,
 }
+
+/// Election priorities. raft-rs refuses a (pre-)vote to a candidate whose
+/// log is no longer than the voter's and whose priority is lower, so a node
+/// still replaying a long log after a restart loses elections to a peer that
+/// can serve writes at once; it still wins when it is the only candidate.
+const PRIORITY_CAUGHT_UP: i64 = 1;
+const PRIORITY_LOADING: i64 = 0;
+/// How many committed entries the state machine may lag before the node
+/// counts as loading.
+const MAX_APPLY_LAG: u64 = 100;
 
 /// At most this many inputs are taken before a Ready round, so one fsync
 /// covers a burst of proposals (group commit) without starving ticks.
@@ -299,6 +363,7 @@ impl Driver {
                 self.node.tick();
                 next_tick = now + self.timing.tick;
             }
+            self.update_priority();
             if let Err(e) = self.on_ready() {
                 tracing::error!(error = %e, "raft storage failed; stopping this node's raft");
                 let _ = self.events.send(RaftEvent::Fatal(e.to_string()));
@@ -321,6 +386,9 @@ impl Driver {
                 if let Err(e) = self.node.mut_store().snapshot_taken(index, term, data) {
                     tracing::error!(error = %e, index, "could not compact the log after a snapshot");
                 }
+            }
+            Input::Applied(index) => {
+                self.state_machine_applied = self.state_machine_applied.max(index)
             }
             Input::Unreachable { to } => self.node.report_unreachable(to),
             Input::SnapshotSent { to, ok } => {
@@ -357,6 +425,24 @@ impl Driver {
         }
     }
 
+    fn update_priority(&mut self) {
+        let lag = self
+            .node
+            .raft
+            .raft_log
+            .committed
+            .saturating_sub(self.state_machine_applied);
+        let priority = if lag > MAX_APPLY_LAG {
+            PRIORITY_LOADING
+        } else {
+            PRIORITY_CAUGHT_UP
+        };
+        if priority != self.node.raft.priority {
+            tracing::info!(lag, priority, "election priority changed");
+            self.node.set_priority(priority);
+        }
+    }
+
     /// One Ready round, in raft-rs's required order.
     fn on_ready(&mut self) -> Result<(), crate::storage::StorageError> {
         // 1. Anything to do?
@@ -366,10 +452,16 @@ impl Driver {
         let mut ready = self.node.ready();
 
         if let Some(ss) = ready.ss() {
-            let _ = self.events.send(RaftEvent::RoleChanged {
+            let leadership = Leadership {
                 role: ss.raft_state.into(),
                 leader_id: (ss.leader_id != 0).then(|| node_id(ss.leader_id)),
                 term: self.node.raft.term,
+            };
+            self.leadership_tx.send_replace(leadership);
+            let _ = self.events.send(RaftEvent::RoleChanged {
+                role: leadership.role,
+                leader_id: leadership.leader_id,
+                term: leadership.term,
                 last_index: self.node.raft.raft_log.last_index(),
             });
         }
@@ -427,19 +519,23 @@ impl Driver {
     }
 
     fn apply_committed(&mut self, entries: Vec<raft::eraftpb::Entry>) {
-        for entry in entries {
-            let data = match entry.get_entry_type() {
-                EntryType::EntryNormal => Bytes::from(entry.data.to_vec()),
-                // Membership is static (controller.quorum.voters): a conf
-                // change never reaches the log, but its offset still counts.
-                _ => Bytes::new(),
-            };
-            let _ = self.events.send(RaftEvent::Committed {
+        if entries.is_empty() {
+            return;
+        }
+        let committed = entries
+            .into_iter()
+            .map(|entry| CommittedEntry {
                 index: entry.index,
                 term: entry.term,
-                data,
-            });
-        }
+                data: match entry.get_entry_type() {
+                    EntryType::EntryNormal => Bytes::from(entry.data.to_vec()),
+                    // Membership is static (controller.quorum.voters): a conf
+                    // change never reaches the log, but its offset still counts.
+                    _ => Bytes::new(),
+                },
+            })
+            .collect();
+        let _ = self.events.send(RaftEvent::Committed(committed));
     }
 
     fn send(&mut self, msgs: Vec<Message>) {

@@ -22,7 +22,8 @@ pub mod storage;
 pub mod transport;
 
 pub use driver::{
-    start_raft, RaftEvent, RaftHandle, RaftRole, RaftStatus, RaftTiming, ReplicaProgress,
+    start_raft, CommittedEntry, Leadership, RaftEvent, RaftHandle, RaftRole, RaftStatus,
+    RaftTiming, ReplicaProgress,
 };
 pub use raft::eraftpb::{Entry, Message};
 pub use transport::{NetworkFault, NoFaults, PeerTransport};
