@@ -7,7 +7,9 @@
 //! - failover: SIGKILL of the leader process until a write commits through
 //!   the new leader, over N kills (min/median/max).
 //!
-//! Run with `scripts/bench-quorum [--kills N] [--seconds S]`.
+//! Run with `scripts/bench-quorum [--kills N] [--seconds S] [--settle-ms MS]`;
+//! after each kill the victim restarts and gets `--settle-ms` (3000) to
+//! reload its log before the next kill.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -130,7 +132,7 @@ async fn latency(cluster: &ProcessCluster, n: usize) {
     );
 }
 
-async fn failover(cluster: &mut ProcessCluster, kills: usize) {
+async fn failover(cluster: &mut ProcessCluster, kills: usize, settle: Duration) {
     let mut samples = Vec::with_capacity(kills);
     for round in 0..kills {
         let all = cluster.ids();
@@ -140,9 +142,27 @@ async fn failover(cluster: &mut ProcessCluster, kills: usize) {
             .filter(|id| **id != old)
             .map(|id| cluster.addr(*id).to_string())
             .collect();
-        let mut client = QuorumClient::new(survivors, &cluster.cluster_id);
+        let mut client = QuorumClient::new(survivors.clone(), &cluster.cluster_id);
         cluster.kill9(old).expect("kill");
         let start = Instant::now();
+        let cluster_id = cluster.cluster_id.clone();
+        let elected = tokio::spawn(async move {
+            loop {
+                for addr in &survivors {
+                    if let Ok(mut c) = ControllerConnection::connect(addr, &cluster_id).await {
+                        if let Ok(r) = c.call(Body::DescribeQuorum(DescribeQuorumRequest {})).await
+                        {
+                            if let Some(controller_response::Body::DescribeQuorum(q)) = r.body {
+                                if q.leader_epoch > epoch {
+                                    return start.elapsed();
+                                }
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
         client
             .call_leader(
                 changes("failover", 1, round as u64),
@@ -152,6 +172,7 @@ async fn failover(cluster: &mut ProcessCluster, kills: usize) {
             .expect("no new leader");
         let took = start.elapsed();
         samples.push(took);
+        let elected = elected.await.expect("watcher");
         let (new, new_epoch) = leader(
             cluster,
             &all.iter()
@@ -161,11 +182,15 @@ async fn failover(cluster: &mut ProcessCluster, kills: usize) {
         )
         .await;
         println!(
-            "  kill {:>2}: leader {old} (epoch {epoch}) -> {new} (epoch {new_epoch}) in {}",
+            "  kill {:>2}: leader {old} (epoch {epoch}) -> {new} (epoch {new_epoch}): elected after {}, first commit after {}",
             round + 1,
+            ms(elected),
             ms(took)
         );
         cluster.spawn(old).expect("restart");
+        // Let the restarted node reload its log before the next kill: two
+        // failures in quick succession are another benchmark.
+        tokio::time::sleep(settle).await;
     }
     samples.sort();
     println!(
@@ -187,6 +212,7 @@ fn main() {
     };
     let kills = arg("--kills", 20) as usize;
     let seconds = arg("--seconds", 5);
+    let settle = Duration::from_millis(arg("--settle-ms", 3000));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -199,6 +225,6 @@ fn main() {
         );
         throughput(&cluster, seconds).await;
         latency(&cluster, 2000).await;
-        failover(&mut cluster, kills).await;
+        failover(&mut cluster, kills, settle).await;
     });
 }

@@ -171,5 +171,10 @@ impl Drop for ProcessCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if std::env::var_os("KRAFT_KEEP_LOGS").is_some() {
+            let dir =
+                std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir")).keep();
+            eprintln!("kept the cluster's directory: {}", dir.display());
+        }
     }
 }
