@@ -144,6 +144,46 @@ fn sigterm_stops_a_node_gracefully_and_unknown_keys_only_warn() {
         describe(&addr).filter(|q| q["leader_id"] == 1)
     });
     assert_eq!(status["cluster_id"], cluster.cluster_id.as_str());
+    // --output is global: accepted before the subcommand too; the table
+    // output names the leader.
+    let before = Command::new(KRAFTCTL)
+        .args([
+            "--output",
+            "json",
+            "--bootstrap-controller",
+            &addr,
+            "quorum",
+            "describe",
+        ])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&before.stdout).unwrap();
+    for key in [
+        "cluster_id",
+        "leader_id",
+        "leader_epoch",
+        "high_watermark",
+        "snapshot_offset",
+        "voters",
+        "observers",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key} in {json}");
+    }
+    let table = Command::new(KRAFTCTL)
+        .args([
+            "--bootstrap-controller",
+            &addr,
+            "quorum",
+            "describe",
+            "--replication",
+        ])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("LogEndOffset") && table.contains("Leader"),
+        "{table}"
+    );
     let exit = cluster.terminate(1, DEADLINE).unwrap();
     assert!(exit.success(), "exit status {exit:?}");
     let log = cluster.log(1);

@@ -2,14 +2,15 @@
 //! failover, partitions, crash recovery from snapshot plus log, catch-up by
 //! snapshot, and refusal of foreign data directories and cluster ids.
 
-use kraft_controller::error_codes::{INCONSISTENT_CLUSTER_ID, NOT_CONTROLLER};
+use std::collections::{BTreeMap, BTreeSet};
+
+use kraft_controller::error_codes::{INCONSISTENT_CLUSTER_ID, NOT_CONTROLLER, SNAPSHOT_NOT_FOUND};
 use kraft_controller::{ClientError, ControllerConnection, QuorumClient};
 use kraft_metadata::MetadataImage;
 use kraft_proto::controller::controller_request::Body;
-use kraft_proto::controller::{AlterConfigsRequest, DescribeQuorumRequest};
-use kraft_proto::metadata::{ConfigRecord, ConfigResourceType};
+use kraft_proto::controller::DescribeQuorumRequest;
 use kraft_raft::RaftRole;
-use kraft_testkit::{wait_for, TestCluster};
+use kraft_testkit::{set_broker_config, wait_for, TestCluster};
 
 /// The image's contents, without its offset (no-op records move the offset
 /// but change nothing else).
@@ -17,37 +18,26 @@ fn contents(image: &MetadataImage) -> Vec<kraft_proto::metadata::MetadataRecord>
     image.to_records()
 }
 
-fn alter(key: &str, value: &str) -> Body {
-    Body::AlterConfigs(AlterConfigsRequest {
-        changes: vec![ConfigRecord {
-            resource_type: ConfigResourceType::ConfigResourceBroker as i32,
-            resource_name: String::new(),
-            name: key.to_string(),
-            value: Some(value.to_string()),
-        }],
-        validate_only: false,
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_voters_elect_exactly_one_leader() {
     let cluster = TestCluster::start(3).await.unwrap();
-    let (leader, term) = cluster.wait_for_leader().await.unwrap();
-    let mut leaders = 0;
-    for id in cluster.voter_ids() {
-        let status = cluster.status(id).await.unwrap();
-        assert_eq!(
-            status.leader_id,
-            Some(leader),
-            "node {id} follows another leader"
-        );
-        assert!(status.term >= term);
-        if status.role == RaftRole::Leader {
-            leaders += 1;
-            assert_eq!(id, leader);
+    // wait_for_leader returns once every node names the same leader for the
+    // same term and exactly one of them is in the leader role.
+    let (leader, _) = cluster.wait_for_leader().await.unwrap();
+    // Raft's election safety, sampled: never two leaders in one term.
+    let mut leaders_by_term: BTreeMap<u64, BTreeSet<i32>> = BTreeMap::new();
+    for _ in 0..50 {
+        for id in cluster.voter_ids() {
+            let status = cluster.status(id).await.unwrap();
+            if status.role == RaftRole::Leader {
+                leaders_by_term.entry(status.term).or_default().insert(id);
+            }
         }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert_eq!(leaders, 1, "exactly one node is leader");
+    for (term, leaders) in &leaders_by_term {
+        assert_eq!(leaders.len(), 1, "term {term} had leaders {leaders:?}");
+    }
 
     let offset = cluster
         .set_config("log.retention.ms", "1000")
@@ -127,7 +117,7 @@ async fn a_minority_cannot_commit_and_catches_up_once_healed() {
             .unwrap();
     let result = tokio::time::timeout(
         kraft_testkit::DEADLINE,
-        minority.call(alter("k", "minority")),
+        minority.call(set_broker_config("k", "minority")),
     )
     .await;
     match result {
@@ -144,7 +134,7 @@ async fn a_minority_cannot_commit_and_catches_up_once_healed() {
         cluster.cluster_id(),
     );
     let response = client
-        .call_leader(alter("k", "majority"), kraft_testkit::DEADLINE)
+        .call_leader(set_broker_config("k", "majority"), kraft_testkit::DEADLINE)
         .await
         .unwrap();
     let Some(kraft_proto::controller::controller_response::Body::Write(write)) = response.body
@@ -311,7 +301,7 @@ async fn requests_for_another_cluster_are_refused() {
     let mut conn = ControllerConnection::connect(addr, "AAAAAAAAAAAAAAAAAAAAAA")
         .await
         .unwrap();
-    match conn.call(alter("x", "y")).await {
+    match conn.call(set_broker_config("x", "y")).await {
         Err(ClientError::Server(e)) => {
             assert_eq!(e.code, INCONSISTENT_CLUSTER_ID);
             assert!(e.message.contains(cluster.cluster_id()), "{e}");
@@ -339,4 +329,170 @@ async fn the_leader_appends_no_ops_so_the_high_watermark_moves() {
     .await
     .unwrap();
     cluster.shutdown().await;
+}
+
+/// What a broker will do: fetch the committed log from offset 1, get the
+/// snapshot first because the log was compacted, and end with the
+/// controllers' image; it is listed as an observer meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_catches_up_by_snapshot_then_log() {
+    use kraft_metadata::{snapshot, MetadataDelta};
+    use kraft_proto::controller::controller_response::Body as Resp;
+    use kraft_proto::controller::FetchMetadataRequest;
+    use kraft_proto::metadata::RecordBatch;
+    use kraft_proto::Message as _;
+
+    let cluster = TestCluster::builder(3)
+        .prop("metadata.log.max.record.bytes.between.snapshots", 1024)
+        .start()
+        .await
+        .unwrap();
+    let mut last = 0;
+    for i in 0..100 {
+        last = cluster
+            .set_config(&format!("key.{}", i % 10), &i.to_string())
+            .await
+            .unwrap();
+    }
+    let (leader, _) = cluster.wait_for_leader().await.unwrap();
+    wait_for("a snapshot and a compacted log", || async {
+        cluster
+            .status(leader)
+            .await
+            .filter(|s| s.first_index > 1)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
+
+    let mut conn =
+        ControllerConnection::connect(cluster.controller_addr(leader), cluster.cluster_id())
+            .await
+            .unwrap();
+    let fetch = |offset| {
+        Body::FetchMetadata(FetchMetadataRequest {
+            node_id: 100,
+            offset,
+            max_bytes: 4096,
+            max_wait_ms: 0,
+        })
+    };
+    let Some(Resp::FetchMetadata(first)) = conn.call(fetch(1)).await.unwrap().body else {
+        panic!()
+    };
+    assert!(
+        first.snapshot_required,
+        "offset 1 is below the log start {}",
+        first.log_start_offset
+    );
+
+    // Follow the log the way a broker does: load a snapshot whenever the
+    // log start has passed the next offset (the leader keeps snapshotting
+    // and compacting while we read), replay batches otherwise.
+    let mut image = kraft_metadata::MetadataImage::empty();
+    let mut snapshots_loaded = 0;
+    while image.offset() < last {
+        let Some(Resp::FetchMetadata(page)) =
+            conn.call(fetch(image.offset() + 1)).await.unwrap().body
+        else {
+            panic!("not a FetchMetadata response")
+        };
+        if page.snapshot_required {
+            if let Some(bytes) = download_snapshot(&mut conn, page.snapshot_offset).await {
+                let (header, loaded) = snapshot::decode(&bytes).unwrap();
+                assert_eq!(header.offset, page.snapshot_offset);
+                image = loaded;
+                snapshots_loaded += 1;
+            }
+            continue;
+        }
+        let mut delta = MetadataDelta::new(image.clone());
+        for batch in page.batches {
+            if !batch.records.is_empty() {
+                delta
+                    .replay_batch(batch.offset, &RecordBatch::decode(batch.records).unwrap())
+                    .unwrap();
+            }
+            delta.set_offset(batch.offset);
+        }
+        image = delta.apply();
+    }
+    assert!(snapshots_loaded >= 1);
+    let reference = cluster.wait_applied(leader, last).await.unwrap();
+    assert_eq!(contents(&image), contents(&reference));
+
+    // A fetch from the next offset reports how far this observer has come.
+    conn.call(fetch(image.offset() + 1)).await.unwrap();
+    let quorum = cluster.describe_quorum().await.unwrap();
+    let observer = quorum
+        .observers
+        .iter()
+        .find(|o| o.id == 100)
+        .expect("the fetcher is an observer");
+    assert_eq!(observer.log_end_offset, image.offset());
+    cluster.shutdown().await;
+}
+
+/// A long poll past the end waits, and returns as soon as a write commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metadata_fetch_past_the_end_waits_for_the_next_commit() {
+    use kraft_proto::controller::controller_response::Body as Resp;
+    use kraft_proto::controller::FetchMetadataRequest;
+
+    let cluster = TestCluster::builder(1)
+        .prop("metadata.max.idle.interval.ms", 0)
+        .start()
+        .await
+        .unwrap();
+    let offset = cluster.set_config("a", "1").await.unwrap();
+    let mut conn = ControllerConnection::connect(cluster.controller_addr(1), cluster.cluster_id())
+        .await
+        .unwrap();
+    let request = Body::FetchMetadata(FetchMetadataRequest {
+        node_id: 7,
+        offset: offset + 1,
+        max_bytes: 0,
+        max_wait_ms: 60_000,
+    });
+    let poll = tokio::spawn(async move { conn.call(request).await });
+    let next = cluster.set_config("a", "2").await.unwrap();
+    let response = tokio::time::timeout(kraft_testkit::DEADLINE, poll)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Some(Resp::FetchMetadata(page)) = response.body else {
+        panic!()
+    };
+    assert_eq!(page.batches.first().map(|b| b.offset), Some(next));
+    cluster.shutdown().await;
+}
+
+/// Downloads snapshot `offset` in 500-byte chunks; None if the controller
+/// replaced it with a newer one meanwhile.
+async fn download_snapshot(conn: &mut ControllerConnection, offset: u64) -> Option<Vec<u8>> {
+    use kraft_proto::controller::controller_response::Body as Resp;
+    use kraft_proto::controller::FetchSnapshotRequest;
+
+    let mut bytes = Vec::new();
+    loop {
+        let request = FetchSnapshotRequest {
+            snapshot_offset: offset,
+            position: bytes.len() as u64,
+            max_bytes: 500,
+        };
+        match conn.call(Body::FetchSnapshot(request)).await {
+            Ok(response) => {
+                let Some(Resp::FetchSnapshot(chunk)) = response.body else {
+                    panic!("not a FetchSnapshot response")
+                };
+                bytes.extend_from_slice(&chunk.chunk);
+                if bytes.len() as u64 >= chunk.total_size {
+                    return Some(bytes);
+                }
+            }
+            Err(ClientError::Server(e)) if e.code == SNAPSHOT_NOT_FOUND => return None,
+            Err(e) => panic!("FetchSnapshot failed: {e}"),
+        }
+    }
 }

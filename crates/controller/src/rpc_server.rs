@@ -241,8 +241,12 @@ async fn describe_quorum(ctx: &RpcContext) -> Result<DescribeQuorumResponse, Con
                 .filter(|(id, _)| !ctx.voters.contains_key(id))
                 .map(|(id, o)| ReplicaState {
                     id: *id,
-                    log_end_offset: o.fetch_offset,
-                    lag: status.commit.saturating_sub(o.fetch_offset),
+                    // Offsets here are inclusive, like a voter's matched
+                    // index: an observer fetching from N has up to N - 1.
+                    log_end_offset: o.fetch_offset.saturating_sub(1),
+                    lag: status
+                        .commit
+                        .saturating_sub(o.fetch_offset.saturating_sub(1)),
                     last_caught_up_ms_ago: now.duration_since(o.last_fetch).as_millis() as i64,
                 })
                 .collect()

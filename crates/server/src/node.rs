@@ -18,6 +18,8 @@ pub enum NodeError {
     Meta(#[from] MetaPropertiesError),
     #[error(transparent)]
     Controller(#[from] ControllerNodeError),
+    #[error("a controller needs a listener named in controller.listener.names")]
+    NoControllerListener,
     #[error("cannot listen on {addr} ({name}): {source}")]
     Bind {
         name: String,
@@ -73,7 +75,7 @@ impl KraftNode {
                 None => {
                     let l = config
                         .controller_listener()
-                        .expect("validated: a controller has a controller listener");
+                        .ok_or(NodeError::NoControllerListener)?;
                     TcpListener::bind(l.address())
                         .await
                         .map_err(|source| NodeError::Bind {

@@ -259,19 +259,8 @@ impl TestCluster {
     /// A write that drives the log: sets a cluster-wide broker config.
     /// Returns the committed offset.
     pub async fn set_config(&self, key: &str, value: &str) -> Result<u64> {
-        let request = AlterConfigsRequest {
-            changes: vec![ConfigRecord {
-                resource_type: ConfigResourceType::ConfigResourceBroker as i32,
-                resource_name: String::new(),
-                name: key.to_string(),
-                value: Some(value.to_string()),
-            }],
-            validate_only: false,
-        };
-        let response = self
-            .client()
-            .call_leader(Body::AlterConfigs(request), DEADLINE)
-            .await?;
+        let request = set_broker_config(key, value);
+        let response = self.client().call_leader(request, DEADLINE).await?;
         match response.body {
             Some(controller_response::Body::Write(w)) => Ok(w.offset),
             other => bail!("unexpected response to AlterConfigs: {other:?}"),
@@ -306,6 +295,20 @@ impl TestCluster {
             self.kill(id).await;
         }
     }
+}
+
+/// An AlterConfigs request that sets one cluster-wide broker config: the
+/// simplest write there is, used by tests to drive the metadata log.
+pub fn set_broker_config(key: &str, value: &str) -> Body {
+    Body::AlterConfigs(AlterConfigsRequest {
+        changes: vec![ConfigRecord {
+            resource_type: ConfigResourceType::ConfigResourceBroker as i32,
+            resource_name: String::new(),
+            name: key.to_string(),
+            value: Some(value.to_string()),
+        }],
+        validate_only: false,
+    })
 }
 
 /// Polls `check` until it returns `Some`, or fails after [`DEADLINE`].

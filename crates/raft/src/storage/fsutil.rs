@@ -68,3 +68,11 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathB
     sync_dir(dir)?;
     Ok(path)
 }
+
+/// Reads a big-endian u32 from the first four bytes of `b` (callers check
+/// the length first).
+pub(crate) fn be_u32(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_be_bytes(a)
+}

@@ -18,7 +18,7 @@ use std::path::Path;
 use kraft_proto::raft::QuorumState;
 use prost::Message;
 
-use super::fsutil::{io_err, write_atomic};
+use super::fsutil::{be_u32, io_err, write_atomic};
 use super::StorageError;
 
 pub(crate) const FILE_NAME: &str = "quorum-state";
@@ -87,12 +87,6 @@ pub(crate) fn read(dir: &Path) -> Result<Option<QuorumState>, StorageError> {
 /// Replaces `dir/quorum-state` atomically; durable when this returns.
 pub(crate) fn write(dir: &Path, state: &QuorumState) -> Result<(), StorageError> {
     write_atomic(dir, FILE_NAME, &encode(state)).map(|_| ())
-}
-
-fn be_u32(b: &[u8]) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[..4]);
-    u32::from_be_bytes(a)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use std::path::Path;
 use protobuf::Message as _;
 use raft::eraftpb::Entry;
 
+use super::fsutil::be_u32;
 use super::StorageError;
 
 pub(crate) const MAGIC: &[u8; 8] = b"KRAFTLOG";
@@ -178,12 +179,6 @@ pub(crate) fn scan(
         valid_len: pos,
         torn,
     })
-}
-
-fn be_u32(b: &[u8]) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[..4]);
-    u32::from_be_bytes(a)
 }
 
 #[cfg(test)]
