@@ -236,3 +236,42 @@ fn three_processes_survive_sigkill_of_the_leader() {
             .then_some(())
     });
 }
+
+#[test]
+fn a_corrupt_metadata_log_is_refused_naming_the_file_and_offset() {
+    let mut cluster = ProcessCluster::start(
+        Path::new(KRAFTD),
+        1,
+        &[("metadata.max.idle.interval.ms", "10")],
+    )
+    .unwrap();
+    let addr = cluster.addr(1).to_string();
+    // No-ops every 10 ms fill the log with entries.
+    wait_until("a log of some length", || {
+        describe(&addr).filter(|q| q["high_watermark"].as_u64() > Some(50))
+    });
+    assert!(cluster.terminate(1, DEADLINE).unwrap().success());
+
+    let dir = cluster.data_dir(1).join("__cluster_metadata-0");
+    let segment = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .expect("a segment file");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let out = Command::new(KRAFTD)
+        .arg("--config")
+        .arg(cluster.config_path(1))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "kraftd started on a corrupt log");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&segment.display().to_string()) && stderr.contains("at byte"),
+        "{stderr}"
+    );
+}

@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kraftctl: {e:#}");
+            eprintln!("kraftctl: {}", kraft::error_report(&e));
             ExitCode::FAILURE
         }
     }

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kraftd: {e:#}");
+            eprintln!("kraftd: {}", kraft::error_report(&e));
             ExitCode::FAILURE
         }
     }
