@@ -8,7 +8,7 @@
 //! and `wait_fatal` for a node that stopped on its own (disk failure, corrupt
 //! snapshot).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,32 +16,23 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use kraft_metadata::MetadataImage;
-use kraft_raft::driver::RaftOutputs;
+use kraft_raft::driver::{raft_id, RaftOutputs};
 use kraft_raft::storage::{RaftStorage, StorageError, StorageOptions};
 use kraft_raft::{start_raft, NetworkFault, PeerTransport, RaftHandle, RaftStatus, RaftTiming};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle as TaskHandle;
 
-use crate::quorum_controller::{ControllerSettings, QuorumController};
+pub use crate::quorum_controller::ControllerSettings;
+use crate::quorum_controller::QuorumController;
 use crate::rpc_server::{serve, RpcContext};
 
 #[derive(Clone)]
 pub struct ControllerNodeConfig {
-    pub node_id: i32,
-    pub cluster_id: String,
-    /// `controller.quorum.voters`: node id -> `host:port`.
-    pub voters: BTreeMap<i32, String>,
-    /// The `__cluster_metadata-0` directory.
-    pub metadata_dir: PathBuf,
+    /// What the controller task needs (ids, voters, directories, policies).
+    pub settings: ControllerSettings,
     /// `controller.quorum.election.timeout.ms`.
     pub election_timeout: Duration,
-    /// `metadata.max.idle.interval.ms`.
-    pub max_idle_interval: Duration,
-    /// `metadata.log.max.record.bytes.between.snapshots`.
-    pub snapshot_max_bytes: u64,
-    /// `metadata.log.max.snapshot.interval.ms`.
-    pub snapshot_max_interval: Duration,
     /// `metadata.log.segment.bytes`.
     pub segment_bytes: u64,
     pub fault: Arc<dyn NetworkFault>,
@@ -86,37 +77,35 @@ impl ControllerNode {
         config: ControllerNodeConfig,
         listener: TcpListener,
     ) -> Result<ControllerNode, ControllerNodeError> {
-        if !config.voters.contains_key(&config.node_id) {
-            return Err(ControllerNodeError::NotAVoter(config.node_id));
+        let settings = config.settings;
+        let node_id = settings.node_id;
+        if !settings.voters.contains_key(&node_id) {
+            return Err(ControllerNodeError::NotAVoter(node_id));
         }
         let local_addr = listener.local_addr()?;
-        let raft_voters: Vec<u64> = config
-            .voters
-            .keys()
-            .map(|id| kraft_raft::driver::raft_id(*id))
-            .collect();
+        let raft_voters: Vec<u64> = settings.voters.keys().map(|id| raft_id(*id)).collect();
         let options = StorageOptions {
             segment_bytes: config.segment_bytes,
         };
-        let dir = config.metadata_dir.clone();
+        let dir = settings.metadata_dir.clone();
         let storage =
             tokio::task::spawn_blocking(move || RaftStorage::open(&dir, &raft_voters, options))
                 .await
                 .map_err(|e| ControllerNodeError::Raft(raft_error::RaftError(e.to_string())))?
                 .map_err(|source| ControllerNodeError::Storage {
-                    dir: config.metadata_dir.clone(),
+                    dir: settings.metadata_dir.clone(),
                     source,
                 })?;
 
-        let peers: HashMap<i32, String> = config
+        let peers: HashMap<i32, String> = settings
             .voters
             .iter()
-            .filter(|(id, _)| **id != config.node_id)
+            .filter(|(id, _)| **id != node_id)
             .map(|(id, addr)| (*id, addr.clone()))
             .collect();
         let transport = PeerTransport::new(
-            config.node_id,
-            config.cluster_id.clone(),
+            node_id,
+            settings.cluster_id.clone(),
             peers,
             config.fault.clone(),
         );
@@ -126,41 +115,31 @@ impl ControllerNode {
             events: events_tx,
             transport,
         };
-        let (raft, raft_thread) = start_raft(config.node_id, timing, storage, outputs)
+        let (raft, raft_thread) = start_raft(node_id, timing, storage, outputs)
             .map_err(|e| ControllerNodeError::Raft(raft_error::RaftError(e.to_string())))?;
 
-        let settings = ControllerSettings {
-            node_id: config.node_id,
-            cluster_id: config.cluster_id.clone(),
-            voters: config.voters.clone(),
-            metadata_dir: config.metadata_dir.clone(),
-            max_idle_interval: config.max_idle_interval,
-            snapshot_max_bytes: config.snapshot_max_bytes,
-            snapshot_max_interval: config.snapshot_max_interval,
-        };
         let (image_tx, image_rx) = watch::channel(Arc::new(MetadataImage::empty()));
         let (fatal_tx, fatal_rx) = watch::channel(None);
         let (commands_tx, commands_rx) = mpsc::channel(1024);
+        let ctx = Arc::new(RpcContext::new(
+            node_id,
+            settings.cluster_id.clone(),
+            settings.voters.clone(),
+            raft.clone(),
+            commands_tx,
+            config.fault.clone(),
+        ));
         let controller = QuorumController::new(settings, raft.clone(), image_tx);
-        let node_id = config.node_id;
         let controller_task = tokio::spawn(async move {
             if let Err(e) = controller.run(commands_rx, events_rx).await {
                 tracing::error!(node = node_id, error = %e, "controller stopped");
                 fatal_tx.send_replace(Some(e));
             }
         });
-        let ctx = Arc::new(RpcContext::new(
-            config.node_id,
-            config.cluster_id.clone(),
-            config.voters.clone(),
-            raft.clone(),
-            commands_tx,
-            config.fault.clone(),
-        ));
         let server_task = tokio::spawn(serve(listener, ctx));
-        tracing::info!(node = config.node_id, addr = %local_addr, "controller started");
+        tracing::info!(node = node_id, addr = %local_addr, "controller started");
         Ok(ControllerNode {
-            node_id: config.node_id,
+            node_id,
             local_addr,
             raft,
             raft_thread: Some(raft_thread),

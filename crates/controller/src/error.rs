@@ -45,6 +45,7 @@ impl ControllerError {
             error_code: self.code,
             error_message: self.message,
             leader: self.leader,
+            committed_offset: 0,
             body: None,
         }
     }

@@ -11,13 +11,19 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+mod cluster_control;
 mod config_control;
 pub mod controller_node;
+mod controller_result;
 mod error;
 pub mod error_codes;
+mod partition_change;
+mod placement;
 pub mod quorum_controller;
+mod replication_control;
 pub mod rpc_server;
 mod snapshot_policy;
+mod topic_name;
 
 pub use client::{ClientError, ControllerConnection, QuorumClient};
 pub use controller_node::{ControllerNode, ControllerNodeConfig, ControllerNodeError};

@@ -23,7 +23,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kraft_metadata::{record, snapshot, MetadataDelta, MetadataImage};
-use kraft_proto::controller::{AlterConfigsRequest, LeaderHint};
+use kraft_proto::controller::controller_response::Body as ResponseBody;
+use kraft_proto::controller::{
+    AlterConfigsRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, LeaderHint, WriteResponse,
+};
 use kraft_proto::metadata::{
     metadata_record::Record, FeatureLevelRecord, MetadataRecord, NoOpRecord, RecordBatch,
     SnapshotHeader,
@@ -32,23 +36,38 @@ use kraft_raft::{CommittedEntry, RaftEvent, RaftHandle, RaftRole};
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::cluster_control::ClusterControl;
 use crate::config_control;
+use crate::controller_result::ControllerResult;
 use crate::error::ControllerError;
 use crate::error_codes::UNKNOWN_SERVER_ERROR;
+use crate::replication_control::{self, TopicDefaults};
 use crate::snapshot_policy::SnapshotPolicy;
 
 /// The `metadata.version` a new cluster is bootstrapped with.
 pub const METADATA_VERSION: i32 = 1;
 
-pub type WriteReply = oneshot::Sender<Result<u64, ControllerError>>;
+/// A write's answer: the response body, and the metadata offset its records
+/// committed at (or the committed offset it was computed at, if it wrote
+/// nothing).
+pub type WriteOutcome = Result<(ResponseBody, u64), ControllerError>;
+pub type WriteReply = oneshot::Sender<WriteOutcome>;
 
-/// A write operation and where to send its result: the metadata offset at
-/// which its records committed.
-pub enum ControllerCommand {
-    AlterConfigs {
-        request: AlterConfigsRequest,
-        reply: WriteReply,
-    },
+/// The operations that go through the active controller.
+#[derive(Debug)]
+pub enum WriteOp {
+    AlterConfigs(AlterConfigsRequest),
+    RegisterBroker(BrokerRegistrationRequest),
+    BrokerHeartbeat(BrokerHeartbeatRequest),
+    CreateTopics(CreateTopicsRequest),
+    DeleteTopics(DeleteTopicsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+}
+
+/// A write operation and where to send its outcome.
+pub struct ControllerCommand {
+    pub op: WriteOp,
+    pub reply: WriteReply,
 }
 
 /// Settings the controller task needs.
@@ -62,14 +81,23 @@ pub struct ControllerSettings {
     pub metadata_dir: PathBuf,
     /// `metadata.max.idle.interval.ms`; zero disables no-op records.
     pub max_idle_interval: Duration,
+    /// `metadata.log.max.record.bytes.between.snapshots`.
     pub snapshot_max_bytes: u64,
+    /// `metadata.log.max.snapshot.interval.ms`.
     pub snapshot_max_interval: Duration,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub session_timeout: Duration,
+    /// `num.partitions` and `default.replication.factor`, for topics created
+    /// without them.
+    pub default_num_partitions: i32,
+    pub default_replication_factor: i32,
 }
 
-/// A proposed write awaiting commit; `reply` is None for the controller's
-/// own writes (no-ops, bootstrap records).
+/// A proposed write awaiting commit, with the response to send when it
+/// commits; `reply` is None for the controller's own writes (no-ops,
+/// bootstrap records, fencing).
 struct PendingWrite {
-    reply: Option<WriteReply>,
+    reply: Option<(WriteReply, ResponseBody)>,
 }
 
 pub struct QuorumController {
@@ -92,6 +120,8 @@ pub struct QuorumController {
     proposing: HashMap<u64, PendingWrite>,
     /// Appended at index (key) in term; answered when that index commits.
     in_flight: BTreeMap<u64, (u64, PendingWrite)>,
+    /// Broker sessions (heartbeat times): state that is not in the log.
+    cluster: ClusterControl,
     snapshot_policy: SnapshotPolicy,
     snapshot_running: bool,
     snapshot_done: mpsc::UnboundedSender<SnapshotResult>,
@@ -117,6 +147,7 @@ impl QuorumController {
         let (snapshot_done, snapshot_rx) = mpsc::unbounded_channel();
         let policy =
             SnapshotPolicy::new(settings.snapshot_max_bytes, settings.snapshot_max_interval);
+        let session_timeout = settings.session_timeout;
         QuorumController {
             settings,
             raft,
@@ -132,6 +163,7 @@ impl QuorumController {
             next_token: 1,
             proposing: HashMap::new(),
             in_flight: BTreeMap::new(),
+            cluster: ClusterControl::new(session_timeout),
             snapshot_policy: policy,
             snapshot_running: false,
             snapshot_done,
@@ -168,6 +200,7 @@ impl QuorumController {
                 },
                 Some(done) = snapshots.recv() => self.on_snapshot_written(done),
                 _ = idle_timer.tick() => self.on_idle_tick().await,
+                _ = tokio::time::sleep_until(self.next_session_expiry()) => self.expire_sessions(),
             }
         }
     }
@@ -189,38 +222,72 @@ impl QuorumController {
 
     fn on_command(&mut self, command: ControllerCommand) {
         if self.role != RaftRole::Leader {
-            let err = ControllerError::not_controller(self.leader_hint());
-            match command {
-                ControllerCommand::AlterConfigs { reply, .. } => {
-                    let _ = reply.send(Err(err));
-                }
-            }
+            let _ = command
+                .reply
+                .send(Err(ControllerError::not_controller(self.leader_hint())));
             return;
         }
         if !self.active {
             self.deferred.push_back(command);
             return;
         }
-        match command {
-            ControllerCommand::AlterConfigs { request, reply } => {
-                match config_control::alter_configs(&self.latest, &request.changes) {
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                    Ok(_) if request.validate_only => {
-                        let _ = reply.send(Ok(0));
-                    }
-                    Ok(records) => self.write(records, Some(reply)),
-                }
+        let ControllerCommand { op, reply } = command;
+        match self.execute(op) {
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+            Ok(result) => self.write(result.records, Some((reply, result.response))),
+        }
+    }
+
+    /// Computes an operation's records and response from `latest`.
+    fn execute(&mut self, op: WriteOp) -> Result<ControllerResult<ResponseBody>, ControllerError> {
+        match op {
+            WriteOp::AlterConfigs(request) => {
+                let records = config_control::alter_configs(&self.latest, &request.changes)?;
+                let response = ResponseBody::Write(WriteResponse::default());
+                Ok(if request.validate_only {
+                    ControllerResult::response_only(response)
+                } else {
+                    ControllerResult::new(records, response)
+                })
+            }
+            WriteOp::RegisterBroker(request) => {
+                let result =
+                    self.cluster
+                        .register_broker(&self.latest, &request, Instant::now())?;
+                Ok(map_response(result, ResponseBody::BrokerRegistration))
+            }
+            WriteOp::BrokerHeartbeat(request) => {
+                let result = self
+                    .cluster
+                    .heartbeat(&self.latest, &request, Instant::now())?;
+                Ok(map_response(result, ResponseBody::BrokerHeartbeat))
+            }
+            WriteOp::CreateTopics(request) => {
+                let defaults = TopicDefaults {
+                    num_partitions: self.settings.default_num_partitions,
+                    replication_factor: self.settings.default_replication_factor,
+                };
+                let result = replication_control::create_topics(&self.latest, &request, &defaults);
+                Ok(map_response(result, ResponseBody::CreateTopics))
+            }
+            WriteOp::DeleteTopics(request) => {
+                let result = replication_control::delete_topics(&self.latest, &request);
+                Ok(map_response(result, ResponseBody::DeleteTopics))
+            }
+            WriteOp::CreatePartitions(request) => {
+                let result = replication_control::create_partitions(&self.latest, &request);
+                Ok(map_response(result, ResponseBody::CreatePartitions))
             }
         }
     }
 
     /// Replays `records` into `latest` and proposes them as one entry.
-    fn write(&mut self, records: Vec<MetadataRecord>, reply: Option<WriteReply>) {
+    fn write(&mut self, records: Vec<MetadataRecord>, reply: Option<(WriteReply, ResponseBody)>) {
         if records.is_empty() {
-            if let Some(reply) = reply {
-                let _ = reply.send(Ok(self.latest.offset()));
+            if let Some((reply, response)) = reply {
+                let _ = reply.send(Ok((response, self.latest.offset())));
             }
             return;
         }
@@ -230,7 +297,7 @@ impl QuorumController {
             // A manager produced records that do not replay: a bug. Refuse
             // the write rather than commit a log no one can load.
             tracing::error!(error = %e, "controller generated records that do not replay");
-            if let Some(reply) = reply {
+            if let Some((reply, _)) = reply {
                 let _ = reply.send(Err(ControllerError::new(
                     UNKNOWN_SERVER_ERROR,
                     e.to_string(),
@@ -273,7 +340,10 @@ impl QuorumController {
             RaftEvent::ProposeFailed { token } => {
                 // Raft drops proposals only when this node is no longer the
                 // leader; everything computed after this write is void too.
-                if let Some(PendingWrite { reply: Some(reply) }) = self.proposing.remove(&token) {
+                if let Some(PendingWrite {
+                    reply: Some((reply, _)),
+                }) = self.proposing.remove(&token)
+                {
                     let _ = reply.send(Err(ControllerError::not_controller(self.leader_hint())));
                 }
                 self.step_down();
@@ -337,13 +407,13 @@ impl QuorumController {
         self.committed = delta.apply();
         for entry in &entries {
             if let Some((proposed_term, pending)) = self.in_flight.remove(&entry.index) {
-                let result = if proposed_term == entry.term {
-                    Ok(entry.index)
-                } else {
-                    Err(ControllerError::not_controller(self.leader_hint()))
-                };
-                if let Some(reply) = pending.reply {
-                    let _ = reply.send(result);
+                if let Some((reply, response)) = pending.reply {
+                    let outcome = if proposed_term == entry.term {
+                        Ok((response, entry.index))
+                    } else {
+                        Err(ControllerError::not_controller(self.leader_hint()))
+                    };
+                    let _ = reply.send(outcome);
                 }
             }
         }
@@ -367,6 +437,8 @@ impl QuorumController {
         }
         self.active = true;
         self.latest = self.committed.clone();
+        // Every registered broker gets a fresh session from the new leader.
+        self.cluster.reset(&self.latest, Instant::now());
         tracing::info!(
             node = self.settings.node_id,
             term = self.term,
@@ -400,19 +472,46 @@ impl QuorumController {
             }
         };
         for (_, pending) in self.proposing.drain() {
-            fail(pending.reply);
+            fail(pending.reply.map(|(reply, _)| reply));
         }
         for (_, (_, pending)) in std::mem::take(&mut self.in_flight) {
-            fail(pending.reply);
+            fail(pending.reply.map(|(reply, _)| reply));
         }
         for command in self.deferred.drain(..) {
-            match command {
-                ControllerCommand::AlterConfigs { reply, .. } => fail(Some(reply)),
-            }
+            fail(Some(command.reply));
         }
         self.active = false;
         self.active_from = None;
         self.latest = self.committed.clone();
+    }
+
+    /// When the next broker session runs out (far away when none can).
+    fn next_session_expiry(&self) -> tokio::time::Instant {
+        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        if !self.active {
+            return far;
+        }
+        match self.cluster.next_expiry(&self.latest) {
+            // Expiry is "strictly more than the timeout ago": check just after.
+            Some(at) => tokio::time::Instant::from_std(at) + Duration::from_millis(1),
+            None => far,
+        }
+    }
+
+    /// Fences brokers whose sessions expired, moving their leaderships.
+    fn expire_sessions(&mut self) {
+        if !self.active {
+            return;
+        }
+        let records = self.cluster.expire_sessions(&self.latest, Instant::now());
+        if !records.is_empty() {
+            tracing::info!(
+                node = self.settings.node_id,
+                records = records.len(),
+                "fencing brokers whose sessions expired"
+            );
+            self.write(records, None);
+        }
     }
 
     async fn on_idle_tick(&mut self) {
@@ -491,4 +590,11 @@ impl QuorumController {
             Err(e) => tracing::error!(offset = done.index, error = %e, "metadata snapshot failed"),
         }
     }
+}
+
+fn map_response<T>(
+    result: ControllerResult<T>,
+    body: impl FnOnce(T) -> ResponseBody,
+) -> ControllerResult<ResponseBody> {
+    ControllerResult::new(result.records, body(result.response))
 }

@@ -23,7 +23,6 @@ use kraft_proto::controller::{
     controller_request::Body as Req, controller_response::Body as Resp, CommittedBatch,
     ControllerRequest, ControllerResponse, DescribeQuorumResponse, FetchMetadataRequest,
     FetchMetadataResponse, FetchSnapshotRequest, FetchSnapshotResponse, LeaderHint, ReplicaState,
-    WriteResponse,
 };
 use kraft_raft::storage::ReadCommitted;
 use kraft_raft::transport::{decode_raft_messages, frame_codec};
@@ -37,7 +36,7 @@ use crate::error::ControllerError;
 use crate::error_codes::{
     INCONSISTENT_CLUSTER_ID, INVALID_REQUEST, SNAPSHOT_NOT_FOUND, UNKNOWN_SERVER_ERROR,
 };
-use crate::quorum_controller::ControllerCommand;
+use crate::quorum_controller::{ControllerCommand, WriteOp};
 
 /// The longest a metadata fetch may wait for new data.
 const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
@@ -148,6 +147,10 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
         );
         return Some(ControllerError::new(INCONSISTENT_CLUSTER_ID, message).into_response(id));
     }
+    let body = match into_write_op(body) {
+        Ok(op) => return Some(write(ctx, id, op).await),
+        Err(body) => body,
+    };
     let result = match body {
         Req::Raft(messages) => {
             for msg in decode_raft_messages(&messages, ctx.node_id, ctx.fault.as_ref()) {
@@ -156,15 +159,14 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
             return None;
         }
         Req::DescribeQuorum(_) => describe_quorum(ctx).await.map(Resp::DescribeQuorum),
-        Req::AlterConfigs(request) => {
-            write(ctx, |reply| ControllerCommand::AlterConfigs {
-                request,
-                reply,
-            })
-            .await
-        }
         Req::FetchMetadata(request) => Ok(Resp::FetchMetadata(fetch_metadata(ctx, request).await)),
         Req::FetchSnapshot(request) => fetch_snapshot(ctx, request).map(Resp::FetchSnapshot),
+        Req::AlterConfigs(_)
+        | Req::BrokerRegistration(_)
+        | Req::BrokerHeartbeat(_)
+        | Req::CreateTopics(_)
+        | Req::DeleteTopics(_)
+        | Req::CreatePartitions(_) => unreachable!("writes were routed above"),
     };
     Some(match result {
         Ok(body) => ControllerResponse {
@@ -176,28 +178,48 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
     })
 }
 
-async fn write(
-    ctx: &RpcContext,
-    command: impl FnOnce(oneshot::Sender<Result<u64, ControllerError>>) -> ControllerCommand,
-) -> Result<Resp, ControllerError> {
+/// The requests that are writes, as the controller task's operations; any
+/// other request is handed back.
+fn into_write_op(body: Req) -> Result<WriteOp, Req> {
+    Ok(match body {
+        Req::AlterConfigs(r) => WriteOp::AlterConfigs(r),
+        Req::BrokerRegistration(r) => WriteOp::RegisterBroker(r),
+        Req::BrokerHeartbeat(r) => WriteOp::BrokerHeartbeat(r),
+        Req::CreateTopics(r) => WriteOp::CreateTopics(r),
+        Req::DeleteTopics(r) => WriteOp::DeleteTopics(r),
+        Req::CreatePartitions(r) => WriteOp::CreatePartitions(r),
+        other => return Err(other),
+    })
+}
+
+/// Sends a write to the controller task and answers with its outcome.
+async fn write(ctx: &RpcContext, correlation_id: u64, op: WriteOp) -> ControllerResponse {
     // Redirect at once when Raft says this node does not lead: the
     // controller task may be busy replaying a long log after a restart.
     let leadership = ctx.raft.leadership();
     if leadership.role != RaftRole::Leader {
-        return Err(ControllerError::not_controller(leader_hint(
-            ctx,
-            leadership.leader_id,
-            leadership.term,
-        )));
+        let hint = leader_hint(ctx, leadership.leader_id, leadership.term);
+        return ControllerError::not_controller(hint).into_response(correlation_id);
     }
-    let (tx, rx) = oneshot::channel();
+    let (reply, outcome) = oneshot::channel();
     let stopped = || ControllerError::new(UNKNOWN_SERVER_ERROR, "the controller is shutting down");
-    ctx.commands
-        .send(command(tx))
+    if ctx
+        .commands
+        .send(ControllerCommand { op, reply })
         .await
-        .map_err(|_| stopped())?;
-    let offset = rx.await.map_err(|_| stopped())??;
-    Ok(Resp::Write(WriteResponse { offset }))
+        .is_err()
+    {
+        return stopped().into_response(correlation_id);
+    }
+    match outcome.await.unwrap_or_else(|_| Err(stopped())) {
+        Ok((body, offset)) => ControllerResponse {
+            correlation_id,
+            committed_offset: offset,
+            body: Some(body),
+            ..Default::default()
+        },
+        Err(e) => e.into_response(correlation_id),
+    }
 }
 
 fn leader_hint(ctx: &RpcContext, leader_id: Option<i32>, term: u64) -> LeaderHint {

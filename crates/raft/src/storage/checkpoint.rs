@@ -85,6 +85,18 @@ pub(crate) fn read(file: &CheckpointFile) -> Result<Bytes, StorageError> {
         .map_err(io_err(&file.path))
 }
 
+/// The newest checkpoint in `dir` as (index, term, bytes), if any. For nodes
+/// that keep snapshots without a Raft log (brokers).
+pub fn read_latest_checkpoint(dir: &Path) -> Result<Option<(u64, u64, Bytes)>, StorageError> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    match list(dir)?.pop() {
+        Some(file) => Ok(Some((file.index, file.term, read(&file)?))),
+        None => Ok(None),
+    }
+}
+
 /// Whether the checkpoint at (`index`, `term`) exists in `dir`.
 pub(crate) fn exists(dir: &Path, index: u64, term: u64) -> bool {
     dir.join(checkpoint_file_name(index, term)).is_file()
@@ -93,7 +105,7 @@ pub(crate) fn exists(dir: &Path, index: u64, term: u64) -> bool {
 /// Deletes all but the newest [`CHECKPOINTS_KEPT`] checkpoints, never the one
 /// at `current` (the snapshot the storage serves). Returns how many it
 /// removed.
-pub(crate) fn retire_old(dir: &Path, current: (u64, u64)) -> Result<usize, StorageError> {
+pub fn retire_old(dir: &Path, current: (u64, u64)) -> Result<usize, StorageError> {
     let all = list(dir)?;
     let old = all.len().saturating_sub(CHECKPOINTS_KEPT);
     let mut removed = 0;

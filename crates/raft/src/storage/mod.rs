@@ -70,7 +70,10 @@ use bytes::Bytes;
 use kraft_proto::raft::QuorumState;
 use raft::eraftpb::{ConfState, HardState, Snapshot};
 
-pub use checkpoint::{checkpoint_file_name, write_checkpoint, CHECKPOINTS_KEPT};
+pub use checkpoint::{
+    checkpoint_file_name, read_latest_checkpoint, retire_old as retire_old_checkpoints,
+    write_checkpoint, CHECKPOINTS_KEPT,
+};
 pub use error::StorageError;
 pub use reader::{LogReader, ReadCommitted};
 pub use segment::segment_file_name;
