@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod kafka_admin;
+
 /// An error and its causes on one line, for a CLI's stderr. Our error types
 /// often quote their cause in their own message; a cause already contained
 /// in the line so far is not repeated.

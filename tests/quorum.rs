@@ -137,26 +137,23 @@ async fn a_minority_cannot_commit_and_catches_up_once_healed() {
         .call_leader(set_broker_config("k", "majority"), kraft_testkit::DEADLINE)
         .await
         .unwrap();
-    let Some(kraft_proto::controller::controller_response::Body::Write(write)) = response.body
-    else {
+    let Some(kraft_proto::controller::controller_response::Body::Write(_)) = response.body else {
         panic!("unexpected response {response:?}");
     };
-    assert!(write.offset > before);
+    let committed = response.committed_offset;
+    assert!(committed > before);
     let old = cluster.image(leader).unwrap();
     assert!(
-        old.offset() < write.offset,
+        old.offset() < committed,
         "the minority saw no commit while cut off"
     );
     let key = kraft_metadata::ConfigResource::broker("");
     assert_ne!(old.configs().get(&key, "k"), Some("minority"));
 
     cluster.heal();
-    let healed = cluster.wait_applied(leader, write.offset).await.unwrap();
+    let healed = cluster.wait_applied(leader, committed).await.unwrap();
     assert_eq!(healed.configs().get(&key, "k"), Some("majority"));
-    let reference = cluster
-        .wait_applied(majority[0], write.offset)
-        .await
-        .unwrap();
+    let reference = cluster.wait_applied(majority[0], committed).await.unwrap();
     assert_eq!(contents(&healed), contents(&reference));
     cluster.shutdown().await;
 }

@@ -1,15 +1,21 @@
 //! `kraftctl`: the admin CLI.
 //!
-//! `kraftctl --bootstrap-controller HOST:PORT quorum describe --status`
-//! (or `--replication`) asks the controller quorum about itself, following
-//! redirects to the leader. `--output json` (accepted anywhere on the
-//! command line) prints one JSON object for scripts instead of a table.
+//! - `kraftctl --bootstrap-controller HOST:PORT quorum describe --status`
+//!   (or `--replication`) asks the controller quorum about itself,
+//!   following redirects to the leader.
+//! - `kraftctl --bootstrap-server HOST:PORT topics create|list|describe|delete`
+//!   and `cluster describe` speak the Kafka protocol to a broker, so they work
+//!   against any Kafka cluster too.
+//!
+//! `--output json` (accepted anywhere on the command line) prints JSON for
+//! scripts instead of a table.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kraft::kafka_admin;
 use kraft_controller::error_codes::error_name;
 use kraft_controller::{ClientError, QuorumClient};
 use kraft_proto::controller::{
@@ -28,9 +34,12 @@ struct Cli {
     /// table (default) or json.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
-    /// A controller's CONTROLLER listener, host:port.
+    /// A controller's CONTROLLER listener, host:port (quorum commands).
     #[arg(long, global = true, value_name = "HOST:PORT")]
     bootstrap_controller: Option<String>,
+    /// A broker's Kafka listener, host:port (topics and cluster commands).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    bootstrap_server: Option<String>,
     /// How long to keep trying to reach the active controller.
     #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
     timeout_ms: u64,
@@ -49,6 +58,39 @@ enum Command {
     /// The controller quorum.
     #[command(subcommand)]
     Quorum(QuorumCommand),
+    /// Topics, over the Kafka protocol.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// The cluster as brokers see it, over the Kafka protocol.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Create a topic.
+    Create {
+        name: String,
+        #[arg(long, default_value_t = -1)]
+        partitions: i32,
+        #[arg(long, default_value_t = -1)]
+        replication_factor: i16,
+        /// key=value topic config (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
+    /// List topic names.
+    List,
+    /// Partitions, leaders, replicas, ISR and leader epochs.
+    Describe { name: Option<String> },
+    /// Delete a topic.
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Cluster id, controller, and brokers with their rack and fenced state.
+    Describe,
 }
 
 #[derive(Subcommand)]
@@ -90,7 +132,40 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let json = cli.output == Output::Json;
+    let server = || {
+        cli.bootstrap_server
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("this command needs --bootstrap-server HOST:PORT"))
+    };
     match cli.command {
+        Command::Topics(command) => topics(&server()?, command, json).await,
+        Command::Cluster(ClusterCommand::Describe) => {
+            let mut client = kafka_admin::connect(&server()?).await?;
+            let cluster = kafka_admin::describe_cluster(&mut client).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&kafka_admin::cluster_json(&cluster))?
+                );
+            } else {
+                println!("ClusterId:    {}", cluster.cluster_id);
+                println!("Controller:   {}", cluster.controller_id);
+                println!();
+                println!("{:<8} {:<28} {:<10} State", "Broker", "Endpoint", "Rack");
+                for b in &cluster.brokers {
+                    let state = if b.fenced { "fenced" } else { "running" };
+                    let endpoint = format!("{}:{}", b.host, b.port);
+                    println!(
+                        "{:<8} {:<28} {:<10} {state}",
+                        b.id,
+                        endpoint,
+                        b.rack.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Quorum(QuorumCommand::Describe(args)) => {
             let Some(addr) = cli.bootstrap_controller else {
                 bail!("quorum describe needs --bootstrap-controller HOST:PORT");
@@ -106,6 +181,93 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn topics(server: &str, command: TopicsCommand, json: bool) -> Result<()> {
+    let mut client = kafka_admin::connect(server).await?;
+    match command {
+        TopicsCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
+            let configs = configs
+                .iter()
+                .map(|c| {
+                    c.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| anyhow::anyhow!("--config '{c}' is not key=value"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let id = kafka_admin::create_topic(
+                &mut client,
+                &name,
+                partitions,
+                replication_factor,
+                &configs,
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::json!({ "name": name, "topic_id": id }));
+            } else {
+                println!("Created topic {name} ({id}).");
+            }
+        }
+        TopicsCommand::List => {
+            let topics = kafka_admin::describe_topics(&mut client, None).await?;
+            if json {
+                let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+                println!("{}", serde_json::to_string_pretty(&names)?);
+            } else {
+                for t in &topics {
+                    println!("{}", t.name);
+                }
+            }
+        }
+        TopicsCommand::Describe { name } => {
+            let topics = kafka_admin::describe_topics(&mut client, name.as_deref()).await?;
+            if json {
+                let all: Vec<_> = topics.iter().map(kafka_admin::topic_json).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                for t in &topics {
+                    println!(
+                        "Topic: {}\tTopicId: {}\tPartitionCount: {}",
+                        t.name,
+                        t.topic_id,
+                        t.partitions.len()
+                    );
+                    for p in &t.partitions {
+                        println!(
+                            "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLeaderEpoch: {}",
+                            p.partition,
+                            p.leader,
+                            join(&p.replicas),
+                            join(&p.isr),
+                            p.leader_epoch
+                        );
+                    }
+                }
+            }
+        }
+        TopicsCommand::Delete { name } => {
+            kafka_admin::delete_topic(&mut client, &name).await?;
+            if json {
+                println!("{}", serde_json::json!({ "name": name, "deleted": true }));
+            } else {
+                println!("Deleted topic {name}.");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn join(ids: &[i32]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn describe_quorum(addr: &str, timeout: Duration) -> Result<DescribeQuorumResponse> {

@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kraft_server::config::{apply_overrides, parse_properties};
 use kraft_server::meta_properties::{self, MetaProperties};
+use kraft_server::node::BoundListeners;
 use kraft_server::{KraftConfig, KraftNode, NodeOptions};
 
 #[derive(Parser)]
@@ -164,13 +165,14 @@ fn run(path: Option<PathBuf>, overrides: &[String]) -> Result<()> {
 }
 
 async fn serve(config: KraftConfig) -> Result<()> {
-    let node = KraftNode::start(&config, None, NodeOptions::default()).await?;
-    if let Some(addr) = node.controller_addr() {
-        tracing::info!(node = config.node_id, cluster_id = %node.cluster_id, controller = %addr, "kraftd started");
-    }
-    if config.roles.broker {
-        tracing::warn!("the broker role's Kafka listener is not part of this build yet; this node serves the controller quorum only");
-    }
+    let node = KraftNode::start(&config, BoundListeners::default(), NodeOptions::default()).await?;
+    tracing::info!(
+        node = config.node_id,
+        cluster_id = %node.cluster_id,
+        controller = ?node.controller_addr(),
+        broker = ?node.broker_addr(),
+        "kraftd started"
+    );
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let fatal = tokio::select! {
         _ = sigterm.recv() => None,

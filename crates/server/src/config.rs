@@ -61,6 +61,15 @@ pub struct KraftConfig {
     pub snapshot_max_bytes: u64,
     pub snapshot_max_interval: Duration,
     pub metadata_segment_bytes: u64,
+    pub heartbeat_interval: Duration,
+    pub session_timeout: Duration,
+    pub rack: Option<String>,
+    /// `advertised.listeners`, or `listeners` when unset: what brokers
+    /// register and clients are told to connect to.
+    pub advertised_listeners: Vec<Listener>,
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
     /// Keys present in the file that this build does not use.
     pub unknown_keys: Vec<String>,
 }
@@ -84,6 +93,13 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ),
     ("metadata.log.max.snapshot.interval.ms", Some("3600000")),
     ("metadata.log.segment.bytes", Some("16777216")),
+    ("broker.heartbeat.interval.ms", Some("2000")),
+    ("broker.session.timeout.ms", Some("9000")),
+    ("broker.rack", None),
+    ("advertised.listeners", None),
+    ("auto.create.topics.enable", Some("true")),
+    ("num.partitions", Some("1")),
+    ("default.replication.factor", Some("1")),
 ];
 
 /// Parses Java-properties text: `key=value` or `key: value` lines, `#` and
@@ -163,6 +179,15 @@ impl Props<'_> {
         Ok(parsed)
     }
 
+    fn boolean(&self, key: &'static str) -> Result<bool, ConfigError> {
+        let value = self.required(key)?;
+        match value.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(invalid(key, value, "expected true or false")),
+        }
+    }
+
     fn millis(&self, key: &'static str, min: u64) -> Result<Duration, ConfigError> {
         self.number::<u64>(key, min).map(Duration::from_millis)
     }
@@ -185,7 +210,11 @@ impl KraftConfig {
             Some(v) => parse_voters(v)?,
             None => return Err(ConfigError::Missing("controller.quorum.voters")),
         };
-        let listeners = parse_listeners(p.get("listeners").unwrap_or(""))?;
+        let listeners = parse_listeners("listeners", p.get("listeners").unwrap_or(""))?;
+        let advertised_listeners = match p.get("advertised.listeners") {
+            Some(v) => parse_listeners("advertised.listeners", v)?,
+            None => listeners.clone(),
+        };
         let controller_listener_names: Vec<String> = p
             .required("controller.listener.names")?
             .split(',')
@@ -222,6 +251,16 @@ impl KraftConfig {
                 .number::<u64>("metadata.log.max.record.bytes.between.snapshots", 1)?,
             snapshot_max_interval: p.millis("metadata.log.max.snapshot.interval.ms", 1)?,
             metadata_segment_bytes: p.number::<u64>("metadata.log.segment.bytes", 4096)?,
+            heartbeat_interval: p.millis("broker.heartbeat.interval.ms", 1)?,
+            session_timeout: p.millis("broker.session.timeout.ms", 1)?,
+            rack: p
+                .get("broker.rack")
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
+            advertised_listeners,
+            auto_create_topics_enable: p.boolean("auto.create.topics.enable")?,
+            num_partitions: p.number::<i32>("num.partitions", 1)?,
+            default_replication_factor: p.number::<i32>("default.replication.factor", 1)?,
             unknown_keys: props
                 .keys()
                 .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))
@@ -259,7 +298,15 @@ impl KraftConfig {
                     ),
                 ));
             }
-        } else if self.voters.contains_key(&self.node_id) {
+        }
+        if self.roles.broker && self.broker_listener().is_none() {
+            return Err(invalid(
+                "listeners",
+                &self.listeners.iter().map(|l| format!("{}://{}", l.name, l.address())).collect::<Vec<_>>().join(","),
+                "a broker needs a listener that is not a controller listener (e.g. PLAINTEXT://host:9092)",
+            ));
+        }
+        if !self.roles.controller && self.voters.contains_key(&self.node_id) {
             return Err(invalid(
                 "node.id",
                 &self.node_id.to_string(),
@@ -275,6 +322,14 @@ impl KraftConfig {
         self.controller_listener_names
             .iter()
             .find_map(|name| self.listeners.iter().find(|l| &l.name == name))
+    }
+
+    /// The listener a broker serves Kafka clients on: the first one that is
+    /// not a controller listener.
+    pub fn broker_listener(&self) -> Option<&Listener> {
+        self.listeners
+            .iter()
+            .find(|l| !self.controller_listener_names.contains(&l.name))
     }
 
     /// Every directory that must hold a matching `meta.properties`.
@@ -350,8 +405,8 @@ fn format_voters(voters: &BTreeMap<i32, String>) -> String {
 }
 
 /// `PLAINTEXT://host:port,CONTROLLER://host:port`.
-fn parse_listeners(value: &str) -> Result<Vec<Listener>, ConfigError> {
-    let bad = |reason: String| invalid("listeners", value, &reason);
+fn parse_listeners(key: &'static str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let bad = |reason: String| invalid(key, value, &reason);
     let mut listeners: Vec<Listener> = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (name, addr) = item

@@ -29,6 +29,7 @@ use kraft_proto::metadata::{ConfigRecord, ConfigResourceType};
 use kraft_raft::{RaftRole, RaftStatus};
 use kraft_server::config::parse_properties;
 use kraft_server::meta_properties::{self, MetaProperties};
+use kraft_server::node::BoundListeners;
 use kraft_server::{KraftConfig, KraftNode, NodeOptions};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -42,6 +43,8 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// Builds a [`TestCluster`].
 pub struct ClusterBuilder {
     controllers: usize,
+    brokers: usize,
+    combined: bool,
     props: BTreeMap<String, String>,
 }
 
@@ -52,38 +55,68 @@ impl ClusterBuilder {
         self
     }
 
+    /// Adds `n` broker-only nodes (ids after the controllers').
+    pub fn brokers(mut self, n: usize) -> Self {
+        self.brokers = n;
+        self
+    }
+
+    /// Makes every controller a broker too (`process.roles=broker,controller`).
+    pub fn combined(mut self) -> Self {
+        self.combined = true;
+        self
+    }
+
     pub async fn start(self) -> Result<TestCluster> {
         init_tracing();
         let dir = tempfile::Builder::new().prefix("kraft-testkit").tempdir()?;
         let cluster_id = meta_properties::random_cluster_id();
-        let mut listeners = BTreeMap::new();
+        let mut listeners: BTreeMap<i32, BoundListeners> = BTreeMap::new();
         let mut voters = BTreeMap::new();
-        for id in 1..=self.controllers as i32 {
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            voters.insert(id, listener.local_addr()?.to_string());
-            listeners.insert(id, listener);
+        let mut brokers = BTreeMap::new();
+        let total = (self.controllers + self.brokers) as i32;
+        for id in 1..=total {
+            let is_controller = id <= self.controllers as i32;
+            let is_broker = !is_controller || self.combined;
+            let mut bound = BoundListeners::default();
+            if is_controller {
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                voters.insert(id, listener.local_addr()?.to_string());
+                bound.controller = Some(listener);
+            }
+            if is_broker {
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                brokers.insert(id, listener.local_addr()?.to_string());
+                bound.broker = Some(listener);
+            }
+            listeners.insert(id, bound);
         }
         let mut cluster = TestCluster {
             dir,
             cluster_id,
             voters,
+            brokers,
             props: self.props,
             nodes: BTreeMap::new(),
             faults: Arc::new(LinkCuts::default()),
         };
-        for (id, listener) in listeners {
+        for (id, bound) in listeners {
             cluster.format(id)?;
-            cluster.start_node(id, Some(listener)).await?;
+            cluster.start_node(id, bound).await?;
         }
+        cluster.wait_for_brokers().await?;
         Ok(cluster)
     }
 }
 
-/// A running in-process cluster of controllers.
+/// A running in-process cluster of controllers and brokers.
 pub struct TestCluster {
     dir: TempDir,
     cluster_id: String,
+    /// Controllers' CONTROLLER addresses.
     voters: BTreeMap<i32, String>,
+    /// Brokers' Kafka (PLAINTEXT) addresses.
+    brokers: BTreeMap<i32, String>,
     props: BTreeMap<String, String>,
     nodes: BTreeMap<i32, KraftNode>,
     faults: Arc<LinkCuts>,
@@ -94,7 +127,14 @@ impl TestCluster {
     pub fn builder(controllers: usize) -> ClusterBuilder {
         ClusterBuilder {
             controllers,
+            brokers: 0,
+            combined: false,
             props: BTreeMap::from([
+                (
+                    "broker.heartbeat.interval.ms".to_string(),
+                    "100".to_string(),
+                ),
+                ("broker.session.timeout.ms".to_string(), "1500".to_string()),
                 (
                     "controller.quorum.election.timeout.ms".to_string(),
                     "300".to_string(),
@@ -127,6 +167,25 @@ impl TestCluster {
         &self.voters[&id]
     }
 
+    /// Ids of the nodes with the broker role.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.brokers.keys().copied().collect()
+    }
+
+    pub fn broker_addr(&self, id: i32) -> &str {
+        &self.brokers[&id]
+    }
+
+    /// `bootstrap.servers` for a Kafka client: every broker's address.
+    pub fn bootstrap_servers(&self) -> String {
+        self.brokers.values().cloned().collect::<Vec<_>>().join(",")
+    }
+
+    /// The broker role of node `id`, if it runs.
+    pub fn broker(&self, id: i32) -> Option<&kraft_broker::BrokerNode> {
+        self.nodes.get(&id)?.broker()
+    }
+
     pub fn node_dir(&self, id: i32) -> PathBuf {
         self.dir.path().join(format!("node-{id}"))
     }
@@ -140,13 +199,25 @@ impl TestCluster {
             .map(|(v, a)| format!("{v}@{a}"))
             .collect::<Vec<_>>()
             .join(",");
-        props.insert("process.roles".into(), "controller".into());
+        let roles = match (
+            self.voters.contains_key(&id),
+            self.brokers.contains_key(&id),
+        ) {
+            (true, true) => "broker,controller",
+            (true, false) => "controller",
+            _ => "broker",
+        };
+        let mut listeners = Vec::new();
+        if let Some(addr) = self.brokers.get(&id) {
+            listeners.push(format!("PLAINTEXT://{addr}"));
+        }
+        if let Some(addr) = self.voters.get(&id) {
+            listeners.push(format!("CONTROLLER://{addr}"));
+        }
+        props.insert("process.roles".into(), roles.into());
         props.insert("node.id".into(), id.to_string());
         props.insert("controller.quorum.voters".into(), voters);
-        props.insert(
-            "listeners".into(),
-            format!("CONTROLLER://{}", self.voters[&id]),
-        );
+        props.insert("listeners".into(), listeners.join(","));
         props.insert("controller.listener.names".into(), "CONTROLLER".into());
         props.insert("log.dirs".into(), self.node_dir(id).display().to_string());
         props.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
@@ -168,33 +239,95 @@ impl TestCluster {
         Ok(())
     }
 
-    async fn start_node(&mut self, id: i32, listener: Option<TcpListener>) -> Result<()> {
-        let listener = match listener {
-            Some(l) => l,
-            None => rebind(&self.voters[&id]).await?,
-        };
+    async fn start_node(&mut self, id: i32, listeners: BoundListeners) -> Result<()> {
         let options = NodeOptions {
             fault: self.faults.clone(),
         };
-        let node = KraftNode::start(&self.config(id)?, Some(listener), options)
+        let node = KraftNode::start(&self.config(id)?, listeners, options)
             .await
             .with_context(|| format!("starting node {id}"))?;
         self.nodes.insert(id, node);
         Ok(())
     }
 
-    /// Stops node `id` abruptly: its listener, connections, tasks and Raft
-    /// thread go away at once (what it acknowledged was already fsynced).
+    /// Starts a broker `id` whose directory was formatted for another
+    /// cluster, pointed at this cluster's controllers. It is not part of
+    /// the cluster; the caller owns (and stops) it.
+    pub async fn start_foreign_broker(&self, id: i32) -> Result<KraftNode> {
+        let voters = self
+            .voters
+            .iter()
+            .map(|(v, a)| format!("{v}@{a}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let dir = self.dir.path().join(format!("foreign-{id}"));
+        let text = format!(
+            "process.roles=broker\nnode.id={id}\ncontroller.quorum.voters={voters}\n\
+             listeners=PLAINTEXT://127.0.0.1:0\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\n",
+            dir.display()
+        );
+        let mut props = parse_properties(&text)?;
+        props.extend(self.props.clone());
+        let config = KraftConfig::from_properties(&props)?;
+        let meta = MetaProperties {
+            cluster_id: meta_properties::random_cluster_id(),
+            node_id: id,
+        };
+        meta_properties::format(&config.all_dirs(), &meta, false)?;
+        let options = NodeOptions {
+            fault: self.faults.clone(),
+        };
+        Ok(KraftNode::start(&config, BoundListeners::default(), options).await?)
+    }
+
+    /// Waits until every running broker is unfenced and serving clients.
+    pub async fn wait_for_brokers(&self) -> Result<()> {
+        for id in self.running() {
+            let Some(broker) = self.broker(id) else {
+                continue;
+            };
+            let mut state = broker.state();
+            let desc = format!("broker {id} to be unfenced");
+            wait_for(&desc, || {
+                let running = matches!(
+                    *state.borrow_and_update(),
+                    kraft_broker::BrokerState::Running { .. }
+                );
+                async move { running.then_some(()) }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Stops node `id` abruptly, as a crash would: no controlled shutdown;
+    /// its listeners, connections, tasks and Raft thread go away at once
+    /// (what it acknowledged was already fsynced).
     pub async fn kill(&mut self, id: i32) {
+        if let Some(node) = self.nodes.remove(&id) {
+            node.kill().await;
+        }
+    }
+
+    /// Stops node `id` gracefully, as SIGTERM does: a broker does a
+    /// controlled shutdown first.
+    pub async fn stop(&mut self, id: i32) {
         if let Some(node) = self.nodes.remove(&id) {
             node.stop().await;
         }
     }
 
-    /// Starts node `id` again on its old address and data directory.
+    /// Starts node `id` again on its old addresses and data directory.
     pub async fn restart(&mut self, id: i32) -> Result<()> {
         self.kill(id).await;
-        self.start_node(id, None).await
+        let mut listeners = BoundListeners::default();
+        if let Some(addr) = self.voters.get(&id) {
+            listeners.controller = Some(rebind(addr).await?);
+        }
+        if let Some(addr) = self.brokers.get(&id) {
+            listeners.broker = Some(rebind(addr).await?);
+        }
+        self.start_node(id, listeners).await
     }
 
     pub fn faults(&self) -> &LinkCuts {
@@ -242,9 +375,13 @@ impl TestCluster {
         (leaders == 1).then_some(agreed).flatten()
     }
 
-    /// Waits until the running nodes agree on one leader.
+    /// Waits until the running controllers agree on one leader.
     pub async fn wait_for_leader(&self) -> Result<(i32, u64)> {
-        let running = self.running();
+        let running: Vec<i32> = self
+            .running()
+            .into_iter()
+            .filter(|id| self.voters.contains_key(id))
+            .collect();
         wait_for("a leader all running nodes agree on", || {
             self.agreed_leader(&running)
         })
@@ -262,7 +399,7 @@ impl TestCluster {
         let request = set_broker_config(key, value);
         let response = self.client().call_leader(request, DEADLINE).await?;
         match response.body {
-            Some(controller_response::Body::Write(w)) => Ok(w.offset),
+            Some(controller_response::Body::Write(_)) => Ok(response.committed_offset),
             other => bail!("unexpected response to AlterConfigs: {other:?}"),
         }
     }

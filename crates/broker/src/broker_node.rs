@@ -1,0 +1,218 @@
+//! A running broker: the metadata loader, the MetadataCache, the Kafka
+//! listener and the broker lifecycle, started together and stopped
+//! together.
+//!
+//! In: a [`BrokerNodeConfig`] and a bound Kafka listener (tests bind port 0
+//! first); the listener serves clients once the broker is unfenced. Out: the broker's [`BrokerState`] and [`MetadataLag`] on `watch`
+//! channels, its MetadataCache, and `wait_fatal` for a broker the quorum
+//! refused. `shutdown` does a controlled shutdown first; `kill` does not.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kraft_metadata::MetadataImage;
+use kraft_proto::metadata::Endpoint;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::controller_channel::ControllerChannel;
+use crate::kafka::{BrokerConfig, BrokerContext, KafkaServer};
+use crate::lifecycle::{BrokerLifecycle, BrokerState, LifecycleConfig};
+use crate::metadata_cache::MetadataCache;
+use crate::metadata_loader::{
+    LoaderConfig, LoaderError, MetadataLag, MetadataLoader, WatchPublisher,
+};
+
+#[derive(Clone, Debug)]
+pub struct BrokerNodeConfig {
+    pub node_id: i32,
+    pub cluster_id: String,
+    /// CONTROLLER addresses of the voters (`controller.quorum.voters`).
+    pub controllers: Vec<String>,
+    /// The name of the listener this broker serves clients on (PLAINTEXT).
+    pub listener_name: String,
+    /// What the broker registers: its advertised listeners.
+    pub advertised: Vec<Endpoint>,
+    pub rack: Option<String>,
+    pub heartbeat_interval: Duration,
+    /// `<metadata.log.dir>/__cluster_metadata-0`: local metadata snapshots.
+    pub metadata_dir: PathBuf,
+    pub snapshot_max_bytes: u64,
+    pub snapshot_max_interval: Duration,
+    pub kafka: BrokerConfig,
+}
+
+/// How long a controlled shutdown may take before the broker stops anyway.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct BrokerNode {
+    node_id: i32,
+    local_addr: SocketAddr,
+    cache: MetadataCache,
+    state: watch::Receiver<BrokerState>,
+    lag: watch::Receiver<MetadataLag>,
+    shutdown: watch::Sender<bool>,
+    loader_task: JoinHandle<()>,
+    lifecycle_task: JoinHandle<()>,
+    server_task: JoinHandle<()>,
+}
+
+impl BrokerNode {
+    pub async fn start(
+        config: BrokerNodeConfig,
+        listener: TcpListener,
+    ) -> Result<BrokerNode, LoaderError> {
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| LoaderError::LocalSnapshot {
+                dir: config.metadata_dir.clone(),
+                reason: format!("listener: {e}"),
+            })?;
+        let (image_tx, image_rx) = watch::channel(Arc::new(MetadataImage::empty()));
+        let loader_config = LoaderConfig {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            controllers: config.controllers.clone(),
+            snapshot_dir: config.metadata_dir.clone(),
+            snapshot_max_bytes: config.snapshot_max_bytes,
+            snapshot_max_interval: config.snapshot_max_interval,
+        };
+        let (loader, lag) = tokio::task::spawn_blocking(move || {
+            MetadataLoader::new(loader_config, vec![Box::new(WatchPublisher(image_tx))])
+        })
+        .await
+        .map_err(|e| LoaderError::LocalSnapshot {
+            dir: config.metadata_dir.clone(),
+            reason: e.to_string(),
+        })??;
+        let loader_task = tokio::spawn(loader.run());
+        let cache = MetadataCache::new(image_rx);
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(BrokerContext {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            listener_name: config.listener_name.clone(),
+            cache: cache.clone(),
+            controller: ControllerChannel::new(config.controllers.clone(), &config.cluster_id),
+            config: config.kafka.clone(),
+        });
+
+        let lifecycle_config = LifecycleConfig {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            controllers: config.controllers.clone(),
+            listeners: config.advertised.clone(),
+            rack: config.rack.clone(),
+            heartbeat_interval: config.heartbeat_interval,
+        };
+        let (lifecycle, state) =
+            BrokerLifecycle::new(lifecycle_config, cache.clone(), shutdown_rx.clone());
+        let lifecycle_task = tokio::spawn(lifecycle.run());
+        // As Kafka does, serve clients only once the broker is unfenced: its
+        // cache is caught up and the controller counts it alive. Until then
+        // connections wait in the listener's backlog.
+        let mut ready = state.clone();
+        let server_task = tokio::spawn(async move {
+            loop {
+                match *ready.borrow_and_update() {
+                    BrokerState::Running { .. } => break,
+                    BrokerState::ShutDown | BrokerState::Refused => return,
+                    _ => {}
+                }
+                if ready.changed().await.is_err() {
+                    return;
+                }
+            }
+            KafkaServer::serve(listener, ctx, shutdown_rx).await;
+        });
+        tracing::info!(node = config.node_id, addr = %local_addr, "broker started");
+        Ok(BrokerNode {
+            node_id: config.node_id,
+            local_addr,
+            cache,
+            state,
+            lag,
+            shutdown,
+            loader_task,
+            lifecycle_task,
+            server_task,
+        })
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn cache(&self) -> &MetadataCache {
+        &self.cache
+    }
+
+    pub fn state(&self) -> watch::Receiver<BrokerState> {
+        self.state.clone()
+    }
+
+    /// How far behind the quorum this broker's metadata is.
+    pub fn lag(&self) -> MetadataLag {
+        *self.lag.borrow()
+    }
+
+    /// Resolves if the quorum refuses this broker for good.
+    pub async fn wait_fatal(&self) -> String {
+        let mut state = self.state.clone();
+        loop {
+            if *state.borrow_and_update() == BrokerState::Refused {
+                return "the controller quorum refused this broker (INCONSISTENT_CLUSTER_ID): \
+                        its meta.properties names another cluster"
+                    .to_string();
+            }
+            if state.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// Controlled shutdown: asks the controller to move this broker's
+    /// leaderships away, waits until it agrees (or a timeout), then stops.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        let mut state = self.state.clone();
+        let done = tokio::time::timeout(CONTROLLED_SHUTDOWN_TIMEOUT, async {
+            while !matches!(
+                *state.borrow_and_update(),
+                BrokerState::ShutDown | BrokerState::Refused
+            ) {
+                if state.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        if done.is_err() {
+            tracing::warn!(
+                node = self.node_id,
+                "controlled shutdown timed out; stopping anyway"
+            );
+        }
+        self.kill().await;
+    }
+
+    /// Stops at once: no controlled shutdown (what a crash looks like to the
+    /// cluster; the controller fences the broker after its session times out).
+    pub async fn kill(self) {
+        for task in [&self.lifecycle_task, &self.server_task, &self.loader_task] {
+            task.abort();
+        }
+        let _ = self.lifecycle_task.await;
+        let _ = self.server_task.await;
+        let _ = self.loader_task.await;
+        tracing::info!(node = self.node_id, "broker stopped");
+    }
+}

@@ -1,0 +1,168 @@
+//! One handler per Kafka API, and the registry that lists them.
+//!
+//! Each API lives in its own file as a type implementing [`Handler`]: its
+//! API key, the versions it serves, its request and response types, and an
+//! async `handle` that turns a decoded request into a response using the
+//! [`BrokerContext`]. The [`registry!`] invocation below names every
+//! handler exactly once; from it come [`SUPPORTED_APIS`] (which ApiVersions
+//! answers with, so the advertised list can never drift from what is
+//! served) and [`dispatch`] (which decodes a body, runs the handler and
+//! encodes the response).
+//!
+//! In: a decoded request header and the undecoded body bytes from
+//! [`crate::kafka::request`]. Out: the encoded response frame payload. A
+//! body that does not decode is a [`RequestError`] (the connection closes);
+//! every other problem is an error code inside the response.
+
+use std::future::Future;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::kafka::error::RequestError;
+use crate::kafka::request::encode_response;
+use crate::kafka::shape::{check, Shape};
+use crate::kafka::BrokerContext;
+
+pub mod api_versions;
+pub mod config_defaults;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod incremental_alter_configs;
+pub mod metadata;
+pub mod topic_name;
+pub mod writes;
+
+/// A Kafka API served by this broker.
+pub trait Handler {
+    /// The API this handler serves.
+    const API_KEY: ApiKey;
+    /// The oldest version served.
+    const MIN_VERSION: i16;
+    /// The newest version served.
+    const MAX_VERSION: i16;
+    /// The request's wire layout, checked before decoding (see
+    /// [`crate::kafka::shape`]: it keeps absurd array lengths from reaching
+    /// kafka-protocol's preallocating decoder).
+    const REQUEST_SHAPE: Shape;
+    /// The decoded request.
+    type Request: Decodable + Send;
+    /// The response to encode.
+    type Response: Encodable + Send;
+
+    /// Answers one request of version `version` (already checked to be in
+    /// `MIN_VERSION..=MAX_VERSION`).
+    fn handle(
+        ctx: &BrokerContext,
+        header: &RequestHeader,
+        request: Self::Request,
+    ) -> impl Future<Output = Self::Response> + Send;
+}
+
+/// An API and the versions this broker serves of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SupportedApi {
+    pub api_key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+}
+
+/// The served range of `api`, if a handler serves it.
+pub fn supported_api(api: ApiKey) -> Option<SupportedApi> {
+    SUPPORTED_APIS.iter().copied().find(|s| s.api_key == api)
+}
+
+/// Decodes `body` as `H`'s request, runs `H` and encodes its response.
+async fn run<H: Handler>(
+    ctx: &BrokerContext,
+    header: &RequestHeader,
+    mut body: Bytes,
+) -> Result<BytesMut, RequestError> {
+    let version = header.request_api_version;
+    check(&H::REQUEST_SHAPE, version, &body).map_err(|e| RequestError::Malformed {
+        api: H::API_KEY,
+        version,
+        part: "body",
+        reason: e.to_string(),
+    })?;
+    let request = H::Request::decode(&mut body, version).map_err(|e| RequestError::Malformed {
+        api: H::API_KEY,
+        version,
+        part: "body",
+        reason: e.to_string(),
+    })?;
+    if !body.is_empty() {
+        tracing::debug!(api = ?H::API_KEY, version, trailing = body.len(), "ignoring bytes after the request body");
+    }
+    let response = H::handle(ctx, header, request).await;
+    encode_response(H::API_KEY, version, header.correlation_id, &response)
+}
+
+/// Lists every handler once: builds [`SUPPORTED_APIS`] and [`dispatch`].
+macro_rules! registry {
+    ($($handler:ty),+ $(,)?) => {
+        /// Every API this broker serves, with its version range.
+        pub const SUPPORTED_APIS: &[SupportedApi] = &[$(SupportedApi {
+            api_key: <$handler as Handler>::API_KEY,
+            min_version: <$handler as Handler>::MIN_VERSION,
+            max_version: <$handler as Handler>::MAX_VERSION,
+        }),+];
+
+        /// Runs the handler registered for `api` on `body`.
+        pub async fn dispatch(
+            ctx: &BrokerContext,
+            api: ApiKey,
+            header: &RequestHeader,
+            body: Bytes,
+        ) -> Result<BytesMut, RequestError> {
+            $(if api == <$handler as Handler>::API_KEY {
+                return run::<$handler>(ctx, header, body).await;
+            })+
+            Err(RequestError::UnsupportedApi(api))
+        }
+    };
+}
+
+registry! {
+    api_versions::ApiVersionsHandler,
+    metadata::MetadataHandler,
+    create_topics::CreateTopicsHandler,
+    delete_topics::DeleteTopicsHandler,
+    create_partitions::CreatePartitionsHandler,
+    describe_cluster::DescribeClusterHandler,
+    describe_configs::DescribeConfigsHandler,
+    incremental_alter_configs::IncrementalAlterConfigsHandler,
+}
+
+#[cfg(test)]
+mod shape_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_range_is_one_kafka_protocol_can_decode() {
+        let mut keys: Vec<i16> = SUPPORTED_APIS.iter().map(|s| s.api_key as i16).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(
+            keys.len(),
+            SUPPORTED_APIS.len(),
+            "an API is registered twice"
+        );
+        for api in SUPPORTED_APIS {
+            let valid = api.api_key.valid_versions();
+            assert!(
+                valid.min <= api.min_version
+                    && api.min_version <= api.max_version
+                    && api.max_version <= valid.max,
+                "{api:?} is outside {valid}"
+            );
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Every handler's declared request shape against kafka-protocol's own
+//! encoding: populated requests at every served version must pass the
+//! pre-check, and absurd lengths must not.
+
+use bytes::BytesMut;
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
+use super::*;
+use crate::kafka::shape::check;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// Encodes `request` at every version `H` serves and checks the shape
+/// accepts exactly those bytes (and rejects them cut short).
+fn accepts<H: Handler>(request: impl Fn(i16) -> H::Request)
+where
+    H::Request: Encodable,
+{
+    for version in H::MIN_VERSION..=H::MAX_VERSION {
+        let mut body = BytesMut::new();
+        request(version)
+            .encode(&mut body, version)
+            .expect("encodable");
+        assert_eq!(
+            check(&H::REQUEST_SHAPE, version, &body),
+            Ok(()),
+            "{:?} v{version}",
+            H::API_KEY
+        );
+        if body.len() > 1 {
+            assert!(
+                check(&H::REQUEST_SHAPE, version, &body[..body.len() - 1]).is_err(),
+                "{:?} v{version} truncated",
+                H::API_KEY
+            );
+        }
+    }
+}
+
+#[test]
+fn declared_shapes_match_the_wire() {
+    accepts::<api_versions::ApiVersionsHandler>(|_| {
+        ApiVersionsRequest::default()
+            .with_client_software_name(s("x"))
+            .with_client_software_version(s("1"))
+    });
+    accepts::<metadata::MetadataHandler>(|v| {
+        MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(TopicName(s("a")))),
+                MetadataRequestTopic::default().with_name(Some(TopicName(s("bb")))),
+            ]))
+            .with_allow_auto_topic_creation(v < 4)
+    });
+    accepts::<create_topics::CreateTopicsHandler>(|_| {
+        let assignment = CreatableReplicaAssignment::default()
+            .with_partition_index(0)
+            .with_broker_ids(vec![BrokerId(1), BrokerId(2)]);
+        let config = CreatableTopicConfig::default()
+            .with_name(s("retention.ms"))
+            .with_value(None);
+        CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_assignments(vec![assignment])
+            .with_configs(vec![config])])
+    });
+    accepts::<delete_topics::DeleteTopicsHandler>(|v| {
+        if v >= 6 {
+            DeleteTopicsRequest::default().with_topics(vec![
+                DeleteTopicState::default().with_name(Some(TopicName(s("t")))),
+                DeleteTopicState::default()
+                    .with_name(None)
+                    .with_topic_id(uuid::Uuid::new_v4()),
+            ])
+        } else {
+            DeleteTopicsRequest::default()
+                .with_topic_names(vec![TopicName(s("t")), TopicName(s("u"))])
+        }
+    });
+    accepts::<create_partitions::CreatePartitionsHandler>(|_| {
+        let assignment = CreatePartitionsAssignment::default().with_broker_ids(vec![BrokerId(3)]);
+        CreatePartitionsRequest::default().with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_assignments(Some(vec![assignment])),
+            CreatePartitionsTopic::default()
+                .with_name(TopicName(s("u")))
+                .with_assignments(None),
+        ])
+    });
+    accepts::<describe_cluster::DescribeClusterHandler>(|_| DescribeClusterRequest::default());
+    accepts::<describe_configs::DescribeConfigsHandler>(|_| {
+        DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_name(s("t"))
+                .with_configuration_keys(Some(vec![s("a"), s("b")])),
+            DescribeConfigsResource::default().with_configuration_keys(None),
+        ])
+    });
+    accepts::<incremental_alter_configs::IncrementalAlterConfigsHandler>(|_| {
+        let config = AlterableConfig::default()
+            .with_name(s("k"))
+            .with_value(Some(s("v")));
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_name(s("t"))
+                .with_configs(vec![config]),
+        ])
+    });
+}
+
+#[test]
+fn absurd_lengths_are_rejected_without_allocating() {
+    let shape = <metadata::MetadataHandler as Handler>::REQUEST_SHAPE;
+    assert!(check(&shape, 1, &i32::MAX.to_be_bytes()).is_err());
+    // Compact (v9+): a varint count of u32::MAX.
+    assert!(check(&shape, 12, &[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+    assert!(check(&shape, 12, &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
+    assert!(check(&shape, 1, &(-2i32).to_be_bytes()).is_err());
+}

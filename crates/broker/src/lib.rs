@@ -1,0 +1,19 @@
+//! The broker side of Kraft: the Kafka protocol listener that unmodified
+//! clients talk to, the MetadataCache it answers from, and (with the broker
+//! lifecycle and metadata loader) how a broker joins the cluster.
+
+#![forbid(unsafe_code)]
+
+pub mod broker_node;
+pub mod controller_channel;
+pub mod handlers;
+pub mod kafka;
+pub mod lifecycle;
+pub mod metadata_cache;
+pub mod metadata_loader;
+
+pub use broker_node::{BrokerNode, BrokerNodeConfig};
+pub use controller_channel::ControllerChannel;
+pub use kafka::{BrokerConfig, BrokerContext, KafkaClient, KafkaServer};
+pub use lifecycle::BrokerState;
+pub use metadata_cache::{CacheQueries, MetadataCache};

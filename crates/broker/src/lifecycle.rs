@@ -1,0 +1,218 @@
+//! BrokerLifecycle: how a broker joins, stays in and leaves the cluster
+//! (KIP-631).
+//!
+//! In: the broker's identity (id, a new incarnation id per process start,
+//! listeners, rack), its applied metadata offset (from the MetadataCache),
+//! and a request to shut down.
+//! Out: `BrokerRegistration` and `BrokerHeartbeat` requests to the active
+//! controller, and the broker's [`BrokerState`] on a `watch` channel.
+//!
+//! A broker registers (the controller writes RegisterBroker; the broker is
+//! fenced), waits until its metadata has caught up to that record, then asks
+//! to be unfenced in its next heartbeat. It heartbeats every
+//! `broker.heartbeat.interval.ms`; if it misses `broker.session.timeout.ms`
+//! the controller fences it. On shutdown it asks for controlled shutdown in
+//! its heartbeats until the controller says no partition is led by it.
+
+use std::time::Duration;
+
+use kraft_controller::error_codes::{
+    BROKER_ID_NOT_REGISTERED, INCONSISTENT_CLUSTER_ID, STALE_BROKER_EPOCH,
+};
+use kraft_controller::{ClientError, QuorumClient};
+use kraft_proto::controller::controller_request::Body;
+use kraft_proto::controller::controller_response::Body as Resp;
+use kraft_proto::controller::{BrokerHeartbeatRequest, BrokerRegistrationRequest};
+use kraft_proto::metadata::Endpoint;
+use tokio::sync::watch;
+
+use crate::metadata_cache::MetadataCache;
+
+/// Where a broker is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerState {
+    /// Not registered yet.
+    Starting,
+    /// Registered, fenced: catching up or told to stay fenced.
+    Fenced { epoch: i64 },
+    /// Unfenced: may lead partitions and serve clients.
+    Running { epoch: i64 },
+    /// Controlled shutdown requested; leadership is moving away.
+    ShuttingDown { epoch: i64 },
+    /// The controller agreed the broker may stop.
+    ShutDown,
+    /// The quorum refused this broker for good (e.g. another cluster's id).
+    Refused,
+}
+
+#[derive(Clone, Debug)]
+pub struct LifecycleConfig {
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub controllers: Vec<String>,
+    pub listeners: Vec<Endpoint>,
+    pub rack: Option<String>,
+    pub heartbeat_interval: Duration,
+}
+
+/// How often a broker in controlled shutdown asks whether it may stop.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
+
+pub struct BrokerLifecycle {
+    config: LifecycleConfig,
+    incarnation: uuid::Uuid,
+    client: QuorumClient,
+    cache: MetadataCache,
+    state: watch::Sender<BrokerState>,
+    shutdown: watch::Receiver<bool>,
+    /// Offset of the registration record: caught up once the cache has it.
+    registered_at: u64,
+}
+
+impl BrokerLifecycle {
+    /// `shutdown` turning true starts controlled shutdown.
+    pub fn new(
+        config: LifecycleConfig,
+        cache: MetadataCache,
+        shutdown: watch::Receiver<bool>,
+    ) -> (BrokerLifecycle, watch::Receiver<BrokerState>) {
+        let client = QuorumClient::new(config.controllers.clone(), &config.cluster_id);
+        let (state, state_rx) = watch::channel(BrokerState::Starting);
+        let lifecycle = BrokerLifecycle {
+            config,
+            incarnation: uuid::Uuid::new_v4(),
+            client,
+            cache,
+            state,
+            shutdown,
+            registered_at: 0,
+        };
+        (lifecycle, state_rx)
+    }
+
+    /// Registers, then heartbeats until controlled shutdown completes or the
+    /// quorum refuses the broker.
+    pub async fn run(mut self) {
+        let mut epoch = match self.register().await {
+            Some(epoch) => epoch,
+            None => return,
+        };
+        loop {
+            let behind =
+                matches!(*self.state.borrow(), BrokerState::Fenced { .. }) && !self.caught_up();
+            // Heartbeat every interval; at once when the cache catches up
+            // (to be unfenced sooner) or shutdown is asked for; and often
+            // while shutting down, to learn when leadership has moved.
+            let wait = if *self.shutdown.borrow() {
+                SHUTDOWN_POLL
+            } else {
+                self.config.heartbeat_interval
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                true = self.cache.wait_for_offset(self.registered_at, wait), if behind => {}
+                Ok(()) = self.shutdown.changed() => {}
+            }
+            let want_shutdown = *self.shutdown.borrow();
+            match self.heartbeat(epoch, want_shutdown).await {
+                Ok(state) => {
+                    self.state.send_replace(state);
+                    if state == BrokerState::ShutDown {
+                        return;
+                    }
+                }
+                Err(ClientError::Server(e))
+                    if e.code == STALE_BROKER_EPOCH || e.code == BROKER_ID_NOT_REGISTERED =>
+                {
+                    tracing::warn!(node = self.config.node_id, error = %e, "registration lost; registering again");
+                    epoch = match self.register().await {
+                        Some(epoch) => epoch,
+                        None => return,
+                    };
+                }
+                Err(e) => {
+                    tracing::debug!(node = self.config.node_id, error = %e, "heartbeat failed")
+                }
+            }
+        }
+    }
+
+    fn caught_up(&self) -> bool {
+        self.registered_at > 0 && self.cache.offset() >= self.registered_at
+    }
+
+    /// Registers until it succeeds; None if the quorum refuses this broker.
+    async fn register(&mut self) -> Option<i64> {
+        let request = BrokerRegistrationRequest {
+            broker_id: self.config.node_id,
+            incarnation_id: self.incarnation.as_bytes().to_vec().into(),
+            listeners: self.config.listeners.clone(),
+            rack: self.config.rack.clone(),
+        };
+        loop {
+            let timeout = self.config.heartbeat_interval.max(Duration::from_secs(1));
+            match self
+                .client
+                .call_leader(Body::BrokerRegistration(request.clone()), timeout)
+                .await
+            {
+                Ok(response) => {
+                    if let Some(Resp::BrokerRegistration(r)) = response.body {
+                        self.registered_at = response.committed_offset;
+                        tracing::info!(
+                            node = self.config.node_id,
+                            epoch = r.broker_epoch,
+                            "registered with the controller"
+                        );
+                        self.state.send_replace(BrokerState::Fenced {
+                            epoch: r.broker_epoch,
+                        });
+                        return Some(r.broker_epoch);
+                    }
+                }
+                Err(ClientError::Server(e)) if e.code == INCONSISTENT_CLUSTER_ID => {
+                    tracing::error!(node = self.config.node_id, error = %e, "the controller quorum refused this broker");
+                    self.state.send_replace(BrokerState::Refused);
+                    return None;
+                }
+                Err(e) => {
+                    tracing::debug!(node = self.config.node_id, error = %e, "registration failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    async fn heartbeat(
+        &mut self,
+        epoch: i64,
+        want_shutdown: bool,
+    ) -> Result<BrokerState, ClientError> {
+        let request = BrokerHeartbeatRequest {
+            broker_id: self.config.node_id,
+            broker_epoch: epoch,
+            current_metadata_offset: self.cache.offset(),
+            want_fence: !self.caught_up(),
+            want_shutdown,
+        };
+        let response = self
+            .client
+            .call_leader(
+                Body::BrokerHeartbeat(request),
+                self.config.heartbeat_interval,
+            )
+            .await?;
+        let Some(Resp::BrokerHeartbeat(r)) = response.body else {
+            return Ok(*self.state.borrow());
+        };
+        Ok(if want_shutdown && r.should_shutdown {
+            BrokerState::ShutDown
+        } else if want_shutdown {
+            BrokerState::ShuttingDown { epoch }
+        } else if r.is_fenced {
+            BrokerState::Fenced { epoch }
+        } else {
+            BrokerState::Running { epoch }
+        })
+    }
+}

@@ -1,0 +1,347 @@
+//! MetadataLoader: keeps a broker's copy of the cluster metadata by tailing
+//! the committed `__cluster_metadata` log from the controllers.
+//!
+//! In: `FetchMetadata` pages (long polls) from any controller, starting at
+//! the offset after the broker's image; when that offset is below the
+//! controller's log start, the controller's snapshot first (`FetchSnapshot`,
+//! in chunks). At start-up, the broker's own latest local snapshot.
+//! Out: each batch of records is replayed into one [`MetadataDelta`], applied
+//! to a new immutable image, and handed with the delta to every
+//! [`MetadataPublisher`] (the MetadataCache is one). Every
+//! `metadata.log.max.record.bytes.between.snapshots` bytes it writes a local
+//! snapshot, so a restart does not replay the log from zero.
+//!
+//! [`MetadataLag`] says how far behind the quorum the broker is.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use kraft_controller::error_codes::SNAPSHOT_NOT_FOUND;
+use kraft_controller::{ClientError, ControllerConnection};
+use kraft_metadata::{snapshot, MetadataDelta, MetadataImage};
+use kraft_proto::controller::controller_request::Body;
+use kraft_proto::controller::controller_response::Body as Resp;
+use kraft_proto::controller::{FetchMetadataRequest, FetchMetadataResponse, FetchSnapshotRequest};
+use kraft_proto::metadata::{RecordBatch, SnapshotHeader};
+use prost::Message as _;
+use tokio::sync::watch;
+
+/// Something that acts on each new metadata image (the MetadataCache, and
+/// later the replica manager and group coordinator).
+pub trait MetadataPublisher: Send {
+    /// `delta` holds what changed since the previous image.
+    fn publish(&mut self, delta: &MetadataDelta, image: &Arc<MetadataImage>);
+}
+
+/// Publishes each image on a `watch` channel: the MetadataCache's source.
+pub struct WatchPublisher(pub watch::Sender<Arc<MetadataImage>>);
+
+impl MetadataPublisher for WatchPublisher {
+    fn publish(&mut self, _delta: &MetadataDelta, image: &Arc<MetadataImage>) {
+        self.0.send_replace(image.clone());
+    }
+}
+
+/// How far this broker's metadata is behind the quorum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetadataLag {
+    /// The controllers' high watermark minus this broker's offset.
+    pub offsets: u64,
+    /// How long since this broker last had everything committed; 0 when it
+    /// has.
+    pub millis: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoaderConfig {
+    pub node_id: i32,
+    pub cluster_id: String,
+    /// CONTROLLER addresses of the voters.
+    pub controllers: Vec<String>,
+    /// Where local snapshots go (`<metadata.log.dir>/__cluster_metadata-0`).
+    pub snapshot_dir: PathBuf,
+    pub snapshot_max_bytes: u64,
+    pub snapshot_max_interval: Duration,
+}
+
+const FETCH_MAX_BYTES: u32 = 4 * 1024 * 1024;
+const FETCH_MAX_WAIT_MS: u32 = 500;
+const SNAPSHOT_CHUNK: u32 = 4 * 1024 * 1024;
+const RETRY: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    #[error("local metadata snapshot in {dir}: {reason}")]
+    LocalSnapshot { dir: PathBuf, reason: String },
+}
+
+pub struct MetadataLoader {
+    config: LoaderConfig,
+    image: Arc<MetadataImage>,
+    /// Term of the entry at `image.offset()`, for local snapshot names.
+    term: u64,
+    publishers: Vec<Box<dyn MetadataPublisher>>,
+    lag: watch::Sender<MetadataLag>,
+    caught_up_at: Instant,
+    bytes_since_snapshot: u64,
+    last_snapshot: Instant,
+    next_controller: usize,
+}
+
+impl MetadataLoader {
+    /// Loads the newest local snapshot, if any, and publishes it.
+    pub fn new(
+        config: LoaderConfig,
+        mut publishers: Vec<Box<dyn MetadataPublisher>>,
+    ) -> Result<(MetadataLoader, watch::Receiver<MetadataLag>), LoaderError> {
+        let local =
+            kraft_raft::storage::read_latest_checkpoint(&config.snapshot_dir).map_err(|e| {
+                LoaderError::LocalSnapshot {
+                    dir: config.snapshot_dir.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let (image, term) = match local {
+            Some((offset, term, bytes)) => {
+                let (_, image) =
+                    snapshot::decode(&bytes).map_err(|e| LoaderError::LocalSnapshot {
+                        dir: config.snapshot_dir.clone(),
+                        reason: format!("snapshot at offset {offset}: {e}"),
+                    })?;
+                tracing::info!(offset, "loaded the local metadata snapshot");
+                (Arc::new(image), term)
+            }
+            None => (Arc::new(MetadataImage::empty()), 0),
+        };
+        if image.offset() > 0 {
+            let delta = full_delta(&image);
+            for publisher in &mut publishers {
+                publisher.publish(&delta, &image);
+            }
+        }
+        let (lag, lag_rx) = watch::channel(MetadataLag::default());
+        let loader = MetadataLoader {
+            config,
+            image,
+            term,
+            publishers,
+            lag,
+            caught_up_at: Instant::now(),
+            bytes_since_snapshot: 0,
+            last_snapshot: Instant::now(),
+            next_controller: 0,
+        };
+        Ok((loader, lag_rx))
+    }
+
+    /// Tails the log until the task is dropped.
+    pub async fn run(mut self) {
+        let mut conn: Option<ControllerConnection> = None;
+        loop {
+            if conn.is_none() {
+                conn = self.connect().await;
+                if conn.is_none() {
+                    tokio::time::sleep(RETRY).await;
+                    continue;
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            match self.fetch_once(c).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "metadata fetch failed; trying another controller");
+                    conn = None;
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Option<ControllerConnection> {
+        let controllers = &self.config.controllers;
+        if controllers.is_empty() {
+            return None;
+        }
+        let addr = &controllers[self.next_controller % controllers.len()];
+        self.next_controller += 1;
+        ControllerConnection::connect(addr, &self.config.cluster_id)
+            .await
+            .ok()
+    }
+
+    /// One long poll: a page of batches, or a snapshot to load first.
+    async fn fetch_once(&mut self, conn: &mut ControllerConnection) -> Result<(), ClientError> {
+        let request = FetchMetadataRequest {
+            node_id: self.config.node_id,
+            offset: self.image.offset() + 1,
+            max_bytes: FETCH_MAX_BYTES,
+            max_wait_ms: FETCH_MAX_WAIT_MS,
+        };
+        let response = conn.call(Body::FetchMetadata(request)).await?;
+        let Some(Resp::FetchMetadata(page)) = response.body else {
+            return Ok(());
+        };
+        if page.snapshot_required {
+            if let Some(bytes) = download_snapshot(conn, page.snapshot_offset).await? {
+                self.load_snapshot(page.snapshot_offset, &bytes);
+            }
+        } else {
+            self.apply_page(&page);
+        }
+        self.update_lag(page.high_watermark);
+        Ok(())
+    }
+
+    fn load_snapshot(&mut self, offset: u64, bytes: &Bytes) {
+        match snapshot::decode(bytes) {
+            Ok((header, image)) => {
+                tracing::info!(offset, "loaded the controllers' metadata snapshot");
+                self.term = header.term;
+                self.publish(full_delta(&image), Arc::new(image));
+                // The snapshot is ours now too.
+                self.write_local_snapshot();
+            }
+            Err(e) => {
+                tracing::error!(offset, error = %e, "the controllers' snapshot does not decode")
+            }
+        }
+    }
+
+    fn apply_page(&mut self, page: &FetchMetadataResponse) {
+        if page.batches.is_empty() {
+            return;
+        }
+        let mut delta = MetadataDelta::new((*self.image).clone());
+        for batch in &page.batches {
+            if batch.offset <= delta.offset() {
+                continue;
+            }
+            if !batch.records.is_empty() {
+                let replayed = RecordBatch::decode(batch.records.as_ref())
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        delta
+                            .replay_batch(batch.offset, &b)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(e) = replayed {
+                    // As the controllers do: report the fault and keep going.
+                    tracing::error!(offset = batch.offset, error = %e, "metadata batch failed to replay");
+                }
+                self.bytes_since_snapshot += batch.records.len() as u64;
+            }
+            delta.set_offset(batch.offset);
+            self.term = batch.term;
+        }
+        let image = Arc::new(delta.clone().apply());
+        self.publish(delta, image);
+        if self.bytes_since_snapshot >= self.config.snapshot_max_bytes
+            || (self.bytes_since_snapshot > 0
+                && self.last_snapshot.elapsed() >= self.config.snapshot_max_interval)
+        {
+            self.write_local_snapshot();
+        }
+    }
+
+    fn publish(&mut self, delta: MetadataDelta, image: Arc<MetadataImage>) {
+        for publisher in &mut self.publishers {
+            publisher.publish(&delta, &image);
+        }
+        self.image = image;
+    }
+
+    fn update_lag(&mut self, high_watermark: u64) {
+        let offsets = high_watermark.saturating_sub(self.image.offset());
+        if offsets == 0 {
+            self.caught_up_at = Instant::now();
+        }
+        let millis = self.caught_up_at.elapsed().as_millis() as u64;
+        self.lag.send_replace(MetadataLag { offsets, millis });
+    }
+
+    /// Writes the current image as a local snapshot on a blocking thread.
+    fn write_local_snapshot(&mut self) {
+        self.bytes_since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+        let image = self.image.clone();
+        let term = self.term;
+        let dir = self.config.snapshot_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let offset = image.offset();
+            let header = SnapshotHeader {
+                offset,
+                term,
+                timestamp_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0),
+                voters: Vec::new(),
+                learners: Vec::new(),
+            };
+            let bytes = snapshot::encode(&header, &image);
+            let written = std::fs::create_dir_all(&dir)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    kraft_raft::storage::write_checkpoint(&dir, offset, term, &bytes)
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|_| {
+                    kraft_raft::storage::retire_old_checkpoints(&dir, (offset, term))
+                        .map_err(|e| e.to_string())
+                });
+            match written {
+                Ok(_) => tracing::debug!(offset, "wrote a local metadata snapshot"),
+                Err(e) => {
+                    tracing::warn!(offset, error = %e, "could not write a local metadata snapshot")
+                }
+            }
+        });
+    }
+}
+
+/// A delta from the empty image to `image`: what publishers see when a whole
+/// snapshot is loaded (everything is new).
+fn full_delta(image: &MetadataImage) -> MetadataDelta {
+    let mut delta = MetadataDelta::new(MetadataImage::empty());
+    for record in image.to_records() {
+        if let Err(e) = delta.replay(&record) {
+            tracing::error!(error = %e, "an image's own records do not replay");
+        }
+    }
+    delta.set_offset(image.offset());
+    delta
+}
+
+/// Downloads snapshot `offset`; None if the controller has replaced it with
+/// a newer one meanwhile (the next fetch names the new one).
+async fn download_snapshot(
+    conn: &mut ControllerConnection,
+    offset: u64,
+) -> Result<Option<Bytes>, ClientError> {
+    let mut bytes = Vec::new();
+    loop {
+        let request = FetchSnapshotRequest {
+            snapshot_offset: offset,
+            position: bytes.len() as u64,
+            max_bytes: SNAPSHOT_CHUNK,
+        };
+        match conn.call(Body::FetchSnapshot(request)).await {
+            Ok(response) => {
+                let Some(Resp::FetchSnapshot(chunk)) = response.body else {
+                    return Ok(None);
+                };
+                if chunk.chunk.is_empty() && (bytes.len() as u64) < chunk.total_size {
+                    return Ok(None);
+                }
+                bytes.extend_from_slice(&chunk.chunk);
+                if bytes.len() as u64 >= chunk.total_size {
+                    return Ok(Some(Bytes::from(bytes)));
+                }
+            }
+            Err(ClientError::Server(e)) if e.code == SNAPSHOT_NOT_FOUND => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+}
