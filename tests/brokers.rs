@@ -112,6 +112,18 @@ async fn topics_created_by_a_kafka_client_appear_on_every_broker() {
             "leaders spread evenly"
         );
     }
+    // The brokers tail the metadata log: the quorum lists them as observers
+    // with how far behind they are.
+    let quorum = wait_for("every broker listed as an observer", || async {
+        let q = cluster.describe_quorum().await.ok()?;
+        let ids: Vec<i32> = q.observers.iter().map(|o| o.id).collect();
+        (ids == vec![4, 5, 6]).then_some(q)
+    })
+    .await
+    .unwrap();
+    for observer in &quorum.observers {
+        assert!(observer.log_end_offset > 0 && observer.last_caught_up_ms_ago >= 0);
+    }
     cluster.shutdown().await;
 }
 
@@ -294,5 +306,52 @@ async fn a_broker_formatted_for_another_cluster_is_refused() {
         cluster.image(1).unwrap().cluster().broker(50).is_none(),
         "it never registered"
     );
+    cluster.shutdown().await;
+}
+
+/// The highest offset among the checkpoints in `dir`.
+fn newest_checkpoint(dir: &std::path::Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".checkpoint"))
+        .filter_map(|n| n.get(..20)?.parse().ok())
+        .max()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_broker_starts_from_its_local_snapshot() {
+    let mut cluster = TestCluster::builder(1)
+        .brokers(1)
+        .prop("metadata.log.max.record.bytes.between.snapshots", 256)
+        .start()
+        .await
+        .unwrap();
+    let admin = admin(&cluster.bootstrap_servers());
+    for i in 0..10 {
+        create(
+            &admin,
+            &NewTopic::new(&format!("t{i}"), 10, TopicReplication::Fixed(1)),
+        )
+        .await
+        .unwrap();
+    }
+    drop(admin);
+    let broker = 2;
+    let offset = cluster.broker(broker).unwrap().cache().offset();
+    let dir = cluster.node_dir(broker).join("__cluster_metadata-0");
+    wait_for("a local snapshot covering the topics", || async {
+        newest_checkpoint(&dir).filter(|o| *o >= offset)
+    })
+    .await
+    .unwrap();
+
+    // With every controller down, the restarted broker still knows the
+    // topics: it loaded its own snapshot.
+    cluster.kill(1).await;
+    cluster.restart(broker).await.unwrap();
+    let image = cluster.broker(broker).unwrap().cache().image();
+    assert!(image.offset() >= offset);
+    assert_eq!(image.topics().len(), 10);
     cluster.shutdown().await;
 }

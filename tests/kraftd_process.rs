@@ -275,3 +275,148 @@ fn a_corrupt_metadata_log_is_refused_naming_the_file_and_offset() {
         "{stderr}"
     );
 }
+
+/// Runs kraftctl with `args`; (success, stdout, stderr).
+fn kraftctl(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(KRAFTCTL).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn kraftctl_manages_topics_on_a_combined_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (kafka, controller) = (free_port().unwrap(), free_port().unwrap());
+    let config = tmp.path().join("server.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:{controller}\n\
+             listeners=PLAINTEXT://127.0.0.1:{kafka},CONTROLLER://127.0.0.1:{controller}\n\
+             controller.listener.names=CONTROLLER\nlog.dirs={}\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let id = String::from_utf8(
+        Command::new(KRAFTD)
+            .arg("random-uuid")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let formatted = Command::new(KRAFTD)
+        .args(["format", "--cluster-id", id.trim(), "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(formatted.status.success());
+    let mut node = Command::new(KRAFTD)
+        .arg("--config")
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = format!("127.0.0.1:{kafka}");
+    let s = server.as_str();
+
+    let cluster = wait_until("the broker to serve", || {
+        let (ok, out, _) = kraftctl(&[
+            "--bootstrap-server",
+            s,
+            "cluster",
+            "describe",
+            "--output",
+            "json",
+        ]);
+        ok.then(|| serde_json::from_str::<Value>(&out).ok())
+            .flatten()
+    });
+    assert_eq!(cluster["cluster_id"], id.trim());
+    assert_eq!(cluster["brokers"][0]["id"], 1);
+    assert_eq!(cluster["brokers"][0]["fenced"], false);
+
+    let (ok, _, err) = kraftctl(&[
+        "--bootstrap-server",
+        s,
+        "topics",
+        "create",
+        "demo",
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "1",
+        "--config",
+        "retention.ms=60000",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = kraftctl(&[
+        "--bootstrap-server",
+        s,
+        "topics",
+        "create",
+        "demo",
+        "--partitions",
+        "1",
+    ]);
+    assert!(!ok && err.contains("TOPIC_ALREADY_EXISTS"), "{err}");
+    let (ok, _, err) = kraftctl(&[
+        "--bootstrap-server",
+        s,
+        "topics",
+        "create",
+        "bad name",
+        "--partitions",
+        "1",
+    ]);
+    assert!(!ok && err.contains("INVALID_TOPIC_EXCEPTION"), "{err}");
+
+    let (_, out, _) = kraftctl(&[
+        "--bootstrap-server",
+        s,
+        "topics",
+        "describe",
+        "demo",
+        "--output",
+        "json",
+    ]);
+    let described: Value = serde_json::from_str(&out).unwrap();
+    let partitions = described[0]["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 3);
+    for p in partitions {
+        assert_eq!(p["leader"], 1);
+        assert_eq!(p["isr"], serde_json::json!([1]));
+    }
+    let (_, table, _) = kraftctl(&["--bootstrap-server", s, "topics", "describe"]);
+    assert!(
+        table.contains("Topic: demo") && table.contains("Leader: 1"),
+        "{table}"
+    );
+
+    let (ok, _, err) = kraftctl(&["--bootstrap-server", s, "topics", "delete", "demo"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = kraftctl(&[
+        "--bootstrap-server",
+        s,
+        "topics",
+        "list",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        serde_json::json!([])
+    );
+    let (ok, _, err) = kraftctl(&["--bootstrap-server", s, "topics", "delete", "demo"]);
+    assert!(!ok && err.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{err}");
+
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(node.id().to_string())
+        .status();
+    assert!(node.wait().unwrap().success(), "SIGTERM exits cleanly");
+}

@@ -1,7 +1,7 @@
 //! MetadataLoader: keeps a broker's copy of the cluster metadata by tailing
 //! the committed `__cluster_metadata` log from the controllers.
 //!
-//! In: `FetchMetadata` pages (long polls) from any controller, starting at
+//! In: `FetchMetadata` pages (long polls) from the active controller, starting at
 //! the offset after the broker's image; when that offset is below the
 //! controller's log start, the controller's snapshot first (`FetchSnapshot`,
 //! in chunks). At start-up, the broker's own latest local snapshot.
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kraft_controller::error_codes::SNAPSHOT_NOT_FOUND;
-use kraft_controller::{ClientError, ControllerConnection};
+use kraft_controller::{ClientError, QuorumClient};
 use kraft_metadata::{snapshot, MetadataDelta, MetadataImage};
 use kraft_proto::controller::controller_request::Body;
 use kraft_proto::controller::controller_response::Body as Resp;
@@ -70,6 +70,8 @@ const FETCH_MAX_BYTES: u32 = 4 * 1024 * 1024;
 const FETCH_MAX_WAIT_MS: u32 = 500;
 const SNAPSHOT_CHUNK: u32 = 4 * 1024 * 1024;
 const RETRY: Duration = Duration::from_millis(50);
+/// A long poll plus room for a leader change.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
@@ -87,7 +89,6 @@ pub struct MetadataLoader {
     caught_up_at: Instant,
     bytes_since_snapshot: u64,
     last_snapshot: Instant,
-    next_controller: usize,
 }
 
 impl MetadataLoader {
@@ -131,60 +132,39 @@ impl MetadataLoader {
             caught_up_at: Instant::now(),
             bytes_since_snapshot: 0,
             last_snapshot: Instant::now(),
-            next_controller: 0,
         };
         Ok((loader, lag_rx))
     }
 
     /// Tails the log until the task is dropped.
     pub async fn run(mut self) {
-        let mut conn: Option<ControllerConnection> = None;
+        let mut client =
+            QuorumClient::new(self.config.controllers.clone(), &self.config.cluster_id);
         loop {
-            if conn.is_none() {
-                conn = self.connect().await;
-                if conn.is_none() {
-                    tokio::time::sleep(RETRY).await;
-                    continue;
-                }
-            }
-            let Some(c) = conn.as_mut() else { continue };
-            match self.fetch_once(c).await {
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "metadata fetch failed; trying another controller");
-                    conn = None;
-                    tokio::time::sleep(RETRY).await;
-                }
+            if let Err(e) = self.fetch_once(&mut client).await {
+                tracing::debug!(error = %e, "metadata fetch failed; retrying");
+                tokio::time::sleep(RETRY).await;
             }
         }
     }
 
-    async fn connect(&mut self) -> Option<ControllerConnection> {
-        let controllers = &self.config.controllers;
-        if controllers.is_empty() {
-            return None;
-        }
-        let addr = &controllers[self.next_controller % controllers.len()];
-        self.next_controller += 1;
-        ControllerConnection::connect(addr, &self.config.cluster_id)
-            .await
-            .ok()
-    }
-
-    /// One long poll: a page of batches, or a snapshot to load first.
-    async fn fetch_once(&mut self, conn: &mut ControllerConnection) -> Result<(), ClientError> {
+    /// One long poll at the active controller: a page of batches, or a
+    /// snapshot to load first.
+    async fn fetch_once(&mut self, client: &mut QuorumClient) -> Result<(), ClientError> {
         let request = FetchMetadataRequest {
             node_id: self.config.node_id,
             offset: self.image.offset() + 1,
             max_bytes: FETCH_MAX_BYTES,
             max_wait_ms: FETCH_MAX_WAIT_MS,
         };
-        let response = conn.call(Body::FetchMetadata(request)).await?;
+        let response = client
+            .call_leader(Body::FetchMetadata(request), CALL_TIMEOUT)
+            .await?;
         let Some(Resp::FetchMetadata(page)) = response.body else {
             return Ok(());
         };
         if page.snapshot_required {
-            if let Some(bytes) = download_snapshot(conn, page.snapshot_offset).await? {
+            if let Some(bytes) = download_snapshot(client, page.snapshot_offset).await? {
                 self.load_snapshot(page.snapshot_offset, &bytes);
             }
         } else {
@@ -314,10 +294,10 @@ fn full_delta(image: &MetadataImage) -> MetadataDelta {
     delta
 }
 
-/// Downloads snapshot `offset`; None if the controller has replaced it with
-/// a newer one meanwhile (the next fetch names the new one).
+/// Downloads snapshot `offset` from the active controller; None if it has
+/// been replaced by a newer one meanwhile (the next fetch names the new one).
 async fn download_snapshot(
-    conn: &mut ControllerConnection,
+    client: &mut QuorumClient,
     offset: u64,
 ) -> Result<Option<Bytes>, ClientError> {
     let mut bytes = Vec::new();
@@ -327,7 +307,10 @@ async fn download_snapshot(
             position: bytes.len() as u64,
             max_bytes: SNAPSHOT_CHUNK,
         };
-        match conn.call(Body::FetchSnapshot(request)).await {
+        match client
+            .call_leader(Body::FetchSnapshot(request), CALL_TIMEOUT)
+            .await
+        {
             Ok(response) => {
                 let Some(Resp::FetchSnapshot(chunk)) = response.body else {
                     return Ok(None);

@@ -7,7 +7,8 @@
 //!   when committed.
 //! - `fetch_metadata` / `fetch_snapshot`: read committed entries straight
 //!   from the log (no controller involvement), long-polling on the commit
-//!   index; the caller is recorded as an observer.
+//!   index; the caller is recorded as an observer. Metadata fetches are
+//!   served by the leader only, as in Kafka, so it knows every observer.
 //!
 //! An undecodable frame closes the connection with a log line; a request
 //! with a foreign cluster id gets INCONSISTENT_CLUSTER_ID.
@@ -159,7 +160,7 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
             return None;
         }
         Req::DescribeQuorum(_) => describe_quorum(ctx).await.map(Resp::DescribeQuorum),
-        Req::FetchMetadata(request) => Ok(Resp::FetchMetadata(fetch_metadata(ctx, request).await)),
+        Req::FetchMetadata(request) => fetch_metadata(ctx, request).await.map(Resp::FetchMetadata),
         Req::FetchSnapshot(request) => fetch_snapshot(ctx, request).map(Resp::FetchSnapshot),
         Req::AlterConfigs(_)
         | Req::BrokerRegistration(_)
@@ -291,7 +292,18 @@ async fn describe_quorum(ctx: &RpcContext) -> Result<DescribeQuorumResponse, Con
 }
 
 /// Committed entries from `offset`, waiting up to `max_wait_ms` for some.
-async fn fetch_metadata(ctx: &RpcContext, request: FetchMetadataRequest) -> FetchMetadataResponse {
+/// Only the leader answers; others redirect with NOT_CONTROLLER.
+async fn fetch_metadata(
+    ctx: &RpcContext,
+    request: FetchMetadataRequest,
+) -> Result<FetchMetadataResponse, ControllerError> {
+    // As in Kafka, observers fetch from the leader: it is the one that
+    // knows (and reports) how far behind each of them is.
+    let leadership = ctx.raft.leadership();
+    if leadership.role != RaftRole::Leader {
+        let hint = leader_hint(ctx, leadership.leader_id, leadership.term);
+        return Err(ControllerError::not_controller(hint));
+    }
     if let Ok(mut observers) = ctx.observers.lock() {
         observers.insert(
             request.node_id,
@@ -337,7 +349,7 @@ async fn fetch_metadata(ctx: &RpcContext, request: FetchMetadataRequest) -> Fetc
             response.snapshot_offset = index;
         }
     }
-    response
+    Ok(response)
 }
 
 fn fetch_snapshot(

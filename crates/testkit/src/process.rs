@@ -20,12 +20,16 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Controllers running as separate `kraftd` processes.
+/// Controllers (ids 1..=n) and brokers (after them) running as separate
+/// `kraftd` processes.
 pub struct ProcessCluster {
     kraftd: PathBuf,
     dir: TempDir,
     pub cluster_id: String,
+    /// Controllers' CONTROLLER addresses.
     pub voters: BTreeMap<i32, String>,
+    /// Brokers' Kafka addresses.
+    pub brokers: BTreeMap<i32, String>,
     extra: Vec<(String, String)>,
     children: BTreeMap<i32, Child>,
 }
@@ -34,16 +38,31 @@ impl ProcessCluster {
     /// Writes configs for `n` controllers, formats them with `kraftd format`
     /// and starts them. `extra` are additional `server.properties` lines.
     pub fn start(kraftd: &Path, n: usize, extra: &[(&str, &str)]) -> Result<ProcessCluster> {
+        Self::start_with_brokers(kraftd, n, 0, extra)
+    }
+
+    /// `controllers` controllers and `brokers` broker-only nodes.
+    pub fn start_with_brokers(
+        kraftd: &Path,
+        controllers: usize,
+        brokers: usize,
+        extra: &[(&str, &str)],
+    ) -> Result<ProcessCluster> {
         let dir = tempfile::Builder::new().prefix("kraft-procs").tempdir()?;
         let mut voters = BTreeMap::new();
-        for id in 1..=n as i32 {
+        for id in 1..=controllers as i32 {
             voters.insert(id, format!("127.0.0.1:{}", free_port()?));
+        }
+        let mut broker_addrs = BTreeMap::new();
+        for id in (controllers + 1) as i32..=(controllers + brokers) as i32 {
+            broker_addrs.insert(id, format!("127.0.0.1:{}", free_port()?));
         }
         let mut cluster = ProcessCluster {
             kraftd: kraftd.to_path_buf(),
             dir,
             cluster_id: meta_properties::random_cluster_id(),
             voters,
+            brokers: broker_addrs,
             extra: extra
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -72,12 +91,31 @@ impl ProcessCluster {
         Ok(cluster)
     }
 
+    /// Every node: controllers, then brokers.
     pub fn ids(&self) -> Vec<i32> {
-        self.voters.keys().copied().collect()
+        self.voters
+            .keys()
+            .chain(self.brokers.keys())
+            .copied()
+            .collect()
     }
 
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.brokers.keys().copied().collect()
+    }
+
+    /// `bootstrap.servers` for a Kafka client.
+    pub fn bootstrap_servers(&self) -> String {
+        self.brokers.values().cloned().collect::<Vec<_>>().join(",")
+    }
+
+    /// A controller's CONTROLLER address, or a broker's Kafka address.
     pub fn addr(&self, id: i32) -> &str {
-        &self.voters[&id]
+        self.voters
+            .get(&id)
+            .or_else(|| self.brokers.get(&id))
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     pub fn config_path(&self, id: i32) -> PathBuf {
@@ -95,10 +133,13 @@ impl ProcessCluster {
             .map(|(v, a)| format!("{v}@{a}"))
             .collect::<Vec<_>>()
             .join(",");
+        let (roles, listeners) = match self.voters.get(&id) {
+            Some(addr) => ("controller", format!("CONTROLLER://{addr}")),
+            None => ("broker", format!("PLAINTEXT://{}", self.brokers[&id])),
+        };
         let mut text = format!(
-            "process.roles=controller\nnode.id={id}\ncontroller.quorum.voters={voters}\n\
-             listeners=CONTROLLER://{}\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\n",
-            self.voters[&id],
+            "process.roles={roles}\nnode.id={id}\ncontroller.quorum.voters={voters}\n\
+             listeners={listeners}\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\n",
             self.data_dir(id).display()
         );
         for (k, v) in &self.extra {
@@ -157,6 +198,12 @@ impl ProcessCluster {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The OS process id of node `id`, if it is running (for reading
+    /// `/proc/<pid>/status`).
+    pub fn pid(&self, id: i32) -> Option<u32> {
+        self.children.get(&id).map(Child::id)
     }
 
     /// What node `id` has logged so far.
