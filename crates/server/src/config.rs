@@ -396,7 +396,8 @@ pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, ConfigError> {
     Ok(voters)
 }
 
-fn format_voters(voters: &BTreeMap<i32, String>) -> String {
+/// `controller.quorum.voters` text for a voter map: `1@host:port,2@host:port`.
+pub fn format_voters(voters: &BTreeMap<i32, String>) -> String {
     voters
         .iter()
         .map(|(id, a)| format!("{id}@{a}"))

@@ -27,6 +27,7 @@ use kraft_proto::controller::{
 };
 use kraft_proto::metadata::{ConfigRecord, ConfigResourceType};
 use kraft_raft::{RaftRole, RaftStatus};
+use kraft_server::config::format_voters;
 use kraft_server::config::parse_properties;
 use kraft_server::meta_properties::{self, MetaProperties};
 use kraft_server::node::BoundListeners;
@@ -193,12 +194,7 @@ impl TestCluster {
     /// The `server.properties` of node `id`, as text.
     pub fn properties(&self, id: i32) -> String {
         let mut props = self.props.clone();
-        let voters = self
-            .voters
-            .iter()
-            .map(|(v, a)| format!("{v}@{a}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let voters = format_voters(&self.voters);
         let roles = match (
             self.voters.contains_key(&id),
             self.brokers.contains_key(&id),
@@ -254,12 +250,7 @@ impl TestCluster {
     /// cluster, pointed at this cluster's controllers. It is not part of
     /// the cluster; the caller owns (and stops) it.
     pub async fn start_foreign_broker(&self, id: i32) -> Result<KraftNode> {
-        let voters = self
-            .voters
-            .iter()
-            .map(|(v, a)| format!("{v}@{a}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let voters = format_voters(&self.voters);
         let dir = self.dir.path().join(format!("foreign-{id}"));
         let text = format!(
             "process.roles=broker\nnode.id={id}\ncontroller.quorum.voters={voters}\n\

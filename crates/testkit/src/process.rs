@@ -11,6 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use kraft_server::config::format_voters;
 use kraft_server::meta_properties;
 use tempfile::TempDir;
 
@@ -127,12 +128,7 @@ impl ProcessCluster {
     }
 
     fn properties(&self, id: i32) -> String {
-        let voters = self
-            .voters
-            .iter()
-            .map(|(v, a)| format!("{v}@{a}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let voters = format_voters(&self.voters);
         let (roles, listeners) = match self.voters.get(&id) {
             Some(addr) => ("controller", format!("CONTROLLER://{addr}")),
             None => ("broker", format!("PLAINTEXT://{}", self.brokers[&id])),
