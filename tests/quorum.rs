@@ -493,3 +493,40 @@ async fn download_snapshot(conn: &mut ControllerConnection, offset: u64) -> Opti
         }
     }
 }
+
+/// An operation larger than one Raft entry may carry is split across
+/// entries; the answer comes once the last one commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_of_25000_records_commits_whole_across_entries() {
+    use kraft_proto::controller::AlterConfigsRequest;
+    use kraft_proto::metadata::{ConfigRecord, ConfigResourceType};
+
+    let cluster = TestCluster::builder(1)
+        .prop("metadata.max.idle.interval.ms", 0)
+        .start()
+        .await
+        .unwrap();
+    let before = cluster.set_config("marker", "1").await.unwrap();
+    let request = Body::AlterConfigs(AlterConfigsRequest {
+        changes: (0..25_000)
+            .map(|i| ConfigRecord {
+                resource_type: ConfigResourceType::ConfigResourceBroker as i32,
+                resource_name: String::new(),
+                name: format!("bulk.{i}"),
+                value: Some(i.to_string()),
+            })
+            .collect(),
+        validate_only: false,
+    });
+    let response = cluster
+        .client()
+        .call_leader(request, kraft_testkit::DEADLINE)
+        .await
+        .unwrap();
+    let offset = response.committed_offset;
+    assert_eq!(offset, before + 3, "10,000 records per entry");
+    let image = cluster.wait_applied(1, offset).await.unwrap();
+    let defaults = kraft_metadata::ConfigResource::broker("");
+    assert_eq!(image.configs().resource(&defaults).unwrap().len(), 25_001);
+    cluster.shutdown().await;
+}

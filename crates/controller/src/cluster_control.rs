@@ -404,10 +404,17 @@ mod tests {
         let result = cc
             .register_broker(&img, &registration(1, 77), later)
             .unwrap();
-        assert!(matches!(
-            result.records[0].record,
-            Some(Record::FenceBroker(_))
-        ));
+        // The old incarnation is fenced (its leadership moved) before the
+        // new registration record.
+        let fence = result
+            .records
+            .iter()
+            .position(|r| matches!(r.record, Some(Record::FenceBroker(_))));
+        let register = result
+            .records
+            .iter()
+            .position(|r| matches!(r.record, Some(Record::RegisterBroker(_))));
+        assert!(fence.is_some() && fence < register, "{:?}", result.records);
         let after = apply(&img, &result.records);
         let b1 = after.cluster().broker(1).unwrap();
         assert_eq!((b1.incarnation_id, b1.fenced), (Uuid::from_u128(77), true));

@@ -44,6 +44,10 @@ use crate::error_codes::UNKNOWN_SERVER_ERROR;
 use crate::replication_control::{self, TopicDefaults};
 use crate::snapshot_policy::SnapshotPolicy;
 
+/// The most records one Raft entry carries (Kafka's
+/// `max.records.per.user.op` is the same number).
+const MAX_RECORDS_PER_ENTRY: usize = 10_000;
+
 /// The `metadata.version` a new cluster is bootstrapped with.
 pub const METADATA_VERSION: i32 = 1;
 
@@ -306,10 +310,23 @@ impl QuorumController {
             return;
         }
         self.latest = delta.apply();
-        let token = self.next_token;
-        self.next_token += 1;
-        self.proposing.insert(token, PendingWrite { reply });
-        self.raft.propose(token, batch.encode_to_vec());
+        // One Raft entry holds at most MAX_RECORDS_PER_ENTRY records: an
+        // operation touching a million partitions (fencing a broker that
+        // hosts them) would otherwise stall the Raft thread long enough to
+        // cost the quorum its leader. The answer waits for the last entry.
+        let chunks: Vec<&[MetadataRecord]> = batch.records.chunks(MAX_RECORDS_PER_ENTRY).collect();
+        let last = chunks.len() - 1;
+        let mut reply = reply;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let token = self.next_token;
+            self.next_token += 1;
+            let reply = if i == last { reply.take() } else { None };
+            self.proposing.insert(token, PendingWrite { reply });
+            let entry = RecordBatch {
+                records: chunk.to_vec(),
+            };
+            self.raft.propose(token, entry.encode_to_vec());
+        }
     }
 
     fn on_raft_event(&mut self, event: RaftEvent) -> Result<(), FatalError> {

@@ -374,11 +374,15 @@ pub fn fence_broker(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord
     let Some(broker) = image.cluster().broker(broker_id).filter(|b| !b.fenced) else {
         return Vec::new();
     };
-    let mut records = vec![record(Record::FenceBroker(FenceBrokerRecord {
+    // Leadership moves first and the fence last: a fence too large for one
+    // Raft entry is committed in several, and if leadership is lost half
+    // way the broker is still unfenced, so the next session expiry redoes
+    // what is left.
+    let mut records = leave_partitions(image, broker_id);
+    records.push(record(Record::FenceBroker(FenceBrokerRecord {
         broker_id,
         broker_epoch: broker.epoch,
-    }))];
-    records.extend(leave_partitions(image, broker_id));
+    })));
     records
 }
 

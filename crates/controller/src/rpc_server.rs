@@ -89,6 +89,8 @@ pub async fn serve(listener: TcpListener, ctx: Arc<RpcContext>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Forget finished connections: the set holds open ones.
+                    while connections.try_join_next().is_some() {}
                     let _ = stream.set_nodelay(true);
                     let ctx = ctx.clone();
                     connections.spawn(async move {
