@@ -65,6 +65,9 @@ impl KafkaServer {
                 _ = stopped(&mut shutdown) => break,
                 accepted = listener.accept() => accepted,
             };
+            // Forget connections that have finished, so the set holds only
+            // open ones however many clients come and go.
+            while connections.try_join_next().is_some() {}
             match accepted {
                 Ok((stream, peer)) => {
                     let ctx = ctx.clone();
