@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kraft_testkit::process::{free_port, ProcessCluster};
+use kraft_testkit::process::{free_ports, ProcessCluster};
 use serde_json::Value;
 
 const KRAFTD: &str = env!("CARGO_BIN_EXE_kraftd");
@@ -60,7 +60,9 @@ fn write_config(dir: &Path, node_id: i32, voters: &str, port: u16) -> std::path:
 #[test]
 fn an_unformatted_or_mismatched_directory_is_refused_with_a_fix() {
     let tmp = tempfile::tempdir().unwrap();
-    let (p1, p2) = (free_port().unwrap(), free_port().unwrap());
+    let [p1, p2] = free_ports(2).unwrap()[..] else {
+        unreachable!()
+    };
     let voters = format!("1@127.0.0.1:{p1},2@127.0.0.1:{p2}");
     let config = write_config(tmp.path(), 1, &voters, p1);
 
@@ -289,7 +291,9 @@ fn kraftctl(args: &[&str]) -> (bool, String, String) {
 #[test]
 fn kraftctl_manages_topics_on_a_combined_node() {
     let tmp = tempfile::tempdir().unwrap();
-    let (kafka, controller) = (free_port().unwrap(), free_port().unwrap());
+    let [kafka, controller] = free_ports(2).unwrap()[..] else {
+        unreachable!()
+    };
     let config = tmp.path().join("server.properties");
     std::fs::write(
         &config,

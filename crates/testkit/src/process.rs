@@ -17,8 +17,19 @@ use tempfile::TempDir;
 
 /// A port that was free a moment ago.
 pub fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    Ok(free_ports(1)?[0])
+}
+
+/// `n` distinct ports that were free a moment ago (all held at once while
+/// picking, so no two are the same).
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 /// Controllers (ids 1..=n) and brokers (after them) running as separate
@@ -50,13 +61,16 @@ impl ProcessCluster {
         extra: &[(&str, &str)],
     ) -> Result<ProcessCluster> {
         let dir = tempfile::Builder::new().prefix("kraft-procs").tempdir()?;
+        let mut ports = free_ports(controllers + brokers)?.into_iter();
         let mut voters = BTreeMap::new();
-        for id in 1..=controllers as i32 {
-            voters.insert(id, format!("127.0.0.1:{}", free_port()?));
-        }
         let mut broker_addrs = BTreeMap::new();
-        for id in (controllers + 1) as i32..=(controllers + brokers) as i32 {
-            broker_addrs.insert(id, format!("127.0.0.1:{}", free_port()?));
+        for id in 1..=(controllers + brokers) as i32 {
+            let addr = format!("127.0.0.1:{}", ports.next().unwrap_or_default());
+            if id <= controllers as i32 {
+                voters.insert(id, addr);
+            } else {
+                broker_addrs.insert(id, addr);
+            }
         }
         let mut cluster = ProcessCluster {
             kraftd: kraftd.to_path_buf(),
