@@ -97,9 +97,13 @@ impl BrokerLifecycle {
             Some(epoch) => epoch,
             None => return,
         };
+        // Ask to be unfenced at once the first time the cache is caught up,
+        // not an interval later.
+        let mut unfence_asked = false;
         loop {
-            let behind =
-                matches!(*self.state.borrow(), BrokerState::Fenced { .. }) && !self.caught_up();
+            let fenced = matches!(*self.state.borrow(), BrokerState::Fenced { .. });
+            let behind = fenced && !self.caught_up();
+            let ready_to_unfence = fenced && !behind && !unfence_asked;
             // Heartbeat every interval; at once when the cache catches up
             // (to be unfenced sooner) or shutdown is asked for; and often
             // while shutting down, to learn when leadership has moved.
@@ -108,10 +112,14 @@ impl BrokerLifecycle {
             } else {
                 self.config.heartbeat_interval
             };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                true = self.cache.wait_for_offset(self.registered_at, wait), if behind => {}
-                Ok(()) = self.shutdown.changed() => {}
+            if ready_to_unfence {
+                unfence_asked = true;
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    true = self.cache.wait_for_offset(self.registered_at, wait), if behind => {}
+                    Ok(()) = self.shutdown.changed() => {}
+                }
             }
             let want_shutdown = *self.shutdown.borrow();
             match self.heartbeat(epoch, want_shutdown).await {
@@ -129,6 +137,7 @@ impl BrokerLifecycle {
                         Some(epoch) => epoch,
                         None => return,
                     };
+                    unfence_asked = false;
                 }
                 Err(e) => {
                     tracing::debug!(node = self.config.node_id, error = %e, "heartbeat failed")
