@@ -55,6 +55,8 @@ pub struct BrokerNode {
     state: watch::Receiver<BrokerState>,
     lag: watch::Receiver<MetadataLag>,
     shutdown: watch::Sender<bool>,
+    /// Tells the Kafka listener to stop serving (after controlled shutdown).
+    stop_serving: watch::Sender<bool>,
     loader_task: JoinHandle<()>,
     lifecycle_task: JoinHandle<()>,
     server_task: JoinHandle<()>,
@@ -92,6 +94,7 @@ impl BrokerNode {
         let cache = MetadataCache::new(image_rx);
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (stop_serving, stop_serving_rx) = watch::channel(false);
         let ctx = Arc::new(BrokerContext {
             node_id: config.node_id,
             cluster_id: config.cluster_id.clone(),
@@ -116,6 +119,7 @@ impl BrokerNode {
         // cache is caught up and the controller counts it alive. Until then
         // connections wait in the listener's backlog.
         let mut ready = state.clone();
+        let mut stop = stop_serving_rx.clone();
         let server_task = tokio::spawn(async move {
             loop {
                 match *ready.borrow_and_update() {
@@ -123,11 +127,12 @@ impl BrokerNode {
                     BrokerState::ShutDown | BrokerState::Refused => return,
                     _ => {}
                 }
-                if ready.changed().await.is_err() {
-                    return;
+                tokio::select! {
+                    changed = ready.changed() => if changed.is_err() { return },
+                    _ = stop.changed() => return,
                 }
             }
-            KafkaServer::serve(listener, ctx, shutdown_rx).await;
+            KafkaServer::serve(listener, ctx, stop_serving_rx).await;
         });
         tracing::info!(node = config.node_id, addr = %local_addr, "broker started");
         Ok(BrokerNode {
@@ -137,6 +142,7 @@ impl BrokerNode {
             state,
             lag,
             shutdown,
+            stop_serving,
             loader_task,
             lifecycle_task,
             server_task,
@@ -201,7 +207,20 @@ impl BrokerNode {
                 "controlled shutdown timed out; stopping anyway"
             );
         }
-        self.kill().await;
+        // Clients were served throughout; now let in-flight requests finish.
+        self.stop_serving.send_replace(true);
+        let mut server = self.server_task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
+        self.lifecycle_task.abort();
+        self.loader_task.abort();
+        let _ = self.lifecycle_task.await;
+        let _ = self.loader_task.await;
+        tracing::info!(node = self.node_id, "broker stopped");
     }
 
     /// Stops at once: no controlled shutdown (what a crash looks like to the
