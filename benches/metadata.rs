@@ -39,6 +39,7 @@ use kraft_controller::QuorumClient;
 use kraft_proto::controller::{
     controller_request::Body, controller_response, DescribeQuorumRequest,
 };
+use kraft_testkit::bench_support::{arg, ms, percentile};
 use kraft_testkit::process::ProcessCluster;
 
 const KRAFTD: &str = env!("CARGO_BIN_EXE_kraftd");
@@ -69,21 +70,12 @@ impl Options {
     }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// A `kB` field of a /proc file (`VmRSS:`, `MemAvailable:`), in bytes.
@@ -592,32 +584,12 @@ async fn run(cluster: &mut ProcessCluster, opts: &Options) -> Result<(), Stopped
     restart(cluster, victim, n, opts.timeout).await
 }
 
-/// Starts the cluster, again if two nodes were handed the same port (the
-/// testkit picks free ports one by one, and the kernel may give one twice).
+/// Starts the 3 controllers and 3 brokers.
 fn start_cluster(extra: &[(&str, &str)]) -> ProcessCluster {
-    for _ in 0..5 {
-        let cluster = ProcessCluster::start_with_brokers(Path::new(KRAFTD), 3, 3, extra)
-            .expect("start cluster");
-        let mut addrs: Vec<&str> = cluster.ids().iter().map(|id| cluster.addr(*id)).collect();
-        addrs.sort();
-        addrs.dedup();
-        if addrs.len() == cluster.ids().len() {
-            return cluster;
-        }
-        eprintln!("  two nodes were given the same port; starting again");
-    }
-    panic!("could not give 6 nodes distinct ports");
+    ProcessCluster::start_with_brokers(Path::new(KRAFTD), 3, 3, extra).expect("start cluster")
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     let opts = Options {
         topics: arg("--topics", 1000) as usize,
         per_topic: arg("--partitions-per-topic", 100) as usize,

@@ -19,6 +19,7 @@ use kraft_proto::controller::{
     controller_request::Body, controller_response, AlterConfigsRequest, DescribeQuorumRequest,
 };
 use kraft_proto::metadata::{ConfigRecord, ConfigResourceType};
+use kraft_testkit::bench_support::{arg, ms, percentile};
 use kraft_testkit::process::ProcessCluster;
 
 const KRAFTD: &str = env!("CARGO_BIN_EXE_kraftd");
@@ -35,15 +36,6 @@ fn changes(prefix: &str, n: usize, value: u64) -> Body {
             .collect(),
         validate_only: false,
     })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 async fn leader(cluster: &ProcessCluster, ids: &[i32]) -> (i32, u64) {
@@ -202,14 +194,6 @@ async fn failover(cluster: &mut ProcessCluster, kills: usize, settle: Duration) 
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     let kills = arg("--kills", 20) as usize;
     let seconds = arg("--seconds", 5);
     let settle = Duration::from_millis(arg("--settle-ms", 3000));

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bench_support;
 mod faults;
 pub mod process;
 
