@@ -150,49 +150,52 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
         );
         return Some(ControllerError::new(INCONSISTENT_CLUSTER_ID, message).into_response(id));
     }
-    let body = match into_write_op(body) {
-        Ok(op) => return Some(write(ctx, id, op).await),
-        Err(body) => body,
-    };
-    let result = match body {
+    let op = match body {
         Req::Raft(messages) => {
             for msg in decode_raft_messages(&messages, ctx.node_id, ctx.fault.as_ref()) {
                 ctx.raft.step(msg);
             }
             return None;
         }
-        Req::DescribeQuorum(_) => describe_quorum(ctx).await.map(Resp::DescribeQuorum),
-        Req::FetchMetadata(request) => fetch_metadata(ctx, request).await.map(Resp::FetchMetadata),
-        Req::FetchSnapshot(request) => fetch_snapshot(ctx, request).map(Resp::FetchSnapshot),
-        Req::AlterConfigs(_)
-        | Req::BrokerRegistration(_)
-        | Req::BrokerHeartbeat(_)
-        | Req::CreateTopics(_)
-        | Req::DeleteTopics(_)
-        | Req::CreatePartitions(_) => unreachable!("writes were routed above"),
-    };
-    Some(match result {
-        Ok(body) => ControllerResponse {
-            correlation_id: id,
-            body: Some(body),
-            ..Default::default()
-        },
-        Err(e) => e.into_response(id),
-    })
-}
-
-/// The requests that are writes, as the controller task's operations; any
-/// other request is handed back.
-fn into_write_op(body: Req) -> Result<WriteOp, Req> {
-    Ok(match body {
+        Req::DescribeQuorum(_) => {
+            return Some(answer(
+                id,
+                describe_quorum(ctx).await.map(Resp::DescribeQuorum),
+            ))
+        }
+        Req::FetchMetadata(request) => {
+            return Some(answer(
+                id,
+                fetch_metadata(ctx, request).await.map(Resp::FetchMetadata),
+            ))
+        }
+        Req::FetchSnapshot(request) => {
+            return Some(answer(
+                id,
+                fetch_snapshot(ctx, request).map(Resp::FetchSnapshot),
+            ))
+        }
+        // The rest are writes, for the controller task.
         Req::AlterConfigs(r) => WriteOp::AlterConfigs(r),
         Req::BrokerRegistration(r) => WriteOp::RegisterBroker(r),
         Req::BrokerHeartbeat(r) => WriteOp::BrokerHeartbeat(r),
         Req::CreateTopics(r) => WriteOp::CreateTopics(r),
         Req::DeleteTopics(r) => WriteOp::DeleteTopics(r),
         Req::CreatePartitions(r) => WriteOp::CreatePartitions(r),
-        other => return Err(other),
-    })
+    };
+    Some(write(ctx, id, op).await)
+}
+
+/// The response frame for a read's result.
+fn answer(correlation_id: u64, result: Result<Resp, ControllerError>) -> ControllerResponse {
+    match result {
+        Ok(body) => ControllerResponse {
+            correlation_id,
+            body: Some(body),
+            ..Default::default()
+        },
+        Err(e) => e.into_response(correlation_id),
+    }
 }
 
 /// Sends a write to the controller task and answers with its outcome.
