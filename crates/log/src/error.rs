@@ -1,0 +1,128 @@
+//! The crate's errors and the Kafka error code each one maps to.
+//!
+//! In: raised by batch validation ([`BatchError`]) and by every file
+//! operation of a partition log ([`LogError`]). Out: the broker puts
+//! `kafka_error_code()` in its response and logs the message, which names
+//! the file and byte position whenever a file is at fault.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Kafka error codes used by this crate.
+pub mod codes {
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    pub const INVALID_RECORD: i16 = 87;
+}
+
+/// A record batch that cannot be appended as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Bad CRC, lengths that do not add up, truncated bytes.
+    #[error("corrupt record batch: {reason}")]
+    Corrupt { reason: String },
+    /// Larger than `max.message.bytes`.
+    #[error("record batch of {size} bytes is larger than max.message.bytes ({max})")]
+    TooLarge { size: usize, max: u32 },
+    /// Well-formed but not acceptable: wrong magic, several batches, a control
+    /// batch from a client, inconsistent counts.
+    #[error("invalid record batch: {reason}")]
+    Invalid { reason: String },
+}
+
+impl BatchError {
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            BatchError::Corrupt { .. } => codes::CORRUPT_MESSAGE,
+            BatchError::TooLarge { .. } => codes::MESSAGE_TOO_LARGE,
+            BatchError::Invalid { .. } => codes::INVALID_RECORD,
+        }
+    }
+
+    pub(crate) fn corrupt(reason: impl Into<String>) -> Self {
+        BatchError::Corrupt {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        BatchError::Invalid {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A partition log operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error("offset {offset} is out of range: the log holds [{log_start}, {log_end})")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    /// A file holds bytes that cannot be what this crate wrote there. Never
+    /// skipped: the partition stays offline until someone looks.
+    #[error("corrupt file {} at byte {position}: {reason}", .file.display())]
+    Corrupt {
+        file: PathBuf,
+        position: u64,
+        reason: String,
+    },
+    #[error("I/O error on {}: {source}", .file.display())]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A leader append with an epoch older than one the log already has.
+    #[error("leader epoch {epoch} is older than the log's latest epoch {latest}")]
+    FencedLeaderEpoch { epoch: i32, latest: i32 },
+    /// Replicated batches must start at the log end and be contiguous.
+    #[error("replicated batch starts at offset {found}, expected {expected}")]
+    NonContiguous { expected: i64, found: i64 },
+    /// The log was closed; nothing more may be written.
+    #[error("partition log {} is closed", .dir.display())]
+    Closed { dir: PathBuf },
+    /// A write failed and could not be undone; the log refuses further writes
+    /// until it is reopened (which recovers it).
+    #[error("partition log {} is offline after a failed write", .dir.display())]
+    Offline { dir: PathBuf },
+}
+
+impl LogError {
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            LogError::Batch(e) => e.kafka_error_code(),
+            LogError::OffsetOutOfRange { .. } => codes::OFFSET_OUT_OF_RANGE,
+            LogError::Corrupt { .. }
+            | LogError::Io { .. }
+            | LogError::Closed { .. }
+            | LogError::Offline { .. } => codes::KAFKA_STORAGE_ERROR,
+            LogError::FencedLeaderEpoch { .. } => codes::FENCED_LEADER_EPOCH,
+            LogError::NonContiguous { .. } => codes::UNKNOWN_SERVER_ERROR,
+        }
+    }
+
+    pub(crate) fn corrupt(file: &Path, position: u64, reason: impl Into<String>) -> Self {
+        LogError::Corrupt {
+            file: file.to_path_buf(),
+            position,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `map_err` adapter: an I/O error on `file`.
+pub(crate) fn io_err(file: &Path) -> impl FnOnce(io::Error) -> LogError + '_ {
+    move |source| LogError::Io {
+        file: file.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,69 @@
+//! Partition logs: Kafka's on-disk log for one partition, kept as Kafka
+//! keeps it, in segments of v2 record batches stored exactly as received.
+//!
+//! A partition directory holds `<20-digit base offset>.log` segments (pure
+//! Kafka batches, each with its own CRC), their `.index` (relative offset,
+//! position) and `.timeindex` (timestamp, relative offset) in Kafka's
+//! binary formats, a `leader-epoch-checkpoint`, a `partition.state` file
+//! (high watermark, log start offset, recovery point, clean-shutdown flag)
+//! and `partition.metadata` (the topic id). Our own files carry a format
+//! version and a CRC and are replaced atomically; indexes are rebuildable.
+//!
+//! Data flow: the broker's produce path hands a producer's `records` to
+//! [`PartitionLog::append_as_leader`], which validates the batch header and
+//! CRC, stamps offsets and the leader epoch into a copy of the 61-byte
+//! header and writes header + the untouched rest with one syscall (no
+//! record is decoded, a compressed batch stays compressed). Fetch calls
+//! [`PartitionLog::read`], which preads whole batches back as `Bytes`
+//! without taking the append lock. Replication uses
+//! [`PartitionLog::append_as_follower`], [`PartitionLog::truncate_to`] and
+//! [`PartitionLog::end_offset_for_epoch`].
+//!
+//! # What is durable when
+//!
+//! Nothing on the append path fsyncs (Kafka's default too: durability
+//! comes from replication).
+//! - When `append_as_leader`/`append_as_follower` returns, the batch is in
+//!   the OS page cache: it survives a crash of the process (kill -9), not a
+//!   power loss or kernel crash.
+//! - It survives power loss once [`PartitionLog::flush`] has returned after
+//!   it. The broker calls `flush` when [`PartitionLog::flush_due`] says so:
+//!   after `flush.messages` records or `flush.ms` since the last flush
+//!   (both off by default), and whenever a segment has rolled (its fsync is
+//!   deferred to that flush). [`PartitionLog::close`] flushes too.
+//! - The recovery point (everything below it fsynced) moves at each flush
+//!   and is saved by [`PartitionLog::checkpoint`] and `close`; after an
+//!   unclean stop, recovery scans and validates every segment from the one
+//!   holding it, cuts a torn tail, and fsyncs what it scanned.
+//! - The high watermark is saved only by `checkpoint` and `close`; after a
+//!   crash it comes back as last checkpointed, clamped to the recovered log.
+//! - The leader-epoch checkpoint is written and fsynced when an epoch
+//!   starts (once per leader change), before the batch that starts it.
+//! - Truncation fsyncs the cut segment, so truncated data cannot reappear.
+
+#![forbid(unsafe_code)]
+
+mod append;
+pub mod batch;
+mod config;
+mod error;
+mod index;
+mod leader_epoch;
+mod partition_log;
+mod partition_metadata;
+mod recovery;
+mod retention;
+mod segment;
+mod state_file;
+mod timestamp_lookup;
+mod truncation;
+mod util;
+
+#[cfg(test)]
+mod tests;
+
+pub use batch::BatchHeader;
+pub use config::{LogConfig, TimestampType};
+pub use error::{codes, BatchError, LogError};
+pub use partition_log::{LogAppendInfo, PartitionLog, ReadBound, ReadResult, TimestampOffset};
+pub use partition_metadata::{delete_partition_dir, PartitionMetadata};

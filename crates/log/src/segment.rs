@@ -1,0 +1,486 @@
+//! One segment: a `.log` file of whole record batches plus its offset and
+//! time indexes, covering offsets from its base offset.
+//!
+//! In: batches from the append path ([`Segment::write`] then
+//! [`Segment::commit`], called under the partition's append lock), or an
+//! existing file from recovery. Out: batch bytes for reads (pread, no lock
+//! on the append path), batch headers for timestamp searches, truncation,
+//! fsync. `size` is the end of the last whole batch: it moves only after a
+//! batch is fully written, so a concurrent reader never sees a partial one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::RwLock;
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::error::{io_err, LogError};
+use crate::index::{sync_file, OffsetIndex, TimeIndex};
+use crate::util::{
+    read, read_at_most, segment_file, write, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
+
+/// Bytes read at a time when walking batch headers.
+const SCAN_CHUNK: usize = 16 * 1024;
+
+/// A segment's indexes and its largest timestamp.
+#[derive(Debug)]
+pub(crate) struct SegmentIndexes {
+    pub offsets: OffsetIndex,
+    pub times: TimeIndex,
+    /// The largest batch maxTimestamp in the segment, -1 if none.
+    pub max_timestamp: i64,
+    /// The last offset of the first batch carrying `max_timestamp`, -1 if none.
+    pub max_timestamp_offset: i64,
+}
+
+impl SegmentIndexes {
+    pub fn empty() -> Self {
+        SegmentIndexes {
+            offsets: OffsetIndex::new(),
+            times: TimeIndex::new(),
+            max_timestamp: -1,
+            max_timestamp_offset: -1,
+        }
+    }
+}
+
+/// What the append path knows of each batch it writes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AppendedBatch {
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub size: u64,
+}
+
+pub(crate) struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    index_path: PathBuf,
+    time_index_path: PathBuf,
+    /// Read with pread by anyone; written at its cursor by the appender only.
+    file: File,
+    /// End of the last whole batch.
+    size: AtomicU64,
+    indexes: RwLock<SegmentIndexes>,
+    /// The index files were written since their last fsync.
+    indexes_unsynced: AtomicBool,
+}
+
+impl Segment {
+    /// Creates an empty segment at `base_offset` (replacing leftover files).
+    pub fn create(dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
+        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        let segment = Segment::with_file(dir, base_offset, file, 0, SegmentIndexes::empty());
+        segment.persist_indexes()?;
+        Ok(segment)
+    }
+
+    /// Wraps an opened, recovered `.log` file of `len` whole-batch bytes.
+    pub fn with_file(
+        dir: &Path,
+        base_offset: i64,
+        file: File,
+        len: u64,
+        indexes: SegmentIndexes,
+    ) -> Segment {
+        Segment {
+            base_offset,
+            log_path: segment_file(dir, base_offset, LOG_SUFFIX),
+            index_path: segment_file(dir, base_offset, INDEX_SUFFIX),
+            time_index_path: segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
+            file,
+            size: AtomicU64::new(len),
+            indexes: RwLock::new(indexes),
+            indexes_unsynced: AtomicBool::new(true),
+        }
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Bytes of whole batches in the segment.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// The largest timestamp and the last offset of the batch holding it (-1, -1 if none).
+    pub fn max_timestamp(&self) -> (i64, i64) {
+        let ix = read(&self.indexes);
+        (ix.max_timestamp, ix.max_timestamp_offset)
+    }
+
+    /// Offset-index and time-index entry counts.
+    pub fn index_entries(&self) -> (usize, usize) {
+        let ix = read(&self.indexes);
+        (ix.offsets.len(), ix.times.len())
+    }
+
+    /// `offset` relative to the base, as the indexes store it.
+    pub fn relative(&self, offset: i64) -> u32 {
+        u32::try_from(offset.saturating_sub(self.base_offset).max(0)).unwrap_or(u32::MAX)
+    }
+
+    /// Moves the write cursor to the end of the whole batches.
+    pub fn seek_to_end(&self) -> Result<(), LogError> {
+        (&self.file)
+            .seek(SeekFrom::Start(self.size()))
+            .map(|_| ())
+            .map_err(io_err(&self.log_path))
+    }
+
+    /// Writes `bufs` at the end with as few syscalls as the kernel allows
+    /// (one writev normally). On error the caller must [`Segment::undo_write`].
+    pub fn write(&self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        while !bufs.is_empty() {
+            match (&self.file).write_vectored(bufs) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts a partly written append off again.
+    pub fn undo_write(&self) -> io::Result<()> {
+        let end = self.size();
+        self.file.set_len(end)?;
+        (&self.file).seek(SeekFrom::Start(end)).map(|_| ())
+    }
+
+    /// Publishes batches just written from the old end: indexes them
+    /// ([`index_batch`]), then moves `size` past them.
+    pub fn commit(&self, batches: &[AppendedBatch], bytes_since_index: &mut u64, interval: u32) {
+        let mut position = self.size();
+        let mut ix = write(&self.indexes);
+        for b in batches {
+            index_batch(
+                &mut ix,
+                self.base_offset,
+                b,
+                position,
+                bytes_since_index,
+                interval,
+            );
+            position += b.size;
+        }
+        drop(ix);
+        self.size.store(position, Ordering::Release);
+    }
+
+    /// A segment becoming inactive: its time index gets a last entry for
+    /// its largest timestamp (as Kafka does), and both indexes go to disk.
+    pub fn seal(&self) -> Result<(), LogError> {
+        {
+            let mut ix = write(&self.indexes);
+            let (ts, at) = (ix.max_timestamp, self.relative(ix.max_timestamp_offset));
+            ix.times.maybe_append(ts, at);
+        }
+        self.persist_indexes()
+    }
+
+    /// Writes new index entries to the index files (page cache, no fsync).
+    pub fn persist_indexes(&self) -> Result<(), LogError> {
+        let mut ix = write(&self.indexes);
+        let a = ix
+            .offsets
+            .persist(&self.index_path)
+            .map_err(io_err(&self.index_path))?;
+        let b = ix
+            .times
+            .persist(&self.time_index_path)
+            .map_err(io_err(&self.time_index_path))?;
+        if a || b {
+            self.indexes_unsynced.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// fsyncs the log file and, if written since, the index files.
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.file.sync_data().map_err(io_err(&self.log_path))?;
+        if self.indexes_unsynced.swap(false, Ordering::AcqRel) {
+            let synced = sync_file(&self.index_path)
+                .map_err(io_err(&self.index_path))
+                .and_then(|()| {
+                    sync_file(&self.time_index_path).map_err(io_err(&self.time_index_path))
+                });
+            if synced.is_err() {
+                self.indexes_unsynced.store(true, Ordering::Release);
+            }
+            synced?;
+        }
+        Ok(())
+    }
+
+    /// Removes the segment's files. Readers holding it keep reading the
+    /// unlinked file until they drop it.
+    pub fn delete_files(&self) -> Result<(), LogError> {
+        for path in [&self.log_path, &self.index_path, &self.time_index_path] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(path)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `len` bytes at `position`.
+    pub fn read_bytes(&self, position: u64, len: usize) -> Result<Vec<u8>, LogError> {
+        read_at_most(&self.file, position, len).map_err(io_err(&self.log_path))
+    }
+
+    /// Walks batch headers from `position` (a batch boundary) to `end`.
+    pub fn headers(&self, position: u64, end: u64) -> HeaderScan<'_> {
+        HeaderScan {
+            segment: self,
+            position,
+            end,
+            buf: Vec::new(),
+            buf_position: 0,
+        }
+    }
+
+    /// Where the batch holding `offset` (or the first after it) starts, with
+    /// its header, searching below byte `end`. `None` if no batch reaches `offset`.
+    pub fn find_batch(
+        &self,
+        offset: i64,
+        end: u64,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let start = u64::from(read(&self.indexes).offsets.lookup(self.relative(offset)));
+        let mut scan = self.headers(start.min(end), end);
+        while let Some((position, header)) = scan.next_header()? {
+            if header.last_offset() >= offset {
+                return Ok(Some((position, header)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The position to start a search for the first batch with a timestamp
+    /// at or after `timestamp`: every batch before it is older.
+    pub fn search_start_for_timestamp(&self, timestamp: i64) -> u64 {
+        let ix = read(&self.indexes);
+        ix.times
+            .last_before(timestamp)
+            .map_or(0, |e| u64::from(ix.offsets.lookup(e.relative_offset)))
+    }
+
+    /// The last time-index entry naming an offset below `offset`: its
+    /// timestamp, that offset, and the position to scan from after it.
+    pub fn time_entry_below(&self, offset: i64) -> Option<(i64, i64, u64)> {
+        let ix = read(&self.indexes);
+        let relative = self.relative(offset);
+        let entries = ix.times.entries();
+        let entry = entries[..entries.partition_point(|e| e.relative_offset < relative)].last()?;
+        Some((
+            entry.timestamp,
+            self.base_offset + i64::from(entry.relative_offset),
+            u64::from(ix.offsets.lookup(entry.relative_offset)),
+        ))
+    }
+
+    /// Whole batches from the one holding `offset`, below offset `bound`, at
+    /// most `max_bytes` of them (or the first whole if `min_one_batch`).
+    /// `None` if this segment holds nothing at or after `offset`.
+    pub fn read(
+        &self,
+        offset: i64,
+        bound: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<Option<Bytes>, LogError> {
+        let end = self.size();
+        let Some((start, first)) = self.find_batch(offset, end)? else {
+            return Ok(None);
+        };
+        if first.base_offset >= bound {
+            return Ok(Some(Bytes::new()));
+        }
+        let want = (max_bytes as u64).min(end - start) as usize;
+        if want < first.size() {
+            if !min_one_batch {
+                return Ok(Some(Bytes::new()));
+            }
+            let buf = self.read_bytes(start, first.size())?;
+            if buf.len() < first.size() {
+                return Err(LogError::corrupt(
+                    &self.log_path,
+                    start,
+                    "batch cut short by the end of the file",
+                ));
+            }
+            return Ok(Some(Bytes::from(buf)));
+        }
+        let mut buf = self.read_bytes(start, want)?;
+        let mut whole = batch::batches(&buf);
+        let mut cut = 0;
+        for item in &mut whole {
+            match item {
+                Ok((header, range)) if header.base_offset < bound => cut = range.end,
+                _ => break,
+            }
+        }
+        buf.truncate(cut);
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    /// Reads the whole batch at `position` (as [`Segment::headers`] found it).
+    pub fn read_batch(&self, position: u64, header: &BatchHeader) -> Result<Bytes, LogError> {
+        let buf = self.read_bytes(position, header.size())?;
+        if buf.len() < header.size() {
+            return Err(LogError::corrupt(
+                &self.log_path,
+                position,
+                "batch cut short by the end of the file",
+            ));
+        }
+        Ok(Bytes::from(buf))
+    }
+
+    /// When segment.ms starts counting for a segment found on disk: its
+    /// first batch's maxTimestamp (as Kafka does), at most now; `None` if empty.
+    pub fn roll_base_ms(&self) -> Result<Option<i64>, LogError> {
+        let now = crate::util::now_ms();
+        let first = self.headers(0, self.size()).next_header()?;
+        Ok(first.map(|(_, h)| {
+            if h.max_timestamp < 0 {
+                now
+            } else {
+                h.max_timestamp.min(now)
+            }
+        }))
+    }
+
+    /// Cuts the segment at `position`, the start of the batch whose base
+    /// offset `new_end` becomes the log end, and fsyncs it so that the cut
+    /// data cannot come back after a power loss.
+    pub fn truncate_to(&self, position: u64, new_end: i64) -> Result<(), LogError> {
+        self.file
+            .set_len(position)
+            .map_err(io_err(&self.log_path))?;
+        self.size.store(position, Ordering::Release);
+        self.seek_to_end()?;
+        let rel_end = self.relative(new_end);
+        let (mut max_ts, mut max_offset, from) = {
+            let mut ix = write(&self.indexes);
+            ix.offsets.truncate_from(rel_end);
+            ix.times.truncate_from(rel_end);
+            match ix.times.last() {
+                // Every batch up to this entry's is no newer than its timestamp.
+                Some(e) => (
+                    e.timestamp,
+                    self.base_offset + i64::from(e.relative_offset),
+                    u64::from(ix.offsets.lookup(e.relative_offset)),
+                ),
+                None => (-1, -1, 0),
+            }
+        };
+        let mut scan = self.headers(from, position);
+        while let Some((_, header)) = scan.next_header()? {
+            if header.max_timestamp > max_ts {
+                max_ts = header.max_timestamp;
+                max_offset = header.last_offset();
+            }
+        }
+        {
+            let mut ix = write(&self.indexes);
+            ix.max_timestamp = max_ts;
+            ix.max_timestamp_offset = max_offset;
+        }
+        self.persist_indexes()?;
+        self.sync()
+    }
+}
+
+/// Kafka's indexing rule, shared by appends and recovery: a batch at
+/// `position` gets an offset-index entry (its last offset) and a time-index
+/// entry (the largest timestamp so far) once more than `interval` bytes
+/// were appended since the previous entry.
+pub(crate) fn index_batch(
+    ix: &mut SegmentIndexes,
+    base_offset: i64,
+    b: &AppendedBatch,
+    position: u64,
+    bytes_since_index: &mut u64,
+    interval: u32,
+) {
+    let relative =
+        |offset: i64| u32::try_from(offset.saturating_sub(base_offset).max(0)).unwrap_or(u32::MAX);
+    if b.max_timestamp > ix.max_timestamp {
+        ix.max_timestamp = b.max_timestamp;
+        ix.max_timestamp_offset = b.last_offset;
+    }
+    if *bytes_since_index > u64::from(interval) {
+        ix.offsets.append(
+            relative(b.last_offset),
+            u32::try_from(position).unwrap_or(u32::MAX),
+        );
+        let (ts, at) = (ix.max_timestamp, relative(ix.max_timestamp_offset));
+        ix.times.maybe_append(ts, at);
+        *bytes_since_index = 0;
+    }
+    *bytes_since_index += b.size;
+}
+
+/// Batch headers of a segment read in chunks; see [`Segment::headers`].
+pub(crate) struct HeaderScan<'a> {
+    segment: &'a Segment,
+    position: u64,
+    end: u64,
+    buf: Vec<u8>,
+    buf_position: u64,
+}
+
+impl HeaderScan<'_> {
+    /// The next batch's position and header. A header that does not parse,
+    /// or a batch running past `end`, is a corrupt file.
+    pub fn next_header(&mut self) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        if self.position >= self.end {
+            return Ok(None);
+        }
+        let position = self.position;
+        let buffered = position >= self.buf_position
+            && position + HEADER_LEN as u64 <= self.buf_position + self.buf.len() as u64;
+        if !buffered {
+            let len = (SCAN_CHUNK as u64).min(self.end - position) as usize;
+            self.buf = self.segment.read_bytes(position, len)?;
+            self.buf_position = position;
+        }
+        let path = &self.segment.log_path;
+        let at = (position - self.buf_position) as usize;
+        let header = batch::BatchHeader::parse(&self.buf[at..])
+            .map_err(|e| LogError::corrupt(path, position, e.to_string()))?;
+        let next = position + header.size() as u64;
+        if next > self.end {
+            return Err(LogError::corrupt(
+                path,
+                position,
+                format!(
+                    "batch of {} bytes runs past the end of the segment",
+                    header.size()
+                ),
+            ));
+        }
+        self.position = next;
+        Ok(Some((position, header)))
+    }
+}
