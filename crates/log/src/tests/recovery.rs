@@ -133,6 +133,51 @@ fn a_batch_cut_short_is_a_torn_tail() {
     assert_eq!(file_len(&last), len / 5 * 4);
 }
 
+#[test]
+fn a_torn_tail_just_before_a_roll_is_cut_and_the_empty_segment_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(1000));
+    fill(&log, 14, 2, 0, 0);
+    drop(log);
+    // Power lost soon after a roll: the new segment got no data, the
+    // sealed one lost the end of its last batch.
+    let files = segment_files(dir.path());
+    assert!(files.len() >= 3);
+    let (sealed, last) = (&files[files.len() - 2], &files[files.len() - 1]);
+    let sealed_len = file_len(sealed);
+    OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(sealed)
+        .unwrap()
+        .set_len(sealed_len - 20)
+        .unwrap();
+    let batch_size = super::simple_batch(2, 0, 40).len() as u64;
+
+    let log = open(dir.path(), small_config(1000));
+    assert_eq!(segment_files(dir.path()).len(), files.len() - 1);
+    assert!(!last.exists() && !last.with_extension("index").exists());
+    assert_eq!(file_len(sealed), sealed_len - batch_size);
+    let end = log.log_end_offset();
+    assert_eq!(
+        read_all(&log, 0, ReadBound::LogEnd)
+            .last()
+            .unwrap()
+            .0
+            .next_offset(),
+        end
+    );
+    let info = log
+        .append_as_leader(super::simple_batch(1, 0, 1), 0, 0)
+        .unwrap();
+    assert_eq!(info.first_offset, end);
+}
+
 fn flip_byte(path: &std::path::Path, at: u64) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[at as usize] ^= 0x55;

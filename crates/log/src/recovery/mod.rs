@@ -10,30 +10,32 @@
 //! - Otherwise every segment from the one holding the recovery point on is
 //!   scanned batch by batch (header, CRC, increasing offsets) and its
 //!   indexes rebuilt; earlier segments keep sanity-checked indexes.
-//! - Invalid or partial bytes at the very end of the last segment are a
-//!   torn tail: truncated with a warning. An invalid batch followed by
-//!   valid data, or in a sealed segment, is [`LogError::Corrupt`].
+//! - Invalid or partial bytes at the very end of the log (the last segment
+//!   holding bytes) are a torn tail: truncated with a warning naming the
+//!   file, position and bytes dropped; empty segments after it (a crash soon
+//!   after a roll) are removed. An invalid batch followed by valid data, or
+//!   in a sealed segment followed by a non-empty one, is
+//!   [`LogError::Corrupt`] naming the file and byte position.
 //! - The clean-shutdown flag is cleared before the log is used, so a later
 //!   crash is detected.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::config::LogConfig;
 use crate::error::{io_err, LogError};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::leader_epoch::LeaderEpochCache;
-use crate::segment::{index_batch, AppendedBatch, Segment, SegmentIndexes};
+use crate::segment::{Segment, SegmentIndexes};
 use crate::state_file::{PartitionState, TMP_SUFFIX};
-use crate::util::{
-    parse_segment_name, read_at_most, segment_file, sync_dir, INDEX_SUFFIX, LOG_SUFFIX,
-    TIME_INDEX_SUFFIX,
-};
+use scan::{find_valid_batch_after, scan_segment};
 
-/// Bytes read at a time when scanning a segment.
-const SCAN_CHUNK: u64 = 1 << 20;
+mod scan;
+
+use crate::util::{
+    parse_segment_name, segment_file, sync_dir, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
 
 /// A recovered partition log, ready to use.
 pub(crate) struct Recovered {
@@ -57,20 +59,42 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
     let mut segments = Vec::with_capacity(bases.len().max(1));
     let mut to_sync = Vec::new();
     let mut log_end = state.map_or(0, |s| s.log_start_offset.max(0));
+    // The last segment holding any bytes: a torn tail can only be there
+    // (a crash soon after a roll leaves an empty segment after it).
+    let last_filled = last_non_empty(dir, &bases)?;
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let trusted = clean || next_base.is_some_and(|next| next <= recovery_point);
-        let opened = open_segment(dir, base, next_base, trusted, config.index_interval_bytes)?;
+        let at_log_end = last_filled.is_none_or(|last| i >= last);
+        let opened = open_segment(
+            dir,
+            base,
+            next_base,
+            trusted,
+            at_log_end,
+            config.index_interval_bytes,
+        )?;
         for (epoch, start) in opened.epochs {
             if epochs.latest_epoch().is_none_or(|latest| epoch > latest) {
                 epochs_changed |= epochs.assign(epoch, start);
             }
         }
-        if opened.changed || !clean && !trusted {
+        if opened.changed || (!clean && !trusted) {
             to_sync.push(opened.segment.clone());
         }
         log_end = opened.next_offset;
         segments.push(opened.segment);
+        if opened.truncated && next_base.is_some() {
+            // The empty segments after a torn tail would start past the new log end.
+            for &later in &bases[i + 1..] {
+                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    let path = segment_file(dir, later, suffix);
+                    tracing::warn!(file = %path.display(), "removing an empty segment after a torn tail");
+                    remove_if_present(&path)?;
+                }
+            }
+            break;
+        }
     }
     if segments.is_empty() {
         let segment = Arc::new(Segment::create(dir, log_end)?);
@@ -146,6 +170,25 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     Ok(logs)
 }
 
+/// The index in `bases` of the last segment file holding any bytes.
+fn last_non_empty(dir: &Path, bases: &[i64]) -> Result<Option<usize>, LogError> {
+    let mut last = None;
+    for (i, &base) in bases.iter().enumerate() {
+        let path = segment_file(dir, base, LOG_SUFFIX);
+        if fs::metadata(&path).map_err(io_err(&path))?.len() > 0 {
+            last = Some(i);
+        }
+    }
+    Ok(last)
+}
+
+fn remove_if_present(path: &Path) -> Result<(), LogError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path)(e)),
+        _ => Ok(()),
+    }
+}
+
 struct OpenedSegment {
     segment: Arc<Segment>,
     /// The offset after the segment's last batch (the next segment's base for a trusted sealed one).
@@ -154,6 +197,8 @@ struct OpenedSegment {
     epochs: Vec<(i32, i64)>,
     /// The file was cut or its indexes rebuilt.
     changed: bool,
+    /// A torn tail was cut off.
+    truncated: bool,
 }
 
 fn open_segment(
@@ -161,6 +206,7 @@ fn open_segment(
     base: i64,
     next_base: Option<i64>,
     trusted: bool,
+    at_log_end: bool,
     interval: u32,
 ) -> Result<OpenedSegment, LogError> {
     let path = segment_file(dir, base, LOG_SUFFIX);
@@ -190,6 +236,7 @@ fn open_segment(
                 next_offset: next,
                 epochs: Vec::new(),
                 changed: false,
+                truncated: false,
             });
         }
         // The active segment: read the batches after its last index entry.
@@ -207,8 +254,8 @@ fn open_segment(
         let min_offset = scan.next_offset.unwrap_or(base);
         let later =
             find_valid_batch_after(&file, position, len, min_offset).map_err(io_err(&path))?;
-        match (next_base, later) {
-            (None, None) => {
+        match (at_log_end, later) {
+            (true, None) => {
                 tracing::warn!(
                     file = %path.display(), position, dropped = len - position, reason,
                     "truncating a torn tail"
@@ -216,24 +263,25 @@ fn open_segment(
                 file.set_len(position).map_err(io_err(&path))?;
                 end = position;
             }
-            (None, Some(valid)) => {
+            (true, Some(valid)) => {
                 return Err(LogError::corrupt(
                     &path,
                     position,
                     format!("{reason}; a valid batch follows at byte {valid}"),
                 ));
             }
-            (Some(_), _) => {
+            (false, _) => {
                 return Err(LogError::corrupt(
                     &path,
                     position,
-                    format!("{reason} (in a sealed segment)"),
+                    format!("{reason} (in a sealed segment followed by others)"),
                 ));
             }
         }
     }
+    let truncated = end != len;
     let next_offset = scan.next_offset.unwrap_or(base);
-    if next_base.is_some_and(|next| next_offset > next) {
+    if !truncated && next_base.is_some_and(|next| next_offset > next) {
         return Err(LogError::corrupt(
             &path,
             end,
@@ -244,7 +292,7 @@ fn open_segment(
             ),
         ));
     }
-    if next_base.is_some() {
+    if next_base.is_some() && !truncated {
         // A sealed segment gets the final time-index entry it got at roll.
         let (ts, at) = (
             scan.indexes.max_timestamp,
@@ -260,7 +308,8 @@ fn open_segment(
         segment,
         next_offset,
         epochs: scan.epochs,
-        changed: rebuilt || end != len,
+        changed: rebuilt || truncated,
+        truncated,
     })
 }
 
@@ -293,161 +342,4 @@ fn load_indexes(dir: &Path, base: i64, len: u64, next_base: Option<i64>) -> Opti
             None
         }
     }
-}
-
-/// The outcome of reading a segment's batches.
-struct Scan {
-    indexes: SegmentIndexes,
-    /// The offset after the last valid batch, if any was read.
-    next_offset: Option<i64>,
-    /// `(epoch, base offset)` where the leader epoch changes.
-    epochs: Vec<(i32, i64)>,
-    /// The first invalid batch: position and why.
-    invalid: Option<(u64, String)>,
-}
-
-/// Validates every batch from `from` to `len` (header, length, CRC,
-/// increasing offsets) and indexes it into `indexes` as appends do.
-fn scan_segment(
-    file: &File,
-    base: i64,
-    from: u64,
-    len: u64,
-    interval: u32,
-    mut indexes: SegmentIndexes,
-) -> std::io::Result<Scan> {
-    let mut position = from;
-    let mut min_offset = base;
-    let mut next_offset = None;
-    let mut bytes_since_index = 0;
-    let mut epochs: Vec<(i32, i64)> = Vec::new();
-    let mut buf = Vec::new();
-    let mut buf_position = from;
-    let mut invalid = None;
-    while position < len {
-        let remaining = len - position;
-        if remaining < HEADER_LEN as u64 {
-            invalid = Some((
-                position,
-                format!("partial batch header ({remaining} bytes)"),
-            ));
-            break;
-        }
-        if position + HEADER_LEN as u64 > buf_position + buf.len() as u64 {
-            buf = read_at_most(file, position, SCAN_CHUNK.min(remaining) as usize)?;
-            buf_position = position;
-        }
-        let header = match BatchHeader::parse(&buf[(position - buf_position) as usize..]) {
-            Ok(header) => header,
-            Err(e) => {
-                invalid = Some((position, e.to_string()));
-                break;
-            }
-        };
-        let size = header.size() as u64;
-        if size > remaining {
-            invalid = Some((
-                position,
-                format!(
-                    "batch of {size} bytes runs past the end of the file ({remaining} bytes left)"
-                ),
-            ));
-            break;
-        }
-        if position + size > buf_position + buf.len() as u64 {
-            buf = read_at_most(file, position, SCAN_CHUNK.max(size).min(remaining) as usize)?;
-            buf_position = position;
-        }
-        let at = (position - buf_position) as usize;
-        let Some(bytes) = buf.get(at..at + size as usize) else {
-            invalid = Some((position, "the file ended while it was read".to_string()));
-            break;
-        };
-        let problem = match batch::validate_stored(bytes) {
-            Err(e) => Some(e.to_string()),
-            Ok(h) if h.base_offset < min_offset => Some(format!(
-                "base offset {} is below {min_offset}",
-                h.base_offset
-            )),
-            Ok(h) if h.last_offset() - base > i64::from(i32::MAX) => Some(format!(
-                "offset {} is too far from the segment base",
-                h.last_offset()
-            )),
-            Ok(_) => None,
-        };
-        if let Some(reason) = problem {
-            invalid = Some((position, reason));
-            break;
-        }
-        let appended = AppendedBatch {
-            last_offset: header.last_offset(),
-            max_timestamp: header.max_timestamp,
-            size,
-        };
-        index_batch(
-            &mut indexes,
-            base,
-            &appended,
-            position,
-            &mut bytes_since_index,
-            interval,
-        );
-        let epoch = header.partition_leader_epoch;
-        if epoch >= 0 && epochs.last().is_none_or(|&(last, _)| last != epoch) {
-            epochs.push((epoch, header.base_offset));
-        }
-        min_offset = header.next_offset();
-        next_offset = Some(min_offset);
-        position += size;
-    }
-    Ok(Scan {
-        indexes,
-        next_offset,
-        epochs,
-        invalid,
-    })
-}
-
-/// The position of a valid batch (magic 2, CRC correct, base offset at
-/// least `min_offset`) starting after `from`, if any: what tells a corrupt
-/// middle from a torn tail.
-fn find_valid_batch_after(
-    file: &File,
-    from: u64,
-    len: u64,
-    min_offset: i64,
-) -> std::io::Result<Option<u64>> {
-    let mut start = from + 1;
-    while start + HEADER_LEN as u64 <= len {
-        let window = read_at_most(
-            file,
-            start,
-            (SCAN_CHUNK + HEADER_LEN as u64).min(len - start) as usize,
-        )?;
-        let Some(last) = window.len().checked_sub(HEADER_LEN) else {
-            break;
-        };
-        for i in 0..=last {
-            if window[i + 16] != 2 {
-                continue;
-            }
-            let Ok(header) = BatchHeader::parse(&window[i..]) else {
-                continue;
-            };
-            let position = start + i as u64;
-            let size = header.size();
-            if header.base_offset < min_offset || position + size as u64 > len {
-                continue;
-            }
-            let valid = match window.get(i..i + size) {
-                Some(bytes) => batch::validate_stored(bytes).is_ok(),
-                None => batch::validate_stored(&read_at_most(file, position, size)?).is_ok(),
-            };
-            if valid {
-                return Ok(Some(position));
-            }
-        }
-        start += last as u64 + 1;
-    }
-    Ok(None)
 }
