@@ -1,11 +1,13 @@
-//! A running broker: the metadata loader, the MetadataCache, the Kafka
-//! listener and the broker lifecycle, started together and stopped
-//! together.
+//! A running broker: the metadata loader, the MetadataCache, the replica
+//! manager, the Kafka listener and the broker lifecycle, started together
+//! and stopped together.
 //!
 //! In: a [`BrokerNodeConfig`] and a bound Kafka listener (tests bind port 0
 //! first); the listener serves clients once the broker is unfenced. Out: the broker's [`BrokerState`] and [`MetadataLag`] on `watch`
 //! channels, its MetadataCache, and `wait_fatal` for a broker the quorum
-//! refused. `shutdown` does a controlled shutdown first; `kill` does not.
+//! refused. `shutdown` does a controlled shutdown first and closes the
+//! partition logs cleanly; `kill` does neither (a crash, as far as the
+//! cluster and the logs can tell).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ use crate::metadata_cache::MetadataCache;
 use crate::metadata_loader::{
     LoaderConfig, LoaderError, MetadataLag, MetadataLoader, WatchPublisher,
 };
+use crate::replica::{ReplicaManager, ReplicaManagerConfig, ReplicaPublisher};
 
 #[derive(Clone, Debug)]
 pub struct BrokerNodeConfig {
@@ -43,6 +46,8 @@ pub struct BrokerNodeConfig {
     pub snapshot_max_bytes: u64,
     pub snapshot_max_interval: Duration,
     pub kafka: BrokerConfig,
+    /// Partition logs: `log.dirs` and the `log.*` defaults.
+    pub logs: ReplicaManagerConfig,
 }
 
 /// How long a controlled shutdown may take before the broker stops anyway.
@@ -60,6 +65,8 @@ pub struct BrokerNode {
     loader_task: JoinHandle<()>,
     lifecycle_task: JoinHandle<()>,
     server_task: JoinHandle<()>,
+    replicas: Arc<ReplicaManager>,
+    maintenance_task: JoinHandle<()>,
 }
 
 impl BrokerNode {
@@ -74,6 +81,17 @@ impl BrokerNode {
                 reason: format!("listener: {e}"),
             })?;
         let (image_tx, image_rx) = watch::channel(Arc::new(MetadataImage::empty()));
+        // Partition logs are opened (and recovered) before any metadata is
+        // applied, so the first image finds them.
+        let logs = config.logs.clone();
+        let replicas = Arc::new(
+            tokio::task::spawn_blocking(move || ReplicaManager::open(logs))
+                .await
+                .map_err(|e| LoaderError::LocalSnapshot {
+                    dir: config.metadata_dir.clone(),
+                    reason: format!("opening partition logs: {e}"),
+                })?,
+        );
         let loader_config = LoaderConfig {
             node_id: config.node_id,
             cluster_id: config.cluster_id.clone(),
@@ -82,8 +100,18 @@ impl BrokerNode {
             snapshot_max_bytes: config.snapshot_max_bytes,
             snapshot_max_interval: config.snapshot_max_interval,
         };
+        let replica_publisher = replicas.clone();
         let (loader, lag) = tokio::task::spawn_blocking(move || {
-            MetadataLoader::new(loader_config, vec![Box::new(WatchPublisher(image_tx))])
+            // The replica manager goes first: by the time the cache (and so
+            // a Metadata response) names this broker leader, the partition
+            // is ready to take writes.
+            MetadataLoader::new(
+                loader_config,
+                vec![
+                    Box::new(ReplicaPublisher(replica_publisher)),
+                    Box::new(WatchPublisher(image_tx)),
+                ],
+            )
         })
         .await
         .map_err(|e| LoaderError::LocalSnapshot {
@@ -102,7 +130,9 @@ impl BrokerNode {
             cache: cache.clone(),
             controller: ControllerChannel::new(config.controllers.clone(), &config.cluster_id),
             config: config.kafka.clone(),
+            replicas: replicas.clone(),
         });
+        let maintenance_task = tokio::spawn(replicas.clone().run_maintenance(shutdown_rx.clone()));
 
         let lifecycle_config = LifecycleConfig {
             node_id: config.node_id,
@@ -120,6 +150,7 @@ impl BrokerNode {
         // connections wait in the listener's backlog.
         let mut ready = state.clone();
         let mut stop = stop_serving_rx.clone();
+        let strays = (replicas.clone(), cache.clone());
         let server_task = tokio::spawn(async move {
             loop {
                 match *ready.borrow_and_update() {
@@ -132,6 +163,10 @@ impl BrokerNode {
                     _ = stop.changed() => return,
                 }
             }
+            // Caught up: any log the metadata does not give this broker is a
+            // leftover of a topic deleted or moved while it was down.
+            let (replicas, cache) = strays;
+            replicas.remove_strays(&cache.image());
             KafkaServer::serve(listener, ctx, stop_serving_rx).await;
         });
         tracing::info!(node = config.node_id, addr = %local_addr, "broker started");
@@ -146,6 +181,8 @@ impl BrokerNode {
             loader_task,
             lifecycle_task,
             server_task,
+            replicas,
+            maintenance_task,
         })
     }
 
@@ -159,6 +196,11 @@ impl BrokerNode {
 
     pub fn cache(&self) -> &MetadataCache {
         &self.cache
+    }
+
+    /// The partitions this broker hosts.
+    pub fn replicas(&self) -> &Arc<ReplicaManager> {
+        &self.replicas
     }
 
     pub fn state(&self) -> watch::Receiver<BrokerState> {
@@ -218,20 +260,32 @@ impl BrokerNode {
         }
         self.lifecycle_task.abort();
         self.loader_task.abort();
+        self.maintenance_task.abort();
         let _ = self.lifecycle_task.await;
         let _ = self.loader_task.await;
+        let _ = self.maintenance_task.await;
+        let replicas = self.replicas.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || replicas.close()).await {
+            tracing::error!(node = self.node_id, error = %e, "closing partition logs failed");
+        }
         tracing::info!(node = self.node_id, "broker stopped");
     }
 
     /// Stops at once: no controlled shutdown (what a crash looks like to the
     /// cluster; the controller fences the broker after its session times out).
     pub async fn kill(self) {
-        for task in [&self.lifecycle_task, &self.server_task, &self.loader_task] {
+        for task in [
+            &self.lifecycle_task,
+            &self.server_task,
+            &self.loader_task,
+            &self.maintenance_task,
+        ] {
             task.abort();
         }
         let _ = self.lifecycle_task.await;
         let _ = self.server_task.await;
         let _ = self.loader_task.await;
+        let _ = self.maintenance_task.await;
         tracing::info!(node = self.node_id, "broker stopped");
     }
 }

@@ -1,6 +1,7 @@
 //! The broker side of Kraft: the Kafka protocol listener that unmodified
-//! clients talk to, the MetadataCache it answers from, and (with the broker
-//! lifecycle and metadata loader) how a broker joins the cluster.
+//! clients talk to, the MetadataCache it answers from, the replica manager
+//! that hosts partition logs, and (with the broker lifecycle and metadata
+//! loader) how a broker joins the cluster.
 
 #![forbid(unsafe_code)]
 
@@ -11,9 +12,11 @@ pub mod kafka;
 pub mod lifecycle;
 pub mod metadata_cache;
 pub mod metadata_loader;
+pub mod replica;
 
 pub use broker_node::{BrokerNode, BrokerNodeConfig};
 pub use controller_channel::ControllerChannel;
 pub use kafka::{BrokerConfig, BrokerContext, KafkaClient, KafkaServer};
 pub use lifecycle::BrokerState;
 pub use metadata_cache::{CacheQueries, MetadataCache};
+pub use replica::{ReplicaManager, ReplicaManagerConfig};

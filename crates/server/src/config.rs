@@ -70,6 +70,11 @@ pub struct KraftConfig {
     pub auto_create_topics_enable: bool,
     pub num_partitions: i32,
     pub default_replication_factor: i32,
+    /// The broker's `log.*` defaults for topic configs, keyed by the topic
+    /// config they default (`segment.bytes` for `log.segment.bytes`).
+    pub log_defaults: BTreeMap<String, String>,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval: Duration,
     /// Keys present in the file that this build does not use.
     pub unknown_keys: Vec<String>,
 }
@@ -100,7 +105,78 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("auto.create.topics.enable", Some("true")),
     ("num.partitions", Some("1")),
     ("default.replication.factor", Some("1")),
+    ("log.retention.check.interval.ms", Some("300000")),
+    ("log.retention.hours", None),
+    ("log.retention.minutes", None),
+    ("log.roll.hours", None),
 ];
+
+/// Broker keys that default a topic config, with the topic key and whether
+/// the value is a number (else it is a timestamp type).
+const LOG_DEFAULT_KEYS: &[(&str, &str, bool)] = &[
+    ("log.segment.bytes", "segment.bytes", true),
+    ("log.roll.ms", "segment.ms", true),
+    ("log.retention.ms", "retention.ms", true),
+    ("log.retention.bytes", "retention.bytes", true),
+    ("log.flush.interval.messages", "flush.messages", true),
+    ("log.flush.interval.ms", "flush.ms", true),
+    ("message.max.bytes", "max.message.bytes", true),
+    ("log.index.interval.bytes", "index.interval.bytes", true),
+    ("log.index.size.max.bytes", "segment.index.bytes", true),
+    ("min.insync.replicas", "min.insync.replicas", true),
+    (
+        "log.message.timestamp.after.max.ms",
+        "message.timestamp.after.max.ms",
+        true,
+    ),
+    (
+        "log.message.timestamp.type",
+        "message.timestamp.type",
+        false,
+    ),
+];
+
+/// The topic-config defaults set in `props`. Kafka's precedence holds:
+/// `log.retention.ms` over `.minutes` over `.hours`, `log.roll.ms` over
+/// `log.roll.hours`.
+fn log_defaults(props: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for &(key, topic_key, numeric) in LOG_DEFAULT_KEYS {
+        let Some(value) = props.get(key) else {
+            continue;
+        };
+        let value = value.trim();
+        if numeric && value.parse::<i64>().is_err() {
+            return Err(invalid(key, value, "expected a whole number"));
+        }
+        if !numeric && value != "CreateTime" && value != "LogAppendTime" {
+            return Err(invalid(key, value, "expected CreateTime or LogAppendTime"));
+        }
+        out.insert(topic_key.to_string(), value.to_string());
+    }
+    let scaled: [(&'static str, &str, i64); 3] = [
+        ("log.retention.minutes", "retention.ms", 60_000),
+        ("log.retention.hours", "retention.ms", 3_600_000),
+        ("log.roll.hours", "segment.ms", 3_600_000),
+    ];
+    for (key, topic_key, scale) in scaled {
+        let Some(value) = props.get(key) else {
+            continue;
+        };
+        let n: i64 = value
+            .trim()
+            .parse()
+            .map_err(|_| invalid(key, value, "expected a whole number"))?;
+        out.entry(topic_key.to_string()).or_insert_with(|| {
+            if n < 0 {
+                "-1".to_string()
+            } else {
+                n.saturating_mul(scale).to_string()
+            }
+        });
+    }
+    Ok(out)
+}
 
 /// Parses Java-properties text: `key=value` or `key: value` lines, `#` and
 /// `!` comments, and `\` line continuations.
@@ -261,9 +337,12 @@ impl KraftConfig {
             auto_create_topics_enable: p.boolean("auto.create.topics.enable")?,
             num_partitions: p.number::<i32>("num.partitions", 1)?,
             default_replication_factor: p.number::<i32>("default.replication.factor", 1)?,
+            log_defaults: log_defaults(props)?,
+            retention_check_interval: p.millis("log.retention.check.interval.ms", 1)?,
             unknown_keys: props
                 .keys()
                 .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))
+                .filter(|k| !LOG_DEFAULT_KEYS.iter().any(|(known, _, _)| known == k))
                 .cloned()
                 .collect(),
         };
@@ -490,6 +569,27 @@ mod tests {
         p.insert("node.id".into(), "3".into());
         let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
         assert!(err.contains("must be one of the voters"), "{err}");
+    }
+
+    #[test]
+    fn broker_log_keys_default_topic_configs() {
+        let base = "process.roles=broker\nnode.id=4\ncontroller.quorum.voters=1@h:9093\nlisteners=PLAINTEXT://:9092\n";
+        let config = KraftConfig::from_properties(&props(&format!(
+            "{base}log.segment.bytes=1000\nlog.retention.hours=2\nlog.roll.ms=60000\nlog.roll.hours=1\nlog.message.timestamp.type=LogAppendTime\n"
+        )))
+        .expect("valid");
+        let d = &config.log_defaults;
+        assert_eq!(d.get("segment.bytes").map(String::as_str), Some("1000"));
+        assert_eq!(d.get("retention.ms").map(String::as_str), Some("7200000"));
+        assert_eq!(d.get("segment.ms").map(String::as_str), Some("60000"));
+        assert_eq!(
+            d.get("message.timestamp.type").map(String::as_str),
+            Some("LogAppendTime")
+        );
+        assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
+        let err = KraftConfig::from_properties(&props(&format!("{base}log.segment.bytes=big\n")))
+            .expect_err("not a number");
+        assert!(err.to_string().contains("log.segment.bytes"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kraft_broker::kafka::BrokerConfig;
+use kraft_broker::ReplicaManagerConfig;
 use kraft_broker::{BrokerNode, BrokerNodeConfig};
 use kraft_controller::controller_node::ControllerSettings;
 use kraft_controller::{ControllerNode, ControllerNodeConfig, ControllerNodeError};
@@ -256,6 +257,11 @@ async fn start_broker(
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
             write_timeout: Duration::from_secs(30),
+        },
+        logs: ReplicaManagerConfig {
+            defaults: config.log_defaults.clone(),
+            retention_check_interval: config.retention_check_interval,
+            ..ReplicaManagerConfig::new(config.node_id, config.log_dirs.clone())
         },
     };
     Ok(BrokerNode::start(broker_config, listener).await?)

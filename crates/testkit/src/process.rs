@@ -60,7 +60,6 @@ impl ProcessCluster {
         brokers: usize,
         extra: &[(&str, &str)],
     ) -> Result<ProcessCluster> {
-        let dir = tempfile::Builder::new().prefix("kraft-procs").tempdir()?;
         let mut ports = free_ports(controllers + brokers)?.into_iter();
         let mut voters = BTreeMap::new();
         let mut broker_addrs = BTreeMap::new();
@@ -72,6 +71,26 @@ impl ProcessCluster {
                 broker_addrs.insert(id, addr);
             }
         }
+        Self::launch(kraftd, voters, broker_addrs, extra)
+    }
+
+    /// One combined node (id 1, `process.roles=broker,controller`): what
+    /// `kraftd` with no config runs.
+    pub fn start_combined(kraftd: &Path, extra: &[(&str, &str)]) -> Result<ProcessCluster> {
+        let ports = free_ports(2)?;
+        let voters = BTreeMap::from([(1, format!("127.0.0.1:{}", ports[0]))]);
+        let brokers = BTreeMap::from([(1, format!("127.0.0.1:{}", ports[1]))]);
+        Self::launch(kraftd, voters, brokers, extra)
+    }
+
+    /// Writes, formats and starts every node.
+    fn launch(
+        kraftd: &Path,
+        voters: BTreeMap<i32, String>,
+        broker_addrs: BTreeMap<i32, String>,
+        extra: &[(&str, &str)],
+    ) -> Result<ProcessCluster> {
+        let dir = tempfile::Builder::new().prefix("kraft-procs").tempdir()?;
         let mut cluster = ProcessCluster {
             kraftd: kraftd.to_path_buf(),
             dir,
@@ -106,13 +125,15 @@ impl ProcessCluster {
         Ok(cluster)
     }
 
-    /// Every node: controllers, then brokers.
+    /// Every node: controllers, then brokers (a combined node once).
     pub fn ids(&self) -> Vec<i32> {
-        self.voters
-            .keys()
-            .chain(self.brokers.keys())
-            .copied()
-            .collect()
+        let mut ids: Vec<i32> = self.voters.keys().copied().collect();
+        ids.extend(
+            self.brokers
+                .keys()
+                .filter(|id| !self.voters.contains_key(id)),
+        );
+        ids
     }
 
     pub fn broker_ids(&self) -> Vec<i32> {
@@ -124,7 +145,8 @@ impl ProcessCluster {
         self.brokers.values().cloned().collect::<Vec<_>>().join(",")
     }
 
-    /// A controller's CONTROLLER address, or a broker's Kafka address.
+    /// A controller's CONTROLLER address, or a broker's Kafka address (a
+    /// combined node: its CONTROLLER address).
     pub fn addr(&self, id: i32) -> &str {
         self.voters
             .get(&id)
@@ -143,9 +165,16 @@ impl ProcessCluster {
 
     fn properties(&self, id: i32) -> String {
         let voters = format_voters(&self.voters);
-        let (roles, listeners) = match self.voters.get(&id) {
-            Some(addr) => ("controller", format!("CONTROLLER://{addr}")),
-            None => ("broker", format!("PLAINTEXT://{}", self.brokers[&id])),
+        let (roles, listeners) = match (self.voters.get(&id), self.brokers.get(&id)) {
+            (Some(controller), Some(broker)) => (
+                "broker,controller",
+                format!("PLAINTEXT://{broker},CONTROLLER://{controller}"),
+            ),
+            (Some(addr), None) => ("controller", format!("CONTROLLER://{addr}")),
+            (None, broker) => (
+                "broker",
+                format!("PLAINTEXT://{}", broker.map_or("", String::as_str)),
+            ),
         };
         let mut text = format!(
             "process.roles={roles}\nnode.id={id}\ncontroller.quorum.voters={voters}\n\

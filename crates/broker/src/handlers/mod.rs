@@ -32,8 +32,12 @@ pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod fetch;
 pub mod incremental_alter_configs;
+pub mod list_offsets;
 pub mod metadata;
+pub mod partitions;
+pub mod produce;
 pub mod topic_name;
 pub mod writes;
 
@@ -61,6 +65,19 @@ pub trait Handler {
         header: &RequestHeader,
         request: Self::Request,
     ) -> impl Future<Output = Self::Response> + Send;
+
+    /// Whether the client waits for a response (Produce with acks=0 does
+    /// not: nothing is sent back).
+    fn expects_response(_request: &Self::Request) -> bool {
+        true
+    }
+
+    /// For a request that gets no response: whether it failed. Like Kafka,
+    /// the broker then closes the connection, so the client notices and
+    /// refreshes its metadata.
+    fn failed(_response: &Self::Response) -> bool {
+        false
+    }
 }
 
 /// An API and the versions this broker serves of it.
@@ -76,12 +93,13 @@ pub fn supported_api(api: ApiKey) -> Option<SupportedApi> {
     SUPPORTED_APIS.iter().copied().find(|s| s.api_key == api)
 }
 
-/// Decodes `body` as `H`'s request, runs `H` and encodes its response.
+/// Decodes `body` as `H`'s request, runs `H` and encodes its response
+/// (`None`: the client expects none).
 async fn run<H: Handler>(
     ctx: &BrokerContext,
     header: &RequestHeader,
     mut body: Bytes,
-) -> Result<BytesMut, RequestError> {
+) -> Result<Option<BytesMut>, RequestError> {
     let version = header.request_api_version;
     check(&H::REQUEST_SHAPE, version, &body).map_err(|e| RequestError::Malformed {
         api: H::API_KEY,
@@ -98,8 +116,15 @@ async fn run<H: Handler>(
     if !body.is_empty() {
         tracing::debug!(api = ?H::API_KEY, version, trailing = body.len(), "ignoring bytes after the request body");
     }
+    let expects_response = H::expects_response(&request);
     let response = H::handle(ctx, header, request).await;
-    encode_response(H::API_KEY, version, header.correlation_id, &response)
+    if !expects_response {
+        if H::failed(&response) {
+            return Err(RequestError::FailedWithoutResponse { api: H::API_KEY });
+        }
+        return Ok(None);
+    }
+    encode_response(H::API_KEY, version, header.correlation_id, &response).map(Some)
 }
 
 /// Lists every handler once: builds [`SUPPORTED_APIS`] and [`dispatch`].
@@ -112,13 +137,14 @@ macro_rules! registry {
             max_version: <$handler as Handler>::MAX_VERSION,
         }),+];
 
-        /// Runs the handler registered for `api` on `body`.
+        /// Runs the handler registered for `api` on `body`; `None` when the
+        /// client expects no response.
         pub async fn dispatch(
             ctx: &BrokerContext,
             api: ApiKey,
             header: &RequestHeader,
             body: Bytes,
-        ) -> Result<BytesMut, RequestError> {
+        ) -> Result<Option<BytesMut>, RequestError> {
             $(if api == <$handler as Handler>::API_KEY {
                 return run::<$handler>(ctx, header, body).await;
             })+
@@ -136,6 +162,9 @@ registry! {
     describe_cluster::DescribeClusterHandler,
     describe_configs::DescribeConfigsHandler,
     incremental_alter_configs::IncrementalAlterConfigsHandler,
+    produce::ProduceHandler,
+    fetch::FetchHandler,
+    list_offsets::ListOffsetsHandler,
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! In: bytes from the socket, buffered in a `BytesMut` until a whole frame
 //! is there. Out: whole request frames ([`Connection::read_frame`]) and
 //! response frames written with their size prefix
-//! ([`Connection::write_frame`]). A frame size below 0 or above the limit
+//! ([`Connection::write_frame`], or [`Connection::write_encoded_frame`]
+//! when the prefix is already there). A frame size below 0 or above the limit
 //! is an error (the caller closes the connection); so is EOF in the middle
 //! of a frame, while EOF between frames is a clean `Ok(None)`.
 
@@ -76,6 +77,15 @@ impl Connection {
         }
         self.buffer.advance(4);
         Ok(Some(self.buffer.split_to(len).freeze()))
+    }
+
+    /// Writes bytes that are already a whole frame, size prefix included
+    /// (what [`encode_response`](crate::kafka::request::encode_response)
+    /// builds), and flushes them.
+    pub async fn write_encoded_frame(&mut self, frame: &[u8]) -> Result<(), ConnectionError> {
+        self.stream.write_all(frame).await?;
+        self.stream.flush().await?;
+        Ok(())
     }
 
     /// Writes one frame (size prefix added here) and flushes it.

@@ -41,6 +41,8 @@ pub enum RequestError {
         part: &'static str,
         reason: String,
     },
+    #[error("a {api:?} request that expects no response failed")]
+    FailedWithoutResponse { api: ApiKey },
     #[error("cannot encode the {api:?} v{version} response: {reason}")]
     Encode {
         api: ApiKey,

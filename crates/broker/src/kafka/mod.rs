@@ -4,16 +4,19 @@
 //! Data enters as length-prefixed Kafka request frames on a socket
 //! ([`connection`]), is routed by API key and version ([`request`]) to one
 //! handler per API ([`crate::handlers`]), and leaves as response frames in
-//! request order. Handlers read the [`MetadataCache`] and write through the
-//! [`ControllerChannel`]; both live in the shared [`BrokerContext`].
+//! request order. Handlers read the [`MetadataCache`], write through the
+//! [`ControllerChannel`] and reach partition logs through the
+//! [`ReplicaManager`]; all three live in the shared [`BrokerContext`].
 //!
 //! [`client`] is the other end: a minimal Kafka client for tests and
 //! `kraftctl`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::controller_channel::ControllerChannel;
 use crate::metadata_cache::MetadataCache;
+use crate::replica::ReplicaManager;
 
 pub mod client;
 pub mod connection;
@@ -76,4 +79,6 @@ pub struct BrokerContext {
     pub controller: ControllerChannel,
     /// Broker settings.
     pub config: BrokerConfig,
+    /// The partitions this broker hosts (Produce, Fetch, ListOffsets).
+    pub replicas: Arc<ReplicaManager>,
 }

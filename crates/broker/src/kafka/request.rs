@@ -13,7 +13,7 @@
 //! Out: the encoded response header and body, or a [`RequestError`] that
 //! makes the caller close the connection.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -43,11 +43,12 @@ impl FramePrefix {
     }
 }
 
-/// Serves one request frame and returns the response frame's payload.
+/// Serves one request frame and returns the response frame's payload
+/// (`None` for a request the client expects no response to).
 pub async fn serve_request(
     ctx: &BrokerContext,
     mut frame: Bytes,
-) -> Result<BytesMut, RequestError> {
+) -> Result<Option<BytesMut>, RequestError> {
     let prefix = FramePrefix::read(&frame)?;
     let api = ApiKey::try_from(prefix.api_key)
         .map_err(|_| RequestError::UnknownApiKey(prefix.api_key))?;
@@ -60,7 +61,7 @@ pub async fn serve_request(
                 "ApiVersions request newer than ours; answering at v0"
             );
             let response = ApiVersionsHandler::unsupported_version_response();
-            return encode_response(api, 0, prefix.correlation_id, &response);
+            return encode_response(api, 0, prefix.correlation_id, &response).map(Some);
         }
         return Err(RequestError::UnsupportedVersion {
             api,
@@ -81,8 +82,9 @@ pub async fn serve_request(
     handlers::dispatch(ctx, api, &header, frame).await
 }
 
-/// Encodes a response header (at the API's response header version) and
-/// `body` at `version`.
+/// Encodes a whole response frame: the size prefix, the response header
+/// (at the API's response header version) and `body` at `version`. The
+/// prefix is reserved up front so the frame goes to the socket as it is.
 pub fn encode_response<R: Encodable>(
     api: ApiKey,
     version: i16,
@@ -95,11 +97,20 @@ pub fn encode_response<R: Encodable>(
         reason,
     };
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let mut out = BytesMut::new();
+    let header_version = api.response_header_version(version);
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| Ok(h + body.compute_size(version)?))
+        .map_err(|e| encode_error(e.to_string()))?;
+    let mut out = BytesMut::with_capacity(4 + size);
+    out.put_i32(0);
     header
-        .encode(&mut out, api.response_header_version(version))
+        .encode(&mut out, header_version)
         .map_err(|e| encode_error(e.to_string()))?;
     body.encode(&mut out, version)
         .map_err(|e| encode_error(e.to_string()))?;
+    let len = i32::try_from(out.len() - 4)
+        .map_err(|_| encode_error(format!("{} bytes is too large for a frame", out.len())))?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(out)
 }

@@ -113,8 +113,9 @@ async fn serve_connection(
             let Some(frame) = frame else {
                 return Ok(());
             };
-            let response = serve_request(&ctx, frame).await?;
-            connection.write_frame(&response).await?;
+            if let Some(response) = serve_request(&ctx, frame).await? {
+                connection.write_encoded_frame(&response).await?;
+            }
         }
     }
     .await;

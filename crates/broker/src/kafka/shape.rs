@@ -24,6 +24,9 @@ pub enum Kind {
     Uuid,
     /// A string, nullable or not (compact in flexible versions).
     String,
+    /// Bytes, nullable or not (an `i32` length, compact in flexible
+    /// versions): a produced record batch.
+    Bytes,
     /// An array of `i32` (e.g. broker ids).
     Int32Array,
     /// An array of strings.
@@ -175,6 +178,11 @@ impl Walker<'_> {
                 Kind::Int64 => self.skip(8)?,
                 Kind::Uuid => self.skip(16)?,
                 Kind::String => self.string()?,
+                Kind::Bytes => {
+                    if let Some(n) = self.length(false)? {
+                        self.skip(n)?;
+                    }
+                }
                 Kind::Int32Array => {
                     if let Some(n) = self.length(false)? {
                         self.skip(n.saturating_mul(4))?;

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kraft_broker::kafka::{BrokerConfig, BrokerContext, KafkaClient, KafkaServer};
-use kraft_broker::{CacheQueries, ControllerChannel, MetadataCache};
+use kraft_broker::{
+    CacheQueries, ControllerChannel, MetadataCache, ReplicaManager, ReplicaManagerConfig,
+};
 use kraft_controller::controller_node::ControllerSettings;
 use kraft_controller::{ControllerNode, ControllerNodeConfig, QuorumClient};
 use kraft_proto::controller::{
@@ -92,6 +94,11 @@ impl Harness {
             cache: MetadataCache::new(controller.image()),
             controller: ControllerChannel::new(voters.clone(), CLUSTER_ID),
             config,
+            // No metadata publisher feeds it: these tests host no partitions.
+            replicas: Arc::new(ReplicaManager::open(ReplicaManagerConfig::new(
+                BROKER_ID,
+                vec![dir.path().join("logs")],
+            ))),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(KafkaServer::serve(kafka_listener, ctx.clone(), shutdown_rx));

@@ -1,0 +1,295 @@
+//! Fetch (key 1, v4–v18): reads record batches back from partition logs,
+//! long-polling until there is enough to send.
+//!
+//! In: per topic (by name; by id from v13) and partition, a fetch offset, the
+//! client's `current_leader_epoch` (v9+) and a per-partition byte limit;
+//! `max_bytes` for the whole response, `min_bytes` and `max_wait_ms`.
+//!
+//! Out: per partition the batches from the fetch offset as `Bytes` read
+//! straight from the log (a consumer reads below the high watermark), with
+//! the high watermark, last stable offset (the high watermark: there are no
+//! transactions) and log start offset; or an error code —
+//! OFFSET_OUT_OF_RANGE, NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH,
+//! UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID. The first partition with
+//! data may exceed the byte limits by one batch (KIP-74), so a batch larger
+//! than the limits never blocks a consumer.
+//!
+//! Long poll: when the read yields fewer than `min_bytes` and no error, the
+//! handler waits on the partitions' high-watermark watches and reads again,
+//! until `min_bytes` are there or `max_wait_ms` has passed.
+//!
+//! Fetch sessions (KIP-227): this broker creates none. A client asking for
+//! one gets session id 0, which tells it to keep sending full requests; an
+//! incremental request for an unknown session is FETCH_SESSION_ID_NOT_FOUND.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::select_all;
+use futures::FutureExt;
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader, TopicName};
+use kraft_log::ReadResult;
+use kraft_metadata::MetadataImage;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::partitions::{hosted_partition, resolve_topic, TopicRef};
+use super::Handler;
+use crate::kafka::shape::{field, Field, Kind, Shape};
+use crate::kafka::BrokerContext;
+use crate::replica::{codes, Partition};
+
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+
+const PARTITION: &[Field] = &[
+    field(0, i16::MAX, Kind::Int32),
+    field(9, i16::MAX, Kind::Int32),
+    field(0, i16::MAX, Kind::Int64),
+    field(12, i16::MAX, Kind::Int32),
+    field(5, i16::MAX, Kind::Int64),
+    field(0, i16::MAX, Kind::Int32),
+];
+const TOPIC: &[Field] = &[
+    field(0, 12, Kind::String),
+    field(13, i16::MAX, Kind::Uuid),
+    field(0, i16::MAX, Kind::StructArray(PARTITION)),
+];
+const FORGOTTEN: &[Field] = &[
+    field(7, 12, Kind::String),
+    field(13, i16::MAX, Kind::Uuid),
+    field(7, i16::MAX, Kind::Int32Array),
+];
+
+/// Serves Fetch.
+pub struct FetchHandler;
+
+/// One requested partition, resolved once per request.
+struct Wanted {
+    index: i32,
+    fetch_offset: i64,
+    leader_epoch: i32,
+    max_bytes: usize,
+    target: Result<Arc<Partition>, i16>,
+}
+
+/// One requested topic.
+struct WantedTopic {
+    name: TopicName,
+    topic_id: Uuid,
+    /// The topic's id in the image, however the request named it.
+    resolved_id: Option<Uuid>,
+    partitions: Vec<Wanted>,
+}
+
+impl Handler for FetchHandler {
+    const API_KEY: ApiKey = ApiKey::Fetch;
+    const MIN_VERSION: i16 = 4;
+    const MAX_VERSION: i16 = 18;
+    const REQUEST_SHAPE: Shape = Shape {
+        flexible_from: 12,
+        fields: &[
+            field(0, 14, Kind::Int32),
+            field(0, i16::MAX, Kind::Int32),
+            field(0, i16::MAX, Kind::Int32),
+            field(3, i16::MAX, Kind::Int32),
+            field(4, i16::MAX, Kind::Int8),
+            field(7, i16::MAX, Kind::Int32),
+            field(7, i16::MAX, Kind::Int32),
+            field(0, i16::MAX, Kind::StructArray(TOPIC)),
+            field(7, i16::MAX, Kind::StructArray(FORGOTTEN)),
+            field(11, i16::MAX, Kind::String),
+        ],
+    };
+    type Request = FetchRequest;
+    type Response = FetchResponse;
+
+    async fn handle(
+        ctx: &BrokerContext,
+        header: &RequestHeader,
+        request: FetchRequest,
+    ) -> FetchResponse {
+        let version = header.request_api_version;
+        if version >= 7 {
+            if request.session_id != 0 {
+                return session_error(FETCH_SESSION_ID_NOT_FOUND, request.session_id);
+            }
+            if request.session_epoch > 0 {
+                return session_error(INVALID_FETCH_SESSION_EPOCH, 0);
+            }
+        }
+        let image = ctx.cache.image();
+        let topics = resolve(ctx, &image, version, request.topics);
+        let read_committed = request.isolation_level == 1;
+        let min_bytes = request.min_bytes.max(0) as usize;
+        let max_bytes = if request.max_bytes <= 0 {
+            usize::MAX
+        } else {
+            request.max_bytes as usize
+        };
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+
+        // Subscribe before the first read, so an append between the read and
+        // the wait is not missed.
+        let mut watches: Vec<watch::Receiver<i64>> = topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .filter_map(|w| w.target.as_ref().ok().map(|p| p.subscribe()))
+            .collect();
+        loop {
+            for w in &mut watches {
+                w.borrow_and_update();
+            }
+            let (responses, bytes, any_error) =
+                read_all(&topics, max_bytes, read_committed, &image);
+            let timed_out = tokio::time::Instant::now() >= deadline;
+            if bytes >= min_bytes || any_error || timed_out || watches.is_empty() {
+                return FetchResponse::default().with_responses(responses);
+            }
+            let changed = select_all(watches.iter_mut().map(|w| w.changed().boxed()));
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+}
+
+fn session_error(code: i16, session_id: i32) -> FetchResponse {
+    FetchResponse::default()
+        .with_error_code(code)
+        .with_session_id(session_id)
+}
+
+/// Finds every requested partition.
+fn resolve(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    version: i16,
+    topics: Vec<kafka_protocol::messages::fetch_request::FetchTopic>,
+) -> Vec<WantedTopic> {
+    topics
+        .into_iter()
+        .map(|topic| {
+            let topic_ref = if version >= 13 {
+                TopicRef::Id(topic.topic_id)
+            } else {
+                TopicRef::Name(&topic.topic.0)
+            };
+            let resolved = resolve_topic(image, topic_ref).map(|(id, _)| id);
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p: &FetchPartition| Wanted {
+                    index: p.partition,
+                    fetch_offset: p.fetch_offset,
+                    leader_epoch: if version >= 9 {
+                        p.current_leader_epoch
+                    } else {
+                        -1
+                    },
+                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                    target: resolved.and_then(|id| hosted_partition(ctx, image, id, p.partition)),
+                })
+                .collect();
+            WantedTopic {
+                name: topic.topic,
+                topic_id: topic.topic_id,
+                resolved_id: resolved.ok(),
+                partitions,
+            }
+        })
+        .collect()
+}
+
+/// Reads every partition once: the responses, the bytes read and whether
+/// any partition has an error.
+fn read_all(
+    topics: &[WantedTopic],
+    max_bytes: usize,
+    read_committed: bool,
+    image: &MetadataImage,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut remaining = max_bytes;
+    let mut total = 0;
+    let mut any_error = false;
+    let mut responses = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in &topic.partitions {
+            let limit = wanted.max_bytes.min(remaining);
+            let read = wanted.target.as_ref().map_err(|c| *c).and_then(|p| {
+                p.read(wanted.fetch_offset, wanted.leader_epoch, limit, total == 0)
+                    .map_err(|e| e.code())
+            });
+            let data = match read {
+                Ok(result) => {
+                    let len = result.records.len();
+                    total += len;
+                    remaining = remaining.saturating_sub(len);
+                    partition_data(wanted.index, result, read_committed)
+                }
+                Err(code) => {
+                    any_error = true;
+                    error_data(wanted, code, topic.resolved_id, image)
+                }
+            };
+            partitions.push(data);
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    (responses, total, any_error)
+}
+
+fn partition_data(index: i32, result: ReadResult, read_committed: bool) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(codes::NONE)
+        .with_high_watermark(result.high_watermark)
+        .with_last_stable_offset(result.high_watermark)
+        .with_log_start_offset(result.log_start_offset)
+        .with_aborted_transactions(read_committed.then(Vec::new))
+        .with_preferred_read_replica((-1).into())
+        .with_records(Some(result.records))
+}
+
+fn error_data(
+    wanted: &Wanted,
+    code: i16,
+    topic_id: Option<Uuid>,
+    image: &MetadataImage,
+) -> PartitionData {
+    let (hw, log_start) = match (&wanted.target, code) {
+        (Ok(p), codes::OFFSET_OUT_OF_RANGE) => (p.high_watermark(), p.log().log_start_offset()),
+        _ => (-1, -1),
+    };
+    let mut data = PartitionData::default()
+        .with_partition_index(wanted.index)
+        .with_error_code(code)
+        .with_high_watermark(hw)
+        .with_last_stable_offset(hw)
+        .with_log_start_offset(log_start)
+        .with_preferred_read_replica((-1).into())
+        .with_records(None);
+    if matches!(
+        code,
+        codes::NOT_LEADER_OR_FOLLOWER | codes::FENCED_LEADER_EPOCH
+    ) {
+        if let Some(p) = topic_id.and_then(|id| image.topics().partition(id, wanted.index)) {
+            data.current_leader = LeaderIdAndEpoch::default()
+                .with_leader_id(p.leader.into())
+                .with_leader_epoch(p.leader_epoch);
+        }
+    }
+    data
+}

@@ -1,0 +1,168 @@
+//! ListOffsets (key 2, v1–v10): offsets by position or by time.
+//!
+//! In: per topic and partition a `timestamp`, which is either a time in ms
+//! or one of the special values: -2 earliest (the log start offset), -1
+//! latest (the high watermark, which is also the last stable offset: there
+//! are no transactions), -3 the record with the largest timestamp (v7+),
+//! -4 earliest local (v8+; the same as earliest: all data is local), -5
+//! earliest pending tiered upload (v9+; none: -1).
+//!
+//! Out: per partition the offset, its timestamp (-1 for the special values
+//! other than -3) and the leader epoch of that offset's batch where known;
+//! for a time, the first offset whose record timestamp is at or after it,
+//! or offset -1 when no record is that late. Only the leader answers
+//! (NOT_LEADER_OR_FOLLOWER otherwise), and a stale `current_leader_epoch`
+//! (v4+) is FENCED_LEADER_EPOCH.
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
+
+use super::partitions::{hosted_partition, resolve_topic, TopicRef};
+use super::Handler;
+use crate::kafka::shape::{field, Field, Kind, Shape};
+use crate::kafka::BrokerContext;
+use crate::replica::Partition;
+
+const EARLIEST: i64 = -2;
+const LATEST: i64 = -1;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+const PARTITION: &[Field] = &[
+    field(0, i16::MAX, Kind::Int32),
+    field(4, i16::MAX, Kind::Int32),
+    field(0, i16::MAX, Kind::Int64),
+    field(0, 0, Kind::Int32),
+];
+const TOPIC: &[Field] = &[
+    field(0, i16::MAX, Kind::String),
+    field(0, i16::MAX, Kind::StructArray(PARTITION)),
+];
+
+/// Serves ListOffsets.
+pub struct ListOffsetsHandler;
+
+impl Handler for ListOffsetsHandler {
+    const API_KEY: ApiKey = ApiKey::ListOffsets;
+    const MIN_VERSION: i16 = 1;
+    const MAX_VERSION: i16 = 10;
+    const REQUEST_SHAPE: Shape = Shape {
+        flexible_from: 6,
+        fields: &[
+            field(0, i16::MAX, Kind::Int32),
+            field(2, i16::MAX, Kind::Int8),
+            field(0, i16::MAX, Kind::StructArray(TOPIC)),
+            field(10, i16::MAX, Kind::Int32),
+        ],
+    };
+    type Request = ListOffsetsRequest;
+    type Response = ListOffsetsResponse;
+
+    async fn handle(
+        ctx: &BrokerContext,
+        header: &RequestHeader,
+        request: ListOffsetsRequest,
+    ) -> ListOffsetsResponse {
+        let version = header.request_api_version;
+        let image = ctx.cache.image();
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|topic| {
+                let resolved =
+                    resolve_topic(&image, TopicRef::Name(&topic.name.0)).map(|(id, _)| id);
+                let partitions = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let epoch = if version >= 4 {
+                            p.current_leader_epoch
+                        } else {
+                            -1
+                        };
+                        let answer = resolved
+                            .and_then(|id| hosted_partition(ctx, &image, id, p.partition_index))
+                            .and_then(|partition| offset_for(&partition, epoch, p.timestamp));
+                        let response = ListOffsetsPartitionResponse::default()
+                            .with_partition_index(p.partition_index);
+                        match answer {
+                            Ok((offset, timestamp, leader_epoch)) => response
+                                .with_offset(offset)
+                                .with_timestamp(timestamp)
+                                .with_leader_epoch(leader_epoch),
+                            Err(code) => response
+                                .with_error_code(code)
+                                .with_offset(-1)
+                                .with_timestamp(-1)
+                                .with_leader_epoch(-1),
+                        }
+                    })
+                    .collect();
+                ListOffsetsTopicResponse::default()
+                    .with_name(topic.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        ListOffsetsResponse::default().with_topics(topics)
+    }
+}
+
+/// `(offset, timestamp, leader epoch)` for one partition, or an error code.
+fn offset_for(
+    partition: &Partition,
+    current_leader_epoch: i32,
+    timestamp: i64,
+) -> Result<(i64, i64, i32), i16> {
+    partition
+        .check_leader(current_leader_epoch)
+        .map_err(|e| e.code())?;
+    let log = partition.log();
+    let found = match timestamp {
+        EARLIEST | EARLIEST_LOCAL => {
+            let start = log.log_start_offset();
+            (start, -1, epoch_of(partition, start))
+        }
+        LATEST => (partition.high_watermark(), -1, partition.epoch_at_end()),
+        MAX_TIMESTAMP => match log
+            .max_timestamp_offset()
+            .map_err(|e| e.kafka_error_code())?
+        {
+            Some(t) => (t.offset, t.timestamp, t.leader_epoch),
+            None => (-1, -1, -1),
+        },
+        t if t >= 0 => match partition.offset_for_timestamp(t).map_err(|e| e.code())? {
+            Some(t) => (t.offset, t.timestamp, t.leader_epoch),
+            None => (-1, -1, -1),
+        },
+        _ => (-1, -1, -1),
+    };
+    Ok(found)
+}
+
+/// The leader epoch of the batch holding `offset`, if the epoch cache
+/// knows it.
+fn epoch_of(partition: &Partition, offset: i64) -> i32 {
+    let log = partition.log();
+    let Some(mut epoch) = log.latest_epoch() else {
+        return -1;
+    };
+    // Walk back from the latest epoch to the one whose range holds `offset`.
+    while epoch >= 0 {
+        match log.end_offset_for_epoch(epoch) {
+            Some((found, _)) if found < 0 => return -1,
+            Some((found, _)) => {
+                let start = log
+                    .end_offset_for_epoch(found - 1)
+                    .map_or(i64::MIN, |(_, end)| end);
+                if offset >= start {
+                    return found;
+                }
+                epoch = found - 1;
+            }
+            None => return -1,
+        }
+    }
+    -1
+}

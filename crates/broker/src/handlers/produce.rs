@@ -1,0 +1,243 @@
+//! Produce (key 0, v3–v13): appends record batches to the partitions this
+//! broker leads.
+//!
+//! In: `acks`, `timeout_ms` and, per topic (by name; by id from v13) and
+//! partition, one v2 record batch as `Bytes`, sliced from the request frame
+//! without a copy. Each batch goes to its partition's log as it is: the log
+//! checks its header and CRC and gives it offsets, and no record is decoded
+//! (see [`Partition::append_as_leader`]).
+//!
+//! Out: per partition the error code, the base offset, the log-append time
+//! (-1 under CreateTime) and the log start offset. With acks=all the answer
+//! waits until the high watermark passes the batch (REQUEST_TIMED_OUT after
+//! `timeout_ms`); with acks=1 it is sent once the leader has appended; with
+//! acks=0 nothing is sent at all, and a failure closes the connection, as
+//! Kafka does. An acks value other than -1, 0 or 1 is INVALID_REQUIRED_ACKS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader};
+use kafka_protocol::protocol::StrBytes;
+use kraft_log::LogAppendInfo;
+use kraft_metadata::MetadataImage;
+use uuid::Uuid;
+
+use super::partitions::{hosted_partition, resolve_topic, TopicRef};
+use super::Handler;
+use crate::kafka::shape::{field, Field, Kind, Shape};
+use crate::kafka::BrokerContext;
+use crate::replica::{codes, now_ms, Partition};
+
+const INVALID_REQUIRED_ACKS: i16 = 21;
+
+const PARTITION: &[Field] = &[
+    field(0, i16::MAX, Kind::Int32),
+    field(0, i16::MAX, Kind::Bytes),
+];
+const TOPIC: &[Field] = &[
+    field(0, 12, Kind::String),
+    field(13, i16::MAX, Kind::Uuid),
+    field(0, i16::MAX, Kind::StructArray(PARTITION)),
+];
+
+/// Serves Produce.
+pub struct ProduceHandler;
+
+/// One partition's outcome before acks=all waits.
+struct Outcome {
+    index: i32,
+    result: Result<(Arc<Partition>, LogAppendInfo), (i16, Option<String>)>,
+}
+
+impl Handler for ProduceHandler {
+    const API_KEY: ApiKey = ApiKey::Produce;
+    const MIN_VERSION: i16 = 3;
+    const MAX_VERSION: i16 = 13;
+    const REQUEST_SHAPE: Shape = Shape {
+        flexible_from: 9,
+        fields: &[
+            field(3, i16::MAX, Kind::String),
+            field(0, i16::MAX, Kind::Int16),
+            field(0, i16::MAX, Kind::Int32),
+            field(0, i16::MAX, Kind::StructArray(TOPIC)),
+        ],
+    };
+    type Request = ProduceRequest;
+    type Response = ProduceResponse;
+
+    fn expects_response(request: &ProduceRequest) -> bool {
+        request.acks != 0
+    }
+
+    fn failed(response: &ProduceResponse) -> bool {
+        response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .any(|p| p.error_code != codes::NONE)
+    }
+
+    async fn handle(
+        ctx: &BrokerContext,
+        header: &RequestHeader,
+        request: ProduceRequest,
+    ) -> ProduceResponse {
+        let version = header.request_api_version;
+        let image = ctx.cache.image();
+        let now = now_ms();
+        let acks = request.acks;
+        let mut topics = Vec::with_capacity(request.topic_data.len());
+        for topic in request.topic_data {
+            let topic_ref = if version >= 13 {
+                TopicRef::Id(topic.topic_id)
+            } else {
+                TopicRef::Name(&topic.name.0)
+            };
+            let resolved = resolve_topic(&image, topic_ref).map(|(id, _)| id);
+            let outcomes: Vec<Outcome> = topic
+                .partition_data
+                .into_iter()
+                .map(|data| Outcome {
+                    index: data.index,
+                    result: append(ctx, &image, resolved, data.index, data.records, acks, now),
+                })
+                .collect();
+            topics.push((topic.name, topic.topic_id, outcomes));
+        }
+
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
+        let mut responses = Vec::with_capacity(topics.len());
+        for (name, topic_id, outcomes) in topics {
+            let mut partitions = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                let response = match outcome.result {
+                    Ok((partition, info)) => {
+                        let code = if acks == -1 {
+                            wait_for_replication(&partition, info.last_offset + 1, deadline).await
+                        } else {
+                            codes::NONE
+                        };
+                        partition_response(outcome.index, code, None)
+                            .with_base_offset(if code == codes::NONE {
+                                info.first_offset
+                            } else {
+                                -1
+                            })
+                            .with_log_append_time_ms(info.log_append_time)
+                            .with_log_start_offset(info.log_start_offset)
+                    }
+                    Err((code, message)) => {
+                        let mut response = partition_response(outcome.index, code, message);
+                        if code == codes::NOT_LEADER_OR_FOLLOWER && version >= 10 {
+                            response.current_leader = current_leader(
+                                &image,
+                                topic_id_of(&image, &name, topic_id, version),
+                                outcome.index,
+                            );
+                        }
+                        response
+                    }
+                };
+                partitions.push(response);
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_topic_id(topic_id)
+                    .with_partition_responses(partitions),
+            );
+        }
+        ProduceResponse::default().with_responses(responses)
+    }
+}
+
+/// Appends one partition's batch; the error is a code and message.
+fn append(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    topic: Result<Uuid, i16>,
+    index: i32,
+    records: Option<Bytes>,
+    acks: i16,
+    now: i64,
+) -> Result<(Arc<Partition>, LogAppendInfo), (i16, Option<String>)> {
+    if !matches!(acks, -1..=1) {
+        return Err((
+            INVALID_REQUIRED_ACKS,
+            Some(format!("acks must be -1, 0 or 1, not {acks}")),
+        ));
+    }
+    let partition = topic
+        .and_then(|id| hosted_partition(ctx, image, id, index))
+        .map_err(|code| (code, None))?;
+    let records = records.ok_or((codes::INVALID_RECORD, Some("no records".to_string())))?;
+    match partition.append_as_leader(records, acks, now) {
+        Ok(info) => Ok((partition, info)),
+        Err(e) => {
+            tracing::debug!(partition = ?partition, error = %e, "produce refused");
+            Err((e.code(), Some(e.to_string())))
+        }
+    }
+}
+
+/// Waits until the high watermark reaches `offset`: every in-sync replica
+/// has the batch.
+async fn wait_for_replication(
+    partition: &Partition,
+    offset: i64,
+    deadline: tokio::time::Instant,
+) -> i16 {
+    if partition.high_watermark() >= offset {
+        return codes::NONE;
+    }
+    let mut hw = partition.subscribe();
+    let reached = tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw >= offset))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if reached {
+        codes::NONE
+    } else {
+        codes::REQUEST_TIMED_OUT
+    }
+}
+
+fn partition_response(index: i32, code: i16, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(message.map(StrBytes::from_string))
+}
+
+fn topic_id_of(
+    image: &MetadataImage,
+    name: &kafka_protocol::messages::TopicName,
+    topic_id: Uuid,
+    version: i16,
+) -> Uuid {
+    if version >= 13 {
+        topic_id
+    } else {
+        image.topics().topic_id(&name.0).unwrap_or_default()
+    }
+}
+
+/// The leader a NOT_LEADER_OR_FOLLOWER answer points the client to (v10+).
+fn current_leader(image: &MetadataImage, topic_id: Uuid, index: i32) -> LeaderIdAndEpoch {
+    match image.topics().partition(topic_id, index) {
+        Some(p) => LeaderIdAndEpoch::default()
+            .with_leader_id(p.leader.into())
+            .with_leader_epoch(p.leader_epoch),
+        None => LeaderIdAndEpoch::default()
+            .with_leader_id((-1).into())
+            .with_leader_epoch(-1),
+    }
+}

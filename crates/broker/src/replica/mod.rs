@@ -1,0 +1,426 @@
+//! The replica manager: the partitions this broker hosts, kept in step with
+//! the metadata log.
+//!
+//! In: at start-up, the partition directories already in `log.dirs`
+//! (opened and recovered by [`ReplicaManager::open`]); then every metadata
+//! delta ([`ReplicaManager::apply`], through [`ReplicaPublisher`]): a
+//! partition this broker now leads or follows gets a log (created if new)
+//! and its leader, epoch and ISR; a partition it no longer hosts, or whose
+//! topic was deleted, is removed from disk; changed topic configs reach the
+//! logs. Out: [`Partition`]s for the Produce, Fetch and ListOffsets
+//! handlers, looked up by topic id and partition index.
+//!
+//! A background task ([`ReplicaManager::run_maintenance`]) applies the flush
+//! policy, retention and high-watermark checkpoints on blocking threads, so
+//! no fsync runs on a runtime worker. [`ReplicaManager::close`] is the clean
+//! shutdown: flush, checkpoint and mark every log clean.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kraft_log::{delete_partition_dir, PartitionLog, PartitionMetadata};
+use kraft_metadata::{
+    ConfigResource, ConfigResourceType, MetadataDelta, MetadataImage, PartitionRegistration,
+};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::metadata_loader::MetadataPublisher;
+
+pub mod disk;
+pub mod log_config;
+pub mod partition;
+
+pub use log_config::{partition_settings, LogDefaults, PartitionSettings};
+pub use partition::{codes, Partition, PartitionError, ReplicaState};
+
+/// The replica manager's settings (Kafka's keys in the field docs).
+#[derive(Clone, Debug)]
+pub struct ReplicaManagerConfig {
+    pub node_id: i32,
+    /// `log.dirs`: where partition logs live.
+    pub log_dirs: Vec<PathBuf>,
+    /// The broker's `log.*` defaults for topic configs.
+    pub defaults: LogDefaults,
+    /// `log.retention.check.interval.ms` (default 5 minutes).
+    pub retention_check_interval: Duration,
+    /// `replica.high.watermark.checkpoint.interval.ms` (default 5 s).
+    pub checkpoint_interval: Duration,
+}
+
+impl ReplicaManagerConfig {
+    /// Kafka's defaults for one broker and its log dirs.
+    pub fn new(node_id: i32, log_dirs: Vec<PathBuf>) -> ReplicaManagerConfig {
+        ReplicaManagerConfig {
+            node_id,
+            log_dirs,
+            defaults: LogDefaults::new(),
+            retention_check_interval: Duration::from_secs(300),
+            checkpoint_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+type PartitionKey = (Uuid, i32);
+
+/// What this broker knows of one partition.
+pub enum PartitionLookup {
+    /// Hosted here (possibly as a follower, or not yet told its leader).
+    Hosted(Arc<Partition>),
+    /// Hosted here but its log could not be opened: KAFKA_STORAGE_ERROR.
+    Offline(String),
+    /// Not hosted here.
+    NotHosted,
+}
+
+/// The partitions this broker hosts.
+pub struct ReplicaManager {
+    config: ReplicaManagerConfig,
+    partitions: RwLock<HashMap<PartitionKey, Arc<Partition>>>,
+    /// Partitions whose logs failed to open, with the reason.
+    offline: RwLock<HashMap<PartitionKey, String>>,
+}
+
+impl std::fmt::Debug for ReplicaManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaManager")
+            .field("node_id", &self.config.node_id)
+            .field("partitions", &self.read_partitions().len())
+            .finish()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl ReplicaManager {
+    /// Opens (and recovers) every partition log already on disk. Blocking:
+    /// call it off the runtime. A log that fails to open is reported
+    /// offline, not fatal: the other partitions still serve.
+    pub fn open(config: ReplicaManagerConfig) -> ReplicaManager {
+        let mut partitions = HashMap::new();
+        let mut offline = HashMap::new();
+        for found in disk::scan(&config.log_dirs) {
+            let key = (found.topic_id, found.index);
+            // Settings arrive with the metadata; recovery needs none of them.
+            let settings = partition_settings(None, &config.defaults);
+            match PartitionLog::open(&found.dir, settings.log.clone()) {
+                Ok(log) => {
+                    tracing::info!(dir = %found.dir.display(), end = log.log_end_offset(), "loaded partition log");
+                    let partition = Partition::new(
+                        found.topic_id,
+                        found.topic,
+                        found.index,
+                        config.node_id,
+                        log,
+                        settings,
+                    );
+                    partitions.insert(key, partition);
+                }
+                Err(e) => {
+                    tracing::error!(dir = %found.dir.display(), error = %e, "partition log is offline");
+                    offline.insert(key, e.to_string());
+                }
+            }
+        }
+        ReplicaManager {
+            config,
+            partitions: RwLock::new(partitions),
+            offline: RwLock::new(offline),
+        }
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    fn read_partitions(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<PartitionKey, Arc<Partition>>> {
+        self.partitions.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_partitions(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<PartitionKey, Arc<Partition>>> {
+        self.partitions.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Looks a partition up by topic id and index.
+    pub fn lookup(&self, topic_id: Uuid, index: i32) -> PartitionLookup {
+        if let Some(p) = self.read_partitions().get(&(topic_id, index)) {
+            return PartitionLookup::Hosted(p.clone());
+        }
+        let offline = self.offline.read().unwrap_or_else(|e| e.into_inner());
+        match offline.get(&(topic_id, index)) {
+            Some(reason) => PartitionLookup::Offline(reason.clone()),
+            None => PartitionLookup::NotHosted,
+        }
+    }
+
+    /// Every hosted partition.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.read_partitions().values().cloned().collect()
+    }
+
+    /// Brings the hosted partitions in line with a metadata delta.
+    pub fn apply(&self, delta: &MetadataDelta, image: &MetadataImage) {
+        let node_id = self.config.node_id;
+        if let Some(topics) = delta.topics() {
+            let changes = topics.local_changes(node_id);
+            for ((topic_id, index), name) in &changes.deletes {
+                self.remove(*topic_id, *index, name);
+            }
+            for ((topic_id, index), registration) in
+                changes.leaders.iter().chain(&changes.followers)
+            {
+                let Some(topic) = image.topics().topic(*topic_id) else {
+                    continue;
+                };
+                self.become_replica(topic.name(), *topic_id, *index, registration, image);
+            }
+        }
+        if let Some(configs) = delta.configs() {
+            for (resource, _) in configs.changed_resources() {
+                if resource.resource_type == ConfigResourceType::ConfigResourceTopic {
+                    self.refresh_settings(&resource.name, image);
+                }
+            }
+        }
+    }
+
+    /// Makes this broker a replica (leader or follower) of a partition.
+    fn become_replica(
+        &self,
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+        registration: &PartitionRegistration,
+        image: &MetadataImage,
+    ) {
+        let existing = self.read_partitions().get(&(topic_id, index)).cloned();
+        let partition = match existing {
+            Some(p) => p,
+            None => match self.create(topic, topic_id, index, image) {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        if registration.leader == self.config.node_id && !partition.is_leader() {
+            tracing::info!(
+                partition = %format!("{topic}-{index}"),
+                epoch = registration.leader_epoch,
+                end = partition.log().log_end_offset(),
+                "became leader"
+            );
+        }
+        partition.set_state(registration.clone());
+    }
+
+    /// Creates a new partition log (replacing any stale directory of the
+    /// same name left by a deleted topic).
+    fn create(
+        &self,
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+        image: &MetadataImage,
+    ) -> Option<Arc<Partition>> {
+        let name = disk::partition_dir_name(topic, index);
+        // A directory with this name from an older topic of the same name.
+        let stale: Vec<PartitionKey> = self
+            .read_partitions()
+            .iter()
+            .filter(|(_, p)| p.topic() == topic && p.index() == index)
+            .map(|(k, _)| *k)
+            .collect();
+        for (old_id, old_index) in stale {
+            self.remove(old_id, old_index, topic);
+        }
+        let counts = self.dir_counts();
+        let dir = disk::choose_dir(&self.config.log_dirs, &counts).join(&name);
+        if dir.exists() {
+            if let Err(e) = delete_partition_dir(&dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot remove a stale partition directory");
+            }
+        }
+        let settings = self.settings_for(topic, image);
+        let opened = std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| PartitionMetadata::write(&dir, topic_id).map_err(|e| e.to_string()))
+            .and_then(|()| {
+                PartitionLog::open(&dir, settings.log.clone()).map_err(|e| e.to_string())
+            });
+        match opened {
+            Ok(log) => {
+                tracing::debug!(dir = %dir.display(), "created partition log");
+                let partition = Partition::new(
+                    topic_id,
+                    topic.to_string(),
+                    index,
+                    self.config.node_id,
+                    log,
+                    settings,
+                );
+                self.write_partitions()
+                    .insert((topic_id, index), partition.clone());
+                Some(partition)
+            }
+            Err(reason) => {
+                tracing::error!(dir = %dir.display(), %reason, "cannot create partition log");
+                self.offline
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((topic_id, index), reason);
+                None
+            }
+        }
+    }
+
+    fn dir_counts(&self) -> HashMap<PathBuf, usize> {
+        let mut counts = HashMap::new();
+        for p in self.read_partitions().values() {
+            if let Some(parent) = p.log().dir().parent() {
+                *counts.entry(parent.to_path_buf()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    fn settings_for(&self, topic: &str, image: &MetadataImage) -> PartitionSettings {
+        let configs = image.configs().resource(&ConfigResource::topic(topic));
+        partition_settings(configs, &self.config.defaults)
+    }
+
+    fn refresh_settings(&self, topic: &str, image: &MetadataImage) {
+        let settings = self.settings_for(topic, image);
+        for p in self.partitions() {
+            if p.topic() == topic {
+                p.set_settings(settings.clone());
+            }
+        }
+    }
+
+    /// Stops hosting a partition and deletes its directory.
+    fn remove(&self, topic_id: Uuid, index: i32, topic: &str) {
+        self.offline
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(topic_id, index));
+        let Some(partition) = self.write_partitions().remove(&(topic_id, index)) else {
+            return;
+        };
+        // Wake long polls on it: they find the partition gone and answer.
+        partition.set_state(PartitionRegistration {
+            leader: kraft_metadata::NO_LEADER,
+            leader_epoch: -1,
+            ..Default::default()
+        });
+        match delete_partition_dir(partition.log().dir()) {
+            Ok(()) => {
+                tracing::info!(partition = %format!("{topic}-{index}"), "deleted partition log")
+            }
+            Err(e) => {
+                tracing::error!(partition = %format!("{topic}-{index}"), error = %e, "cannot delete partition log")
+            }
+        }
+    }
+
+    /// Deletes logs this broker should not have: their topic is gone from
+    /// `image` (deleted while the broker was down) or the replica moved
+    /// elsewhere. Call it only once the broker's metadata is caught up,
+    /// since an older image may simply not know a new topic yet.
+    pub fn remove_strays(&self, image: &MetadataImage) {
+        let node_id = self.config.node_id;
+        let strays: Vec<(PartitionKey, String)> = self
+            .read_partitions()
+            .iter()
+            .filter(|((id, index), _)| {
+                !image
+                    .topics()
+                    .partition(*id, *index)
+                    .is_some_and(|p| p.has_replica(node_id))
+            })
+            .map(|(k, p)| (*k, p.topic().to_string()))
+            .collect();
+        for ((id, index), topic) in strays {
+            tracing::info!(partition = %format!("{topic}-{index}"), "removing a stray partition log");
+            self.remove(id, index, &topic);
+        }
+    }
+
+    /// Flush policy, retention and high-watermark checkpoints, until
+    /// `stop` turns true.
+    pub async fn run_maintenance(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let tick = Duration::from_millis(200);
+        let mut last_retention = Instant::now();
+        let mut last_checkpoint = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let retention = last_retention.elapsed() >= self.config.retention_check_interval;
+            let checkpoint = last_checkpoint.elapsed() >= self.config.checkpoint_interval;
+            if retention {
+                last_retention = Instant::now();
+            }
+            if checkpoint {
+                last_checkpoint = Instant::now();
+            }
+            let partitions = self.partitions();
+            let work = tokio::task::spawn_blocking(move || {
+                let now = now_ms();
+                for p in partitions {
+                    let log = p.log();
+                    let result = (|| {
+                        if log.flush_due(now) {
+                            log.flush()?;
+                        }
+                        if retention {
+                            let deleted = log.enforce_retention(now)?;
+                            if deleted > 0 {
+                                tracing::info!(partition = %format!("{}-{}", p.topic(), p.index()), deleted, start = log.log_start_offset(), "retention deleted segments");
+                            }
+                        }
+                        if checkpoint {
+                            log.checkpoint()?;
+                        }
+                        Ok::<(), kraft_log::LogError>(())
+                    })();
+                    if let Err(e) = result {
+                        tracing::error!(partition = %format!("{}-{}", p.topic(), p.index()), error = %e, "log maintenance failed");
+                    }
+                }
+            });
+            if let Err(e) = work.await {
+                tracing::error!(error = %e, "log maintenance task failed");
+            }
+        }
+    }
+
+    /// Clean shutdown of every log: flush, checkpoint, mark clean.
+    /// Blocking.
+    pub fn close(&self) {
+        for p in self.partitions() {
+            if let Err(e) = p.log().close() {
+                tracing::error!(dir = %p.log().dir().display(), error = %e, "closing partition log failed");
+            }
+        }
+    }
+}
+
+/// Feeds metadata deltas to the replica manager.
+pub struct ReplicaPublisher(pub Arc<ReplicaManager>);
+
+impl MetadataPublisher for ReplicaPublisher {
+    fn publish(&mut self, delta: &MetadataDelta, image: &Arc<MetadataImage>) {
+        self.0.apply(delta, image);
+    }
+}

@@ -1,0 +1,301 @@
+//! [`Partition`]: one replica of one partition hosted by this broker — its
+//! log, what the metadata says about it (leader, epoch, ISR), and the
+//! high watermark that consumers read up to.
+//!
+//! In: state changes from the replica manager as metadata deltas arrive
+//! ([`Partition::set_state`]); produced batches ([`Partition::append_as_leader`])
+//! and reads ([`Partition::read`]) from the Produce, Fetch and ListOffsets
+//! handlers. Out: append results, batches as `Bytes`, and a `watch` of the
+//! high watermark that long-polling fetches and acks=all produces wait on.
+//!
+//! Appends hold the state's read lock so a leadership change (which takes
+//! the write lock) never interleaves with one: after `set_state` returns,
+//! no append under the old epoch is in progress. Different partitions share
+//! no lock.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use bytes::Bytes;
+use kraft_log::batch::BatchHeader;
+use kraft_log::{
+    LogAppendInfo, LogError, PartitionLog, ReadBound, ReadResult, TimestampOffset, TimestampType,
+};
+use kraft_metadata::PartitionRegistration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::replica::log_config::PartitionSettings;
+
+/// Kafka error codes a partition operation can end with.
+pub mod codes {
+    pub const NONE: i16 = 0;
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
+    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+    pub const INVALID_TIMESTAMP: i16 = 32;
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    pub const UNKNOWN_LEADER_EPOCH: i16 = 76;
+    pub const INVALID_RECORD: i16 = 87;
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+}
+
+/// Why a partition operation failed; each maps to one Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error("this broker is not the leader of the partition")]
+    NotLeader,
+    #[error("{isr} in-sync replicas, min.insync.replicas is {min}")]
+    NotEnoughReplicas { isr: usize, min: usize },
+    #[error("timestamp {timestamp} is more than {max_ms} ms in the future")]
+    InvalidTimestamp { timestamp: i64, max_ms: i64 },
+    #[error("leader epoch {requested} is older than the current {current}")]
+    FencedLeaderEpoch { requested: i32, current: i32 },
+    #[error("leader epoch {requested} is newer than the current {current}")]
+    UnknownLeaderEpoch { requested: i32, current: i32 },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl PartitionError {
+    pub fn code(&self) -> i16 {
+        match self {
+            PartitionError::NotLeader => codes::NOT_LEADER_OR_FOLLOWER,
+            PartitionError::NotEnoughReplicas { .. } => codes::NOT_ENOUGH_REPLICAS,
+            PartitionError::InvalidTimestamp { .. } => codes::INVALID_TIMESTAMP,
+            PartitionError::FencedLeaderEpoch { .. } => codes::FENCED_LEADER_EPOCH,
+            PartitionError::UnknownLeaderEpoch { .. } => codes::UNKNOWN_LEADER_EPOCH,
+            PartitionError::Log(e) => e.kafka_error_code(),
+        }
+    }
+}
+
+/// What the metadata says about this partition, plus its settings.
+#[derive(Clone, Debug)]
+pub struct ReplicaState {
+    pub registration: PartitionRegistration,
+    pub settings: PartitionSettings,
+}
+
+/// One partition replica on this broker.
+pub struct Partition {
+    topic_id: Uuid,
+    topic: String,
+    index: i32,
+    node_id: i32,
+    log: PartitionLog,
+    state: RwLock<ReplicaState>,
+    high_watermark: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Partition({}-{}, {})",
+            self.topic, self.index, self.topic_id
+        )
+    }
+}
+
+impl Partition {
+    /// Wraps an opened `log`. Until [`set_state`](Self::set_state) names this
+    /// broker leader, the partition refuses produce and fetch.
+    pub fn new(
+        topic_id: Uuid,
+        topic: String,
+        index: i32,
+        node_id: i32,
+        log: PartitionLog,
+        settings: PartitionSettings,
+    ) -> Arc<Partition> {
+        let (high_watermark, _) = watch::channel(log.high_watermark());
+        let registration = PartitionRegistration {
+            leader: kraft_metadata::NO_LEADER,
+            leader_epoch: -1,
+            ..Default::default()
+        };
+        Arc::new(Partition {
+            topic_id,
+            topic,
+            index,
+            node_id,
+            log,
+            state: RwLock::new(ReplicaState {
+                registration,
+                settings,
+            }),
+            high_watermark,
+        })
+    }
+
+    pub fn topic_id(&self) -> Uuid {
+        self.topic_id
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    pub fn log(&self) -> &PartitionLog {
+        &self.log
+    }
+
+    fn state(&self) -> RwLockReadGuard<'_, ReplicaState> {
+        // A poisoned lock means a panic elsewhere while holding it; the
+        // state itself is always whole (it is replaced, never half-edited).
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the current state.
+    pub fn replica_state(&self) -> ReplicaState {
+        self.state().clone()
+    }
+
+    /// Whether this broker leads the partition now.
+    pub fn is_leader(&self) -> bool {
+        self.state().registration.leader == self.node_id
+    }
+
+    /// Applies what the metadata now says. Waits for appends in progress.
+    pub fn set_state(&self, registration: PartitionRegistration) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        state.registration = registration;
+        self.maybe_advance_high_watermark(&state);
+    }
+
+    /// Applies changed topic configs.
+    pub fn set_settings(&self, settings: PartitionSettings) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        self.log.update_config(settings.log.clone());
+        state.settings = settings;
+    }
+
+    /// Appends one produced batch as leader. With `acks == -1`, refuses
+    /// up front when the ISR is smaller than `min.insync.replicas`.
+    pub fn append_as_leader(
+        &self,
+        records: Bytes,
+        acks: i16,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, PartitionError> {
+        let state = self.state();
+        let registration = &state.registration;
+        if registration.leader != self.node_id {
+            return Err(PartitionError::NotLeader);
+        }
+        let min_isr = state.settings.min_insync_replicas;
+        if acks == -1 && registration.isr.len() < min_isr {
+            return Err(PartitionError::NotEnoughReplicas {
+                isr: registration.isr.len(),
+                min: min_isr,
+            });
+        }
+        if matches!(state.settings.log.timestamp_type, TimestampType::CreateTime) {
+            // The header is all that is needed: no record is decoded. A
+            // header that does not parse is left to the log's validation.
+            if let Ok(header) = BatchHeader::parse(&records) {
+                let max_ms = state.settings.timestamp_after_max_ms;
+                if header.max_timestamp > now_ms.saturating_add(max_ms) {
+                    return Err(PartitionError::InvalidTimestamp {
+                        timestamp: header.max_timestamp,
+                        max_ms,
+                    });
+                }
+            }
+        }
+        let info = self
+            .log
+            .append_as_leader(records, registration.leader_epoch, now_ms)?;
+        self.maybe_advance_high_watermark(&state);
+        Ok(info)
+    }
+
+    /// Moves the high watermark to the log end when every in-sync replica
+    /// has everything. Until followers replicate, that is the case only
+    /// when this leader is the whole ISR.
+    fn maybe_advance_high_watermark(&self, state: &ReplicaState) {
+        let registration = &state.registration;
+        if registration.leader != self.node_id || registration.isr != [self.node_id] {
+            return;
+        }
+        let end = self.log.log_end_offset();
+        if end > self.log.high_watermark() {
+            self.log.set_high_watermark(end);
+        }
+        self.high_watermark.send_if_modified(|hw| {
+            let changed = *hw != end;
+            *hw = end;
+            changed
+        });
+    }
+
+    /// A receiver that sees every high-watermark change.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.log.high_watermark()
+    }
+
+    /// Checks a client's `current_leader_epoch` (-1: not given) and that
+    /// this broker leads the partition.
+    pub fn check_leader(&self, current_leader_epoch: i32) -> Result<i32, PartitionError> {
+        let state = self.state();
+        let registration = &state.registration;
+        if registration.leader != self.node_id {
+            return Err(PartitionError::NotLeader);
+        }
+        let current = registration.leader_epoch;
+        if current_leader_epoch >= 0 && current_leader_epoch < current {
+            return Err(PartitionError::FencedLeaderEpoch {
+                requested: current_leader_epoch,
+                current,
+            });
+        }
+        if current_leader_epoch > current {
+            return Err(PartitionError::UnknownLeaderEpoch {
+                requested: current_leader_epoch,
+                current,
+            });
+        }
+        Ok(current)
+    }
+
+    /// A consumer's read: batches from `offset`, below the high watermark.
+    pub fn read(
+        &self,
+        offset: i64,
+        current_leader_epoch: i32,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, PartitionError> {
+        self.check_leader(current_leader_epoch)?;
+        Ok(self
+            .log
+            .read(offset, max_bytes, ReadBound::HighWatermark, min_one_batch)?)
+    }
+
+    /// The first offset with a timestamp at or after `timestamp`.
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, PartitionError> {
+        Ok(self.log.offset_for_timestamp(timestamp)?)
+    }
+
+    /// The leader epoch of the batch holding `offset`'s predecessor: what
+    /// ListOffsets reports with the latest and earliest offsets.
+    pub fn epoch_at_end(&self) -> i32 {
+        self.log.latest_epoch().unwrap_or(-1)
+    }
+}
