@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alter_partition;
 pub mod client;
 mod cluster_control;
 mod config_control;
@@ -17,9 +18,11 @@ pub mod controller_node;
 mod controller_result;
 mod error;
 pub mod error_codes;
+mod leader_election;
 mod partition_change;
 mod placement;
 pub mod quorum_controller;
+mod reassignment;
 mod replication_control;
 pub mod rpc_server;
 mod snapshot_policy;
@@ -28,3 +31,4 @@ mod topic_name;
 pub use client::{ClientError, ControllerConnection, QuorumClient};
 pub use controller_node::{ControllerNode, ControllerNodeConfig, ControllerNodeError};
 pub use error::ControllerError;
+pub use quorum_controller::LeaderBalanceSettings;

@@ -19,6 +19,18 @@
 //! it is acceptable; otherwise the first acceptable replica in replica order
 //! leads; if there is none the leader is [`NO_LEADER`]. There is no unclean
 //! election: a broker outside the ISR never leads.
+//!
+//! # Reassignment (KIP-455)
+//!
+//! While a reassignment runs, `replicas` is the target followed by the
+//! replicas being removed, `adding_replicas` the target replicas that were
+//! not replicas before and `removing_replicas` the old ones not in the
+//! target. Every build finishes a reassignment that can finish: once every
+//! adding replica is in the ISR (and some ISR member outside
+//! `removing_replicas` can lead, if the partition has a leader now), the
+//! removing replicas leave `replicas` and the ISR, and both lists are
+//! cleared. An AlterPartition that adds the last new replica to the ISR thus
+//! completes the reassignment in the same record.
 
 use bytes::Bytes;
 use kraft_metadata::{record, PartitionRegistration, NO_LEADER};
@@ -36,6 +48,14 @@ enum Election {
     Preferred,
 }
 
+/// A partition's replica lists while a change is being built.
+struct Reassignment {
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    adding: Vec<i32>,
+    removing: Vec<i32>,
+}
+
 /// Builds the change record for one partition; see the module docs.
 pub struct PartitionChangeBuilder<'a> {
     topic_id: Uuid,
@@ -44,6 +64,8 @@ pub struct PartitionChangeBuilder<'a> {
     is_usable: &'a dyn Fn(i32) -> bool,
     target_isr: Option<Vec<i32>>,
     target_replicas: Option<Vec<i32>>,
+    target_adding: Option<Vec<i32>>,
+    target_removing: Option<Vec<i32>>,
     election: Election,
 }
 
@@ -63,6 +85,8 @@ impl<'a> PartitionChangeBuilder<'a> {
             is_usable,
             target_isr: None,
             target_replicas: None,
+            target_adding: None,
+            target_removing: None,
             election: Election::KeepCurrent,
         }
     }
@@ -74,10 +98,21 @@ impl<'a> PartitionChangeBuilder<'a> {
     }
 
     /// Replaces the replica list; the ISR is then cut down to the new
-    /// replicas. (Reassignment, with the replication milestone, uses it.)
-    #[allow(dead_code)]
+    /// replicas.
     pub fn set_target_replicas(mut self, replicas: Vec<i32>) -> Self {
         self.target_replicas = Some(replicas);
+        self
+    }
+
+    /// Replaces the replicas a reassignment is adding.
+    pub fn set_target_adding(mut self, adding: Vec<i32>) -> Self {
+        self.target_adding = Some(adding);
+        self
+    }
+
+    /// Replaces the replicas a reassignment is removing.
+    pub fn set_target_removing(mut self, removing: Vec<i32>) -> Self {
+        self.target_removing = Some(removing);
         self
     }
 
@@ -95,8 +130,6 @@ impl<'a> PartitionChangeBuilder<'a> {
 
     /// Preferred leader election: lead from the first replica if it is
     /// acceptable, even when the current leader is acceptable too.
-    /// (Preferred-leader election, with the replication milestone, uses it.)
-    #[allow(dead_code)]
     pub fn elect_preferred_leader(mut self) -> Self {
         self.election = Election::Preferred;
         self
@@ -116,6 +149,20 @@ impl<'a> PartitionChangeBuilder<'a> {
         if self.target_replicas.is_some() {
             isr.retain(|b| replicas.contains(b));
         }
+        let mut reassignment = Reassignment {
+            replicas,
+            isr,
+            adding: (self.target_adding.clone()).unwrap_or_else(|| current.adding_replicas.clone()),
+            removing: (self.target_removing.clone())
+                .unwrap_or_else(|| current.removing_replicas.clone()),
+        };
+        self.complete_reassignment(&mut reassignment);
+        let Reassignment {
+            replicas,
+            isr,
+            adding,
+            removing,
+        } = reassignment;
         let leader = self.elect(&replicas, &isr);
 
         let mut change = PartitionChangeRecord {
@@ -132,11 +179,46 @@ impl<'a> PartitionChangeBuilder<'a> {
             change.replicas = Some(BrokerIds { ids: replicas });
             changed = true;
         }
+        if adding != current.adding_replicas {
+            change.adding_replicas = Some(BrokerIds { ids: adding });
+            changed = true;
+        }
+        if removing != current.removing_replicas {
+            change.removing_replicas = Some(BrokerIds { ids: removing });
+            changed = true;
+        }
         if leader != current.leader {
             change.leader = Some(leader);
             changed = true;
         }
         changed.then(|| record(Record::PartitionChange(change)))
+    }
+
+    /// Finishes a reassignment in progress when it can; see the module docs.
+    fn complete_reassignment(&self, r: &mut Reassignment) {
+        if r.adding.is_empty() && r.removing.is_empty() {
+            return;
+        }
+        let kept = |ids: &[i32]| -> Vec<i32> {
+            ids.iter()
+                .copied()
+                .filter(|b| !r.removing.contains(b))
+                .collect()
+        };
+        let isr = kept(&r.isr);
+        if isr.is_empty() || r.adding.iter().any(|b| !isr.contains(b)) {
+            return;
+        }
+        let replicas = kept(&r.replicas);
+        // Never finish into a leaderless partition while one can lead now.
+        let could_lead = |isr: &[i32]| isr.iter().any(|b| *b != NO_LEADER && (self.is_usable)(*b));
+        if self.current.has_leader() && could_lead(&r.isr) && !could_lead(&isr) {
+            return;
+        }
+        r.replicas = replicas;
+        r.isr = isr;
+        r.adding.clear();
+        r.removing.clear();
     }
 
     fn elect(&self, replicas: &[i32], isr: &[i32]) -> i32 {
@@ -347,6 +429,75 @@ mod tests {
         assert!(PartitionChangeBuilder::new(Uuid::nil(), 0, &p, ALL)
             .build()
             .is_none());
+    }
+
+    fn reassigning(
+        replicas: &[i32],
+        isr: &[i32],
+        leader: i32,
+        adding: &[i32],
+        removing: &[i32],
+    ) -> PartitionRegistration {
+        PartitionRegistration {
+            adding_replicas: adding.to_vec(),
+            removing_replicas: removing.to_vec(),
+            ..reg(replicas, isr, leader)
+        }
+    }
+
+    #[test]
+    fn isr_growth_finishes_a_reassignment_only_when_every_adding_replica_is_in() {
+        // {1,2} -> {3,4}: replicas [3,4,1,2], adding [3,4], removing [1,2].
+        let p = reassigning(&[3, 4, 1, 2], &[1, 2], 1, &[3, 4], &[1, 2]);
+        let partial = change(
+            PartitionChangeBuilder::new(Uuid::nil(), 0, &p, ALL)
+                .set_target_isr(vec![1, 2, 3])
+                .build(),
+        );
+        assert_eq!(partial.isr, Some(BrokerIds { ids: vec![1, 2, 3] }));
+        assert_eq!(
+            (partial.replicas, partial.adding_replicas, partial.leader),
+            (None, None, None)
+        );
+
+        let done = change(
+            PartitionChangeBuilder::new(Uuid::nil(), 0, &p, ALL)
+                .set_target_isr(vec![1, 2, 3, 4])
+                .build(),
+        );
+        assert_eq!(done.replicas, Some(BrokerIds { ids: vec![3, 4] }));
+        assert_eq!(done.isr, Some(BrokerIds { ids: vec![3, 4] }));
+        assert_eq!(done.adding_replicas, Some(BrokerIds { ids: vec![] }));
+        assert_eq!(done.removing_replicas, Some(BrokerIds { ids: vec![] }));
+        assert_eq!(done.leader, Some(3), "the old leader was removed");
+    }
+
+    #[test]
+    fn a_finished_reassignment_keeps_a_leader_that_stays() {
+        // {1,2} -> {1,3}: replicas [1,3,2], adding [3], removing [2].
+        let p = reassigning(&[1, 3, 2], &[1, 2], 1, &[3], &[2]);
+        let c = change(
+            PartitionChangeBuilder::new(Uuid::nil(), 0, &p, ALL)
+                .set_target_isr(vec![1, 2, 3])
+                .build(),
+        );
+        assert_eq!(c.replicas, Some(BrokerIds { ids: vec![1, 3] }));
+        assert_eq!(c.isr, Some(BrokerIds { ids: vec![1, 3] }));
+        assert_eq!(c.leader, None, "no new leader epoch");
+    }
+
+    #[test]
+    fn a_reassignment_never_finishes_into_a_leaderless_partition() {
+        // The only target replica in the ISR cannot lead yet.
+        let p = reassigning(&[3, 1], &[1], 1, &[3], &[1]);
+        let not3: &dyn Fn(i32) -> bool = &|b| b != 3;
+        let c = change(
+            PartitionChangeBuilder::new(Uuid::nil(), 0, &p, not3)
+                .set_target_isr(vec![1, 3])
+                .build(),
+        );
+        assert_eq!(c.isr, Some(BrokerIds { ids: vec![1, 3] }));
+        assert_eq!((c.replicas, c.leader), (None, None));
     }
 
     #[test]

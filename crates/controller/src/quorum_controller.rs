@@ -3,8 +3,8 @@
 //! Inputs, handled one at a time in arrival order:
 //! - [`ControllerCommand`]s from the RPC server (writes);
 //! - [`RaftEvent`]s from the Raft thread, in log order;
-//! - its own timers (the idle no-op, the snapshot policy) and finished
-//!   snapshot writes.
+//! - its own timers (the idle no-op, the snapshot policy, the leader
+//!   imbalance check) and finished snapshot writes.
 //!
 //! A write is "records + response": a manager (e.g. [`config_control`])
 //! computes the records from the `latest` image, the controller replays them
@@ -25,8 +25,9 @@ use bytes::Bytes;
 use kraft_metadata::{record, snapshot, MetadataDelta, MetadataImage};
 use kraft_proto::controller::controller_response::Body as ResponseBody;
 use kraft_proto::controller::{
-    AlterConfigsRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, LeaderHint, WriteResponse,
+    AlterConfigsRequest, AlterPartitionRequest, AlterReassignmentsRequest, BrokerHeartbeatRequest,
+    BrokerRegistrationRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    ElectLeadersRequest, LeaderHint, ListReassignmentsRequest, WriteResponse,
 };
 use kraft_proto::metadata::{
     metadata_record::Record, FeatureLevelRecord, MetadataRecord, NoOpRecord, RecordBatch,
@@ -37,12 +38,12 @@ use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cluster_control::ClusterControl;
-use crate::config_control;
 use crate::controller_result::ControllerResult;
 use crate::error::ControllerError;
 use crate::error_codes::UNKNOWN_SERVER_ERROR;
 use crate::replication_control::{self, TopicDefaults};
 use crate::snapshot_policy::SnapshotPolicy;
+use crate::{alter_partition, config_control, leader_election, reassignment};
 
 /// The most records one Raft entry carries (Kafka's
 /// `max.records.per.user.op` is the same number).
@@ -66,6 +67,11 @@ pub enum WriteOp {
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
     CreatePartitions(CreatePartitionsRequest),
+    AlterPartition(AlterPartitionRequest),
+    ElectLeaders(ElectLeadersRequest),
+    AlterReassignments(AlterReassignmentsRequest),
+    /// A read, answered from the committed image.
+    ListReassignments(ListReassignmentsRequest),
 }
 
 /// A write operation and where to send its outcome.
@@ -95,6 +101,31 @@ pub struct ControllerSettings {
     /// without them.
     pub default_num_partitions: i32,
     pub default_replication_factor: i32,
+    /// The periodic preferred-leader election.
+    pub leader_balance: LeaderBalanceSettings,
+}
+
+/// `auto.leader.rebalance.enable`, `leader.imbalance.check.interval.seconds`
+/// and `leader.imbalance.per.broker.percentage`: every `check_interval` the
+/// active controller moves leadership back to preferred replicas for each
+/// broker that is preferred for more than `imbalance_percentage` percent
+/// more partitions than it leads (see `leader_election`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderBalanceSettings {
+    pub enabled: bool,
+    pub check_interval: Duration,
+    pub imbalance_percentage: u32,
+}
+
+impl Default for LeaderBalanceSettings {
+    /// Kafka's defaults: enabled, every 300 s, above 10%.
+    fn default() -> Self {
+        LeaderBalanceSettings {
+            enabled: true,
+            check_interval: Duration::from_secs(300),
+            imbalance_percentage: 10,
+        }
+    }
 }
 
 /// A proposed write awaiting commit, with the response to send when it
@@ -192,6 +223,15 @@ impl QuorumController {
         };
         let mut idle_timer = tokio::time::interval(idle);
         idle_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let balance = self.settings.leader_balance;
+        let balance_every = if balance.enabled && !balance.check_interval.is_zero() {
+            balance.check_interval
+        } else {
+            Duration::from_secs(3600)
+        };
+        let mut balance_timer =
+            tokio::time::interval_at(tokio::time::Instant::now() + balance_every, balance_every);
+        balance_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = events.recv() => match event {
@@ -204,6 +244,7 @@ impl QuorumController {
                 },
                 Some(done) = snapshots.recv() => self.on_snapshot_written(done),
                 _ = idle_timer.tick() => self.on_idle_tick().await,
+                _ = balance_timer.tick() => self.balance_leaders(),
                 _ = tokio::time::sleep_until(self.next_session_expiry()) => self.expire_sessions(),
             }
         }
@@ -284,6 +325,43 @@ impl QuorumController {
                 let result = replication_control::create_partitions(&self.latest, &request);
                 Ok(map_response(result, ResponseBody::CreatePartitions))
             }
+            WriteOp::AlterPartition(request) => {
+                let result = alter_partition::alter_partition(&self.latest, &request)?;
+                Ok(map_response(result, ResponseBody::AlterPartition))
+            }
+            WriteOp::ElectLeaders(request) => {
+                let result = leader_election::elect_leaders(&self.latest, &request)?;
+                Ok(map_response(result, ResponseBody::ElectLeaders))
+            }
+            WriteOp::AlterReassignments(request) => {
+                let result = reassignment::alter_reassignments(&self.latest, &request);
+                Ok(map_response(result, ResponseBody::AlterReassignments))
+            }
+            WriteOp::ListReassignments(request) => {
+                let response = reassignment::list_reassignments(&self.committed, &request);
+                Ok(ControllerResult::response_only(
+                    ResponseBody::ListReassignments(response),
+                ))
+            }
+        }
+    }
+
+    /// The periodic leader imbalance check: preferred-leader elections for
+    /// imbalanced brokers (`auto.leader.rebalance.enable`).
+    fn balance_leaders(&mut self) {
+        let balance = self.settings.leader_balance;
+        if !self.active || !balance.enabled {
+            return;
+        }
+        let records =
+            leader_election::rebalance_leaders(&self.latest, balance.imbalance_percentage);
+        if !records.is_empty() {
+            tracing::info!(
+                node = self.settings.node_id,
+                partitions = records.len(),
+                "moving leadership back to preferred replicas"
+            );
+            self.write(records, None);
         }
     }
 

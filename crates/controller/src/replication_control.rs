@@ -469,7 +469,7 @@ pub fn leader_count(image: &MetadataImage, broker_id: i32) -> usize {
 }
 
 /// The values that occur more than once.
-fn duplicated<'a, T: Eq + std::hash::Hash + ?Sized + 'a>(
+pub(crate) fn duplicated<'a, T: Eq + std::hash::Hash + ?Sized + 'a>(
     items: impl Iterator<Item = &'a T>,
 ) -> HashSet<&'a T> {
     let mut counts: HashMap<&T, usize> = HashMap::new();
@@ -503,7 +503,7 @@ fn new_topic_id(image: &MetadataImage) -> Uuid {
     }
 }
 
-fn id_bytes(id: Uuid) -> Bytes {
+pub(crate) fn id_bytes(id: Uuid) -> Bytes {
     Bytes::copy_from_slice(id.as_bytes())
 }
 

@@ -3,8 +3,10 @@
 //!
 //! - `raft`: decoded and stepped into the Raft thread; never answered.
 //! - `describe_quorum`: answered from the Raft thread's status (leader only).
-//! - writes (`alter_configs`): sent to the [`QuorumController`] task, answered
-//!   when committed.
+//! - writes (`alter_configs`, topics, broker lifecycle, `alter_partition`,
+//!   `elect_leaders`, reassignments): sent to the [`QuorumController`] task,
+//!   answered when committed. `list_reassignments` goes the same way so it
+//!   is answered by the active controller.
 //! - `fetch_metadata` / `fetch_snapshot`: read committed entries straight
 //!   from the log (no controller involvement), long-polling on the commit
 //!   index; the caller is recorded as an observer. Metadata fetches are
@@ -182,6 +184,11 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
         Req::CreateTopics(r) => WriteOp::CreateTopics(r),
         Req::DeleteTopics(r) => WriteOp::DeleteTopics(r),
         Req::CreatePartitions(r) => WriteOp::CreatePartitions(r),
+        Req::AlterPartition(r) => WriteOp::AlterPartition(r),
+        Req::ElectLeaders(r) => WriteOp::ElectLeaders(r),
+        Req::AlterReassignments(r) => WriteOp::AlterReassignments(r),
+        // A read, but of the active controller's state: it goes the same way.
+        Req::ListReassignments(r) => WriteOp::ListReassignments(r),
     };
     Some(write(ctx, id, op).await)
 }

@@ -75,6 +75,13 @@ pub struct KraftConfig {
     pub log_defaults: BTreeMap<String, String>,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval: Duration,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`, or the Kraft extension
+    /// `leader.imbalance.check.interval.ms` when set (it wins).
+    pub leader_imbalance_check_interval: Duration,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: u32,
     /// Keys present in the file that this build does not use.
     pub unknown_keys: Vec<String>,
 }
@@ -109,6 +116,12 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("log.retention.hours", None),
     ("log.retention.minutes", None),
     ("log.roll.hours", None),
+    ("auto.leader.rebalance.enable", Some("true")),
+    ("leader.imbalance.check.interval.seconds", Some("300")),
+    // Kraft extension (tests, small clusters): the interval in ms; wins
+    // over the seconds key when set.
+    ("leader.imbalance.check.interval.ms", None),
+    ("leader.imbalance.per.broker.percentage", Some("10")),
 ];
 
 /// Broker keys that default a topic config, with the topic key and whether
@@ -339,6 +352,15 @@ impl KraftConfig {
             default_replication_factor: p.number::<i32>("default.replication.factor", 1)?,
             log_defaults: log_defaults(props)?,
             retention_check_interval: p.millis("log.retention.check.interval.ms", 1)?,
+            auto_leader_rebalance_enable: p.boolean("auto.leader.rebalance.enable")?,
+            leader_imbalance_check_interval: match p.get("leader.imbalance.check.interval.ms") {
+                Some(_) => p.millis("leader.imbalance.check.interval.ms", 1)?,
+                None => Duration::from_secs(
+                    p.number::<u64>("leader.imbalance.check.interval.seconds", 1)?,
+                ),
+            },
+            leader_imbalance_per_broker_percentage: p
+                .number::<u32>("leader.imbalance.per.broker.percentage", 0)?,
             unknown_keys: props
                 .keys()
                 .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))
@@ -590,6 +612,49 @@ mod tests {
         let err = KraftConfig::from_properties(&props(&format!("{base}log.segment.bytes=big\n")))
             .expect_err("not a number");
         assert!(err.to_string().contains("log.segment.bytes"), "{err}");
+    }
+
+    #[test]
+    fn leader_balance_keys_default_to_kafkas_and_ms_wins() {
+        let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
+        assert!(config.auto_leader_rebalance_enable);
+        assert_eq!(
+            config.leader_imbalance_check_interval,
+            Duration::from_secs(300)
+        );
+        assert_eq!(config.leader_imbalance_per_broker_percentage, 10);
+        let config = KraftConfig::from_properties(&props(&format!(
+            "{CONTROLLER}auto.leader.rebalance.enable=false
+leader.imbalance.check.interval.seconds=5
+leader.imbalance.per.broker.percentage=0
+"
+        )))
+        .unwrap();
+        assert!(!config.auto_leader_rebalance_enable);
+        assert_eq!(
+            config.leader_imbalance_check_interval,
+            Duration::from_secs(5)
+        );
+        assert_eq!(config.leader_imbalance_per_broker_percentage, 0);
+        let config = KraftConfig::from_properties(&props(&format!(
+            "{CONTROLLER}leader.imbalance.check.interval.seconds=5
+leader.imbalance.check.interval.ms=250
+"
+        )))
+        .unwrap();
+        assert_eq!(
+            config.leader_imbalance_check_interval,
+            Duration::from_millis(250)
+        );
+        assert!(config.unknown_keys.is_empty());
+        let err = KraftConfig::from_properties(&props(&format!(
+            "{CONTROLLER}leader.imbalance.check.interval.seconds=0
+"
+        )))
+        .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("leader.imbalance.check.interval.seconds"));
     }
 
     #[test]

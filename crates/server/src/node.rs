@@ -10,7 +10,9 @@ use kraft_broker::kafka::BrokerConfig;
 use kraft_broker::ReplicaManagerConfig;
 use kraft_broker::{BrokerNode, BrokerNodeConfig};
 use kraft_controller::controller_node::ControllerSettings;
-use kraft_controller::{ControllerNode, ControllerNodeConfig, ControllerNodeError};
+use kraft_controller::{
+    ControllerNode, ControllerNodeConfig, ControllerNodeError, LeaderBalanceSettings,
+};
 use kraft_proto::metadata::Endpoint;
 use kraft_raft::{NetworkFault, NoFaults};
 use tokio::net::TcpListener;
@@ -199,6 +201,11 @@ async fn start_controller(
             session_timeout: config.session_timeout,
             default_num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
+            leader_balance: LeaderBalanceSettings {
+                enabled: config.auto_leader_rebalance_enable,
+                check_interval: config.leader_imbalance_check_interval,
+                imbalance_percentage: config.leader_imbalance_per_broker_percentage,
+            },
         },
         election_timeout: config.election_timeout,
         segment_bytes: config.metadata_segment_bytes,

@@ -69,6 +69,7 @@ impl Harness {
                 session_timeout: Duration::from_secs(9),
                 default_num_partitions: 1,
                 default_replication_factor: 1,
+                leader_balance: Default::default(),
             },
             election_timeout: Duration::from_millis(300),
             segment_bytes: 1 << 20,
