@@ -1,5 +1,6 @@
 //! Admin operations over the Kafka protocol, for `kraftctl`: create, list,
-//! describe and delete topics, and describe the cluster. They speak to any
+//! describe and delete topics, and describe the cluster ([`replication`]:
+//! leader elections and partition reassignments). They speak to any
 //! Kafka-compatible broker (Kraft or Kafka) through one connection.
 //!
 //! In: a bootstrap address and the operation's arguments. Out: plain structs
@@ -17,6 +18,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use kraft_broker::KafkaClient;
 use serde_json::{json, Value};
+
+pub mod replication;
 
 const METADATA_VERSION: i16 = 12;
 const CREATE_TOPICS_VERSION: i16 = 7;

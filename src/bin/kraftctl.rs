@@ -3,8 +3,9 @@
 //! - `kraftctl --bootstrap-controller HOST:PORT quorum describe --status`
 //!   (or `--replication`) asks the controller quorum about itself,
 //!   following redirects to the leader.
-//! - `kraftctl --bootstrap-server HOST:PORT topics create|list|describe|delete`
-//!   and `cluster describe` speak the Kafka protocol to a broker, so they work
+//! - `kraftctl --bootstrap-server HOST:PORT topics create|list|describe|delete`,
+//!   `topics elect-leaders|reassign|reassignments` (see [`replication`]) and
+//!   `cluster describe` speak the Kafka protocol to a broker, so they work
 //!   against any Kafka cluster too.
 //!
 //! `--output json` (accepted anywhere on the command line) prints JSON for
@@ -23,6 +24,9 @@ use kraft_proto::controller::{
     ReplicaState,
 };
 use serde_json::json;
+
+#[path = "kraftctl/replication.rs"]
+mod replication;
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +89,16 @@ enum TopicsCommand {
     Describe { name: Option<String> },
     /// Delete a topic.
     Delete { name: String },
+    /// Elect preferred leaders: of every partition, a topic's, or one.
+    ElectLeaders(replication::ElectLeadersArgs),
+    /// Move partitions to new replicas, showing progress until done.
+    Reassign(replication::ReassignArgs),
+    /// Reassignments in progress.
+    Reassignments {
+        /// Only this topic's.
+        #[arg(long)]
+        topic: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -250,6 +264,13 @@ async fn topics(server: &str, command: TopicsCommand, json: bool) -> Result<()> 
                     }
                 }
             }
+        }
+        TopicsCommand::ElectLeaders(args) => {
+            replication::elect_leaders(&mut client, args, json).await?
+        }
+        TopicsCommand::Reassign(args) => replication::reassign(&mut client, args, json).await?,
+        TopicsCommand::Reassignments { topic } => {
+            replication::reassignments(&mut client, topic, json).await?
         }
         TopicsCommand::Delete { name } => {
             kafka_admin::delete_topic(&mut client, &name).await?;

@@ -15,13 +15,21 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kraft_controller::{ClientError, QuorumClient};
-use kraft_proto::controller::{controller_request::Body, ControllerResponse};
+use kraft_controller::error_codes::UNKNOWN_SERVER_ERROR;
+use kraft_controller::{ClientError, ControllerError, QuorumClient};
+use kraft_proto::controller::{
+    controller_request::Body, controller_response, AlterPartitionRequest, AlterPartitionResponse,
+    ControllerResponse,
+};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// How many controller connections a broker keeps by default.
 pub const DEFAULT_POOL_SIZE: usize = 4;
+
+/// How long [`ControllerChannel::alter_partition`] keeps trying to reach
+/// the active controller (through elections and redirects).
+pub const ALTER_PARTITION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends requests to the active controller of one cluster.
 pub struct ControllerChannel {
@@ -78,6 +86,31 @@ impl ControllerChannel {
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         client.call_leader(body, remaining).await
+    }
+
+    /// Asks the active controller to change the ISR of partitions this
+    /// broker leads (Kafka's AlterPartition), trying for up to
+    /// [`ALTER_PARTITION_TIMEOUT`]. Returns the per-partition results and the
+    /// metadata offset the change committed at (or, if nothing changed, the
+    /// committed offset the answer was computed at): the new ISR is in force
+    /// once this broker's metadata reaches it. A stale broker epoch fails the
+    /// whole call with `ClientError::Server` (STALE_BROKER_EPOCH).
+    pub async fn alter_partition(
+        &self,
+        request: AlterPartitionRequest,
+    ) -> Result<(AlterPartitionResponse, u64), ClientError> {
+        let response = self
+            .call(Body::AlterPartition(request), ALTER_PARTITION_TIMEOUT)
+            .await?;
+        match response.body {
+            Some(controller_response::Body::AlterPartition(r)) => {
+                Ok((r, response.committed_offset))
+            }
+            other => Err(ClientError::Server(ControllerError::new(
+                UNKNOWN_SERVER_ERROR,
+                format!("the controller answered AlterPartition with {other:?}"),
+            ))),
+        }
     }
 }
 

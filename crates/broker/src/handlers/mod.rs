@@ -25,6 +25,7 @@ use crate::kafka::request::encode_response;
 use crate::kafka::shape::{check, Shape};
 use crate::kafka::BrokerContext;
 
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod config_defaults;
 pub mod create_partitions;
@@ -32,9 +33,11 @@ pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod partitions;
 pub mod produce;
@@ -165,6 +168,9 @@ registry! {
     produce::ProduceHandler,
     fetch::FetchHandler,
     list_offsets::ListOffsetsHandler,
+    elect_leaders::ElectLeadersHandler,
+    alter_partition_reassignments::AlterPartitionReassignmentsHandler,
+    list_partition_reassignments::ListPartitionReassignmentsHandler,
 }
 
 #[cfg(test)]
