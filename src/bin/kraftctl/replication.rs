@@ -187,7 +187,7 @@ fn print_progress(now: &[ReassignmentProgress], json: bool) {
         } else {
             "done".to_string()
         };
-        println!(
+        let line = format!(
             "{}-{}\treplicas {:<12} isr {:<12} leader {:<4} {state}",
             p.topic,
             p.partition,
@@ -195,6 +195,7 @@ fn print_progress(now: &[ReassignmentProgress], json: bool) {
             join(&p.isr),
             p.leader
         );
+        println!("{}", line.trim_end());
     }
 }
 
