@@ -3,152 +3,20 @@
 //! and timestamps, ListOffsets, and a broker killed with SIGKILL that keeps
 //! every acknowledged message.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{client_config, consume, create_topic, produce_all, producer, Outgoing};
 use kraft_testkit::process::ProcessCluster;
 use kraft_testkit::TestCluster;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
 
 const KRAFTD: &str = env!("CARGO_BIN_EXE_kraftd");
-const DEADLINE: Duration = Duration::from_secs(120);
-
-fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4");
-    config
-}
-
-async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(bootstrap).create().expect("admin client");
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&topic], &options)
-        .await
-        .expect("CreateTopics");
-    for result in results {
-        result.expect("topic created");
-    }
-}
-
-fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
-    let mut config = client_config(bootstrap);
-    config
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("message.timeout.ms", "60000");
-    for (k, v) in extra {
-        config.set(*k, *v);
-    }
-    config.create().expect("producer")
-}
-
-/// One message to produce.
-#[derive(Clone, Debug, Default)]
-struct Outgoing {
-    key: Vec<u8>,
-    payload: Vec<u8>,
-    partition: Option<i32>,
-    timestamp: Option<i64>,
-    headers: Vec<(String, Vec<u8>)>,
-}
-
-/// Sends every message and waits for each acknowledgement: (partition,
-/// offset) per message, in send order.
-async fn produce_all(
-    producer: &FutureProducer,
-    topic: &str,
-    messages: &[Outgoing],
-) -> Vec<(i32, i64)> {
-    let mut deliveries = Vec::with_capacity(messages.len());
-    for m in messages {
-        let mut record = FutureRecord::to(topic).key(&m.key).payload(&m.payload);
-        if let Some(p) = m.partition {
-            record = record.partition(p);
-        }
-        if let Some(ts) = m.timestamp {
-            record = record.timestamp(ts);
-        }
-        if !m.headers.is_empty() {
-            let mut headers = OwnedHeaders::new();
-            for (k, v) in &m.headers {
-                headers = headers.insert(Header {
-                    key: k,
-                    value: Some(v),
-                });
-            }
-            record = record.headers(headers);
-        }
-        match producer.send_result(record) {
-            Ok(delivery) => deliveries.push(delivery),
-            Err((e, _)) => panic!("enqueue failed: {e}"),
-        }
-    }
-    let mut acked = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        match delivery.await.expect("delivery report") {
-            Ok(d) => acked.push((d.partition, d.offset)),
-            Err((e, _)) => panic!("produce failed: {e}"),
-        }
-    }
-    acked
-}
-
-/// Reads partitions `0..partitions` of `topic` from the beginning, with
-/// assigned partitions (no group), until `count` messages have arrived.
-async fn consume(bootstrap: &str, topic: &str, partitions: i32, count: usize) -> Vec<OwnedMessage> {
-    let bootstrap = bootstrap.to_string();
-    let topic = topic.to_string();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config(&bootstrap)
-            .set("group.id", "assigned-only")
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "100")
-            .create()
-            .expect("consumer");
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment
-                .add_partition_offset(&topic, p, Offset::Beginning)
-                .expect("assignment");
-        }
-        consumer.assign(&assignment).expect("assign");
-        let mut out = Vec::with_capacity(count);
-        let deadline = Instant::now() + DEADLINE;
-        while out.len() < count {
-            assert!(
-                Instant::now() < deadline,
-                "consumed {} of {count} messages before the deadline",
-                out.len()
-            );
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => out.push(m.detach()),
-                // librdkafka reports transient trouble (a broker restarting)
-                // as errors and retries by itself; the deadline catches a
-                // consumer that never recovers.
-                Some(Err(e)) => eprintln!("consumer: {e}"),
-                None => {}
-            }
-        }
-        out
-    })
-    .await
-    .expect("consumer thread")
-}
 
 async fn single_node() -> TestCluster {
     TestCluster::builder(1)
@@ -162,7 +30,7 @@ async fn single_node() -> TestCluster {
 async fn keyed_messages_come_back_in_order_per_partition() {
     let cluster = single_node().await;
     let bootstrap = cluster.bootstrap_servers();
-    create_topic(&bootstrap, "keyed", 3, &[]).await;
+    create_topic(&bootstrap, "keyed", 3, 1, &[]).await;
     let producer = producer(&bootstrap, &[]);
     let messages: Vec<Outgoing> = (0..100_000u32)
         .map(|i| Outgoing {
@@ -219,7 +87,7 @@ async fn every_compression_codec_round_trips() {
     let bootstrap = cluster.bootstrap_servers();
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("codec-{codec}");
-        create_topic(&bootstrap, &topic, 1, &[]).await;
+        create_topic(&bootstrap, &topic, 1, 1, &[]).await;
         let producer = producer(&bootstrap, &[("compression.type", codec)]);
         // Repetitive payloads so every codec really compresses them.
         let messages: Vec<Outgoing> = (0..2000u32)
@@ -244,10 +112,11 @@ async fn every_compression_codec_round_trips() {
 async fn headers_and_timestamps_are_preserved() {
     let cluster = single_node().await;
     let bootstrap = cluster.bootstrap_servers();
-    create_topic(&bootstrap, "stamped", 1, &[]).await;
+    create_topic(&bootstrap, "stamped", 1, 1, &[]).await;
     create_topic(
         &bootstrap,
         "appended",
+        1,
         1,
         &[("message.timestamp.type", "LogAppendTime")],
     )
@@ -309,7 +178,7 @@ fn now_ms() -> i64 {
 async fn list_offsets_answers_earliest_latest_and_by_time() {
     let cluster = single_node().await;
     let bootstrap = cluster.bootstrap_servers();
-    create_topic(&bootstrap, "timed", 1, &[]).await;
+    create_topic(&bootstrap, "timed", 1, 1, &[]).await;
     // Timestamps 1000 ms apart; one batch holds many of them, so a lookup by
     // time must find a record inside a batch. Compressed, to look inside a
     // compressed batch too.
@@ -370,7 +239,7 @@ async fn list_offsets_answers_earliest_latest_and_by_time() {
 async fn sigkill_keeps_every_acknowledged_message() {
     let mut node = ProcessCluster::start_combined(Path::new(KRAFTD), &[]).expect("kraftd starts");
     let bootstrap = node.bootstrap_servers();
-    create_topic(&bootstrap, "durable", 3, &[]).await;
+    create_topic(&bootstrap, "durable", 3, 1, &[]).await;
     let producer = producer(&bootstrap, &[("message.timeout.ms", "5000")]);
     let messages: Vec<Outgoing> = (0..20_000u32)
         .map(|i| Outgoing {

@@ -27,9 +27,12 @@ use crate::metadata_cache::MetadataCache;
 use crate::metadata_loader::{
     LoaderConfig, LoaderError, MetadataLag, MetadataLoader, WatchPublisher,
 };
-use crate::replica::{ReplicaManager, ReplicaManagerConfig, ReplicaPublisher};
+use crate::replica::{
+    isr_manager, ReplicaFetchers, ReplicaManager, ReplicaManagerConfig, ReplicaPublisher,
+};
+use kraft_raft::NetworkFault;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BrokerNodeConfig {
     pub node_id: i32,
     pub cluster_id: String,
@@ -48,6 +51,12 @@ pub struct BrokerNodeConfig {
     pub kafka: BrokerConfig,
     /// Partition logs: `log.dirs` and the `log.*` defaults.
     pub logs: ReplicaManagerConfig,
+    /// `broker.session.timeout.ms`: after this long without a heartbeat
+    /// answered, the broker counts itself fenced and stops acknowledging
+    /// writes as leader.
+    pub session_timeout: Duration,
+    /// Which links work (tests cut some): replica fetches consult it.
+    pub fault: Arc<dyn NetworkFault>,
 }
 
 /// How long a controlled shutdown may take before the broker stops anyway.
@@ -67,6 +76,20 @@ pub struct BrokerNode {
     server_task: JoinHandle<()>,
     replicas: Arc<ReplicaManager>,
     maintenance_task: JoinHandle<()>,
+    isr_task: JoinHandle<()>,
+    fencing_task: JoinHandle<()>,
+}
+
+/// A fenced broker must not acknowledge writes as leader: partitions may
+/// lead only while the lifecycle says the broker is unfenced.
+async fn follow_fencing(replicas: Arc<ReplicaManager>, mut state: watch::Receiver<BrokerState>) {
+    loop {
+        let fenced = matches!(*state.borrow_and_update(), BrokerState::Fenced { .. });
+        replicas.set_may_lead(!fenced);
+        if state.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 impl BrokerNode {
@@ -81,11 +104,18 @@ impl BrokerNode {
                 reason: format!("listener: {e}"),
             })?;
         let (image_tx, image_rx) = watch::channel(Arc::new(MetadataImage::empty()));
+        let cache = MetadataCache::new(image_rx);
         // Partition logs are opened (and recovered) before any metadata is
         // applied, so the first image finds them.
         let logs = config.logs.clone();
+        let fetchers = ReplicaFetchers::new(
+            config.node_id,
+            config.listener_name.clone(),
+            cache.clone(),
+            config.fault.clone(),
+        );
         let replicas = Arc::new(
-            tokio::task::spawn_blocking(move || ReplicaManager::open(logs))
+            tokio::task::spawn_blocking(move || ReplicaManager::open(logs, fetchers))
                 .await
                 .map_err(|e| LoaderError::LocalSnapshot {
                     dir: config.metadata_dir.clone(),
@@ -119,7 +149,6 @@ impl BrokerNode {
             reason: e.to_string(),
         })??;
         let loader_task = tokio::spawn(loader.run());
-        let cache = MetadataCache::new(image_rx);
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (stop_serving, stop_serving_rx) = watch::channel(false);
@@ -141,10 +170,22 @@ impl BrokerNode {
             listeners: config.advertised.clone(),
             rack: config.rack.clone(),
             heartbeat_interval: config.heartbeat_interval,
+            session_timeout: config.session_timeout,
         };
         let (lifecycle, state) =
             BrokerLifecycle::new(lifecycle_config, cache.clone(), shutdown_rx.clone());
         let lifecycle_task = tokio::spawn(lifecycle.run());
+        let isr_task = tokio::spawn(isr_manager::run(
+            replicas.clone(),
+            Arc::new(ControllerChannel::with_pool_size(
+                config.controllers.clone(),
+                &config.cluster_id,
+                1,
+            )),
+            state.clone(),
+            shutdown_rx.clone(),
+        ));
+        let fencing_task = tokio::spawn(follow_fencing(replicas.clone(), state.clone()));
         // As Kafka does, serve clients only once the broker is unfenced: its
         // cache is caught up and the controller counts it alive. Until then
         // connections wait in the listener's backlog.
@@ -183,6 +224,8 @@ impl BrokerNode {
             server_task,
             replicas,
             maintenance_task,
+            isr_task,
+            fencing_task,
         })
     }
 
@@ -261,9 +304,13 @@ impl BrokerNode {
         self.lifecycle_task.abort();
         self.loader_task.abort();
         self.maintenance_task.abort();
+        self.isr_task.abort();
+        self.fencing_task.abort();
         let _ = self.lifecycle_task.await;
         let _ = self.loader_task.await;
         let _ = self.maintenance_task.await;
+        let _ = self.isr_task.await;
+        let _ = self.fencing_task.await;
         let replicas = self.replicas.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || replicas.close()).await {
             tracing::error!(node = self.node_id, error = %e, "closing partition logs failed");
@@ -279,13 +326,18 @@ impl BrokerNode {
             &self.server_task,
             &self.loader_task,
             &self.maintenance_task,
+            &self.isr_task,
+            &self.fencing_task,
         ] {
             task.abort();
         }
+        self.replicas.stop_fetching();
         let _ = self.lifecycle_task.await;
         let _ = self.server_task.await;
         let _ = self.loader_task.await;
         let _ = self.maintenance_task.await;
+        let _ = self.isr_task.await;
+        let _ = self.fencing_task.await;
         tracing::info!(node = self.node_id, "broker stopped");
     }
 }

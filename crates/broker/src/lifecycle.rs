@@ -48,6 +48,9 @@ pub enum BrokerState {
 #[derive(Clone, Debug)]
 pub struct LifecycleConfig {
     pub node_id: i32,
+    /// `broker.session.timeout.ms`: heartbeats failing this long mean the
+    /// controller has fenced this broker.
+    pub session_timeout: Duration,
     pub cluster_id: String,
     pub controllers: Vec<String>,
     pub listeners: Vec<Endpoint>,
@@ -100,6 +103,7 @@ impl BrokerLifecycle {
         // Ask to be unfenced at once the first time the cache is caught up,
         // not an interval later.
         let mut unfence_asked = false;
+        let mut last_answered = tokio::time::Instant::now();
         loop {
             let fenced = matches!(*self.state.borrow(), BrokerState::Fenced { .. });
             let behind = fenced && !self.caught_up();
@@ -124,6 +128,7 @@ impl BrokerLifecycle {
             let want_shutdown = *self.shutdown.borrow();
             match self.heartbeat(epoch, want_shutdown).await {
                 Ok(state) => {
+                    last_answered = tokio::time::Instant::now();
                     self.state.send_replace(state);
                     if state == BrokerState::ShutDown {
                         return;
@@ -140,7 +145,14 @@ impl BrokerLifecycle {
                     unfence_asked = false;
                 }
                 Err(e) => {
-                    tracing::debug!(node = self.config.node_id, error = %e, "heartbeat failed")
+                    tracing::debug!(node = self.config.node_id, error = %e, "heartbeat failed");
+                    // Unheard for a whole session, the controller has fenced
+                    // this broker and moved its leaderships: stop leading.
+                    let running = matches!(*self.state.borrow(), BrokerState::Running { .. });
+                    if running && last_answered.elapsed() >= self.config.session_timeout {
+                        tracing::warn!(node = self.config.node_id, "no heartbeat answered for a whole session; counting this broker fenced");
+                        self.state.send_replace(BrokerState::Fenced { epoch });
+                    }
                 }
             }
         }

@@ -82,6 +82,8 @@ pub struct KraftConfig {
     pub leader_imbalance_check_interval: Duration,
     /// `leader.imbalance.per.broker.percentage`.
     pub leader_imbalance_per_broker_percentage: u32,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max: Duration,
     /// Keys present in the file that this build does not use.
     pub unknown_keys: Vec<String>,
 }
@@ -113,6 +115,7 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("num.partitions", Some("1")),
     ("default.replication.factor", Some("1")),
     ("log.retention.check.interval.ms", Some("300000")),
+    ("replica.lag.time.max.ms", Some("30000")),
     ("log.retention.hours", None),
     ("log.retention.minutes", None),
     ("log.roll.hours", None),
@@ -361,6 +364,7 @@ impl KraftConfig {
             },
             leader_imbalance_per_broker_percentage: p
                 .number::<u32>("leader.imbalance.per.broker.percentage", 0)?,
+            replica_lag_time_max: p.millis("replica.lag.time.max.ms", 1)?,
             unknown_keys: props
                 .keys()
                 .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))

@@ -94,7 +94,7 @@ impl KraftNode {
         };
         let broker = if config.roles.broker {
             let listener = bind(listeners.broker, config.broker_listener()).await?;
-            Some(start_broker(config, &cluster_id, listener).await?)
+            Some(start_broker(config, &cluster_id, listener, &options).await?)
         } else {
             None
         };
@@ -218,6 +218,7 @@ async fn start_broker(
     config: &KraftConfig,
     cluster_id: &str,
     listener: TcpListener,
+    options: &NodeOptions,
 ) -> Result<BrokerNode, NodeError> {
     let serving = config.broker_listener().ok_or_else(|| {
         NodeError::Listeners("a broker needs a non-controller listener".to_string())
@@ -268,8 +269,11 @@ async fn start_broker(
         logs: ReplicaManagerConfig {
             defaults: config.log_defaults.clone(),
             retention_check_interval: config.retention_check_interval,
+            replica_lag_time_max: config.replica_lag_time_max,
             ..ReplicaManagerConfig::new(config.node_id, config.log_dirs.clone())
         },
+        session_timeout: config.session_timeout,
+        fault: options.fault.clone(),
     };
     Ok(BrokerNode::start(broker_config, listener).await?)
 }

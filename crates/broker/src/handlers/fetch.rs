@@ -6,7 +6,8 @@
 //! `max_bytes` for the whole response, `min_bytes` and `max_wait_ms`.
 //!
 //! Out: per partition the batches from the fetch offset as `Bytes` read
-//! straight from the log (a consumer reads below the high watermark), with
+//! straight from the log (a consumer reads below the high watermark, a
+//! follower — `replica_id` set — to the log end), with
 //! the high watermark, last stable offset (the high watermark: there are no
 //! transactions) and log start offset; or an error code —
 //! OFFSET_OUT_OF_RANGE, NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH,
@@ -15,8 +16,15 @@
 //! than the limits never blocks a consumer.
 //!
 //! Long poll: when the read yields fewer than `min_bytes` and no error, the
-//! handler waits on the partitions' high-watermark watches and reads again,
-//! until `min_bytes` are there or `max_wait_ms` has passed.
+//! handler waits on the partitions' high-watermark watches (a follower: the
+//! log-end watches) and reads again, until `min_bytes` are there or
+//! `max_wait_ms` has passed.
+//!
+//! A follower's fetch also tells the leader how far the follower has got
+//! (its fetch offset), which moves the high watermark; if the follower's
+//! last fetched epoch shows its log diverging from the leader's, the answer
+//! is `diverging_epoch` instead of records (see
+//! [`Partition::read_for_follower`]).
 //!
 //! Fetch sessions (KIP-227): this broker creates none. A client asking for
 //! one gets session id 0, which tells it to keep sending full requests; an
@@ -29,7 +37,7 @@ use futures::future::select_all;
 use futures::FutureExt;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader, TopicName};
 use kraft_log::ReadResult;
@@ -41,7 +49,8 @@ use super::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
-use crate::replica::{codes, Partition};
+use crate::replica::partition::FollowerRead;
+use crate::replica::{codes, now_ms, Partition};
 
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
@@ -68,11 +77,20 @@ const FORGOTTEN: &[Field] = &[
 /// Serves Fetch.
 pub struct FetchHandler;
 
+/// Who is fetching.
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    Consumer,
+    /// A follower replica with this broker id.
+    Follower(i32),
+}
+
 /// One requested partition, resolved once per request.
 struct Wanted {
     index: i32,
     fetch_offset: i64,
     leader_epoch: i32,
+    last_fetched_epoch: i32,
     max_bytes: usize,
     target: Result<Arc<Partition>, i16>,
 }
@@ -123,6 +141,16 @@ impl Handler for FetchHandler {
             }
         }
         let image = ctx.cache.image();
+        let replica_id = if version >= 15 {
+            request.replica_state.replica_id.0
+        } else {
+            request.replica_id.0
+        };
+        let reader = if replica_id >= 0 {
+            Reader::Follower(replica_id)
+        } else {
+            Reader::Consumer
+        };
         let topics = resolve(ctx, &image, version, request.topics);
         let read_committed = request.isolation_level == 1;
         let min_bytes = request.min_bytes.max(0) as usize;
@@ -139,17 +167,21 @@ impl Handler for FetchHandler {
         let mut watches: Vec<watch::Receiver<i64>> = topics
             .iter()
             .flat_map(|t| &t.partitions)
-            .filter_map(|w| w.target.as_ref().ok().map(|p| p.subscribe()))
+            .filter_map(|w| w.target.as_ref().ok())
+            .map(|p| match reader {
+                Reader::Consumer => p.subscribe(),
+                Reader::Follower(_) => p.subscribe_log_end(),
+            })
             .collect();
         loop {
             for w in &mut watches {
                 w.borrow_and_update();
             }
-            let (responses, bytes, any_error) =
-                read_all(&topics, max_bytes, read_committed, &image);
+            let (responses, bytes, answer_now) =
+                read_all(&topics, reader, max_bytes, read_committed, &image);
             let timed_out = tokio::time::Instant::now() >= deadline;
-            if bytes >= min_bytes || any_error || timed_out || watches.is_empty() {
-                return FetchResponse::default().with_responses(responses);
+            if bytes >= min_bytes || answer_now || timed_out || watches.is_empty() {
+                return fit_to_version(FetchResponse::default().with_responses(responses), version);
             }
             let changed = select_all(watches.iter_mut().map(|w| w.changed().boxed()));
             tokio::select! {
@@ -158,6 +190,29 @@ impl Handler for FetchHandler {
             }
         }
     }
+}
+
+/// Clears what `version` cannot carry (kafka-protocol refuses to encode a
+/// field outside its versions): the log start offset before v5, the
+/// diverging epoch and current leader before v12.
+fn fit_to_version(mut response: FetchResponse, version: i16) -> FetchResponse {
+    for p in response
+        .responses
+        .iter_mut()
+        .flat_map(|t| &mut t.partitions)
+    {
+        if version < 5 {
+            p.log_start_offset = -1;
+        }
+        if version < 12 {
+            p.diverging_epoch = EpochEndOffset::default();
+            p.current_leader = LeaderIdAndEpoch::default();
+        }
+    }
+    if version < 16 {
+        response.node_endpoints.clear();
+    }
+    response
 }
 
 fn session_error(code: i16, session_id: i32) -> FetchResponse {
@@ -193,6 +248,11 @@ fn resolve(
                     } else {
                         -1
                     },
+                    last_fetched_epoch: if version >= 12 {
+                        p.last_fetched_epoch
+                    } else {
+                        -1
+                    },
                     max_bytes: p.partition_max_bytes.max(0) as usize,
                     target: resolved.and_then(|id| hosted_partition(ctx, image, id, p.partition)),
                 })
@@ -208,34 +268,70 @@ fn resolve(
 }
 
 /// Reads every partition once: the responses, the bytes read and whether
-/// any partition has an error.
+/// to answer at once (an error, or a follower that must truncate).
 fn read_all(
     topics: &[WantedTopic],
+    reader: Reader,
     max_bytes: usize,
     read_committed: bool,
     image: &MetadataImage,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut remaining = max_bytes;
     let mut total = 0;
-    let mut any_error = false;
+    let mut answer_now = false;
     let mut responses = Vec::with_capacity(topics.len());
     for topic in topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
             let limit = wanted.max_bytes.min(remaining);
+            let first = total == 0;
             let read = wanted.target.as_ref().map_err(|c| *c).and_then(|p| {
-                p.read(wanted.fetch_offset, wanted.leader_epoch, limit, total == 0)
-                    .map_err(|e| e.code())
+                match reader {
+                    Reader::Consumer => p
+                        .read(wanted.fetch_offset, wanted.leader_epoch, limit, first)
+                        .map(FollowerRead::Records),
+                    Reader::Follower(id) => p.read_for_follower(
+                        id,
+                        wanted.fetch_offset,
+                        wanted.last_fetched_epoch,
+                        wanted.leader_epoch,
+                        limit,
+                        first,
+                        now_ms(),
+                    ),
+                }
+                .map_err(|e| e.code())
             });
             let data = match read {
-                Ok(result) => {
+                Ok(FollowerRead::Records(result)) => {
                     let len = result.records.len();
                     total += len;
                     remaining = remaining.saturating_sub(len);
                     partition_data(wanted.index, result, read_committed)
                 }
+                Ok(FollowerRead::Diverging {
+                    epoch,
+                    end_offset,
+                    high_watermark,
+                    log_start_offset,
+                }) => {
+                    // Nothing to wait for: the follower must truncate first.
+                    answer_now = true;
+                    PartitionData::default()
+                        .with_partition_index(wanted.index)
+                        .with_high_watermark(high_watermark)
+                        .with_last_stable_offset(high_watermark)
+                        .with_log_start_offset(log_start_offset)
+                        .with_diverging_epoch(
+                            EpochEndOffset::default()
+                                .with_epoch(epoch)
+                                .with_end_offset(end_offset),
+                        )
+                        .with_aborted_transactions(None)
+                        .with_records(Some(Default::default()))
+                }
                 Err(code) => {
-                    any_error = true;
+                    answer_now = true;
                     error_data(wanted, code, topic.resolved_id, image)
                 }
             };
@@ -248,7 +344,7 @@ fn read_all(
                 .with_partitions(partitions),
         );
     }
-    (responses, total, any_error)
+    (responses, total, answer_now)
 }
 
 fn partition_data(index: i32, result: ReadResult, read_committed: bool) -> PartitionData {
@@ -292,4 +388,46 @@ fn error_data(
         }
     }
     data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    #[test]
+    fn a_full_response_encodes_at_every_served_version() {
+        for version in FetchHandler::MIN_VERSION..=FetchHandler::MAX_VERSION {
+            let data = PartitionData::default()
+                .with_high_watermark(10)
+                .with_last_stable_offset(10)
+                .with_log_start_offset(2)
+                .with_diverging_epoch(EpochEndOffset::default().with_epoch(1).with_end_offset(4))
+                .with_current_leader(
+                    LeaderIdAndEpoch::default()
+                        .with_leader_id(2.into())
+                        .with_leader_epoch(3),
+                )
+                .with_aborted_transactions(Some(Vec::new()))
+                .with_records(Some(bytes::Bytes::from_static(b"batch")));
+            let topic = FetchableTopicResponse::default()
+                .with_topic(TopicName(StrBytes::from_static_str("t")))
+                .with_topic_id(Uuid::new_v4())
+                .with_partitions(vec![data]);
+            let mut topic = topic;
+            if version < 13 {
+                topic.topic_id = Uuid::nil();
+            } else {
+                topic.topic = TopicName::default();
+            }
+            let response = fit_to_version(
+                FetchResponse::default().with_responses(vec![topic]),
+                version,
+            );
+            let mut buf = bytes::BytesMut::new();
+            response
+                .encode(&mut buf, version)
+                .unwrap_or_else(|e| panic!("Fetch v{version}: {e}"));
+        }
+    }
 }

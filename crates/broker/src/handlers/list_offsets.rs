@@ -105,8 +105,18 @@ impl Handler for ListOffsetsHandler {
                     .with_partitions(partitions)
             })
             .collect();
-        ListOffsetsResponse::default().with_topics(topics)
+        fit_to_version(ListOffsetsResponse::default().with_topics(topics), version)
     }
+}
+
+/// Clears what `version` cannot carry: the leader epoch before v4.
+fn fit_to_version(mut response: ListOffsetsResponse, version: i16) -> ListOffsetsResponse {
+    if version < 4 {
+        for p in response.topics.iter_mut().flat_map(|t| &mut t.partitions) {
+            p.leader_epoch = -1;
+        }
+    }
+    response
 }
 
 /// `(offset, timestamp, leader epoch)` for one partition, or an error code.
@@ -165,4 +175,30 @@ fn epoch_of(partition: &Partition, offset: i64) -> i32 {
         }
     }
     -1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    #[test]
+    fn a_full_response_encodes_at_every_served_version() {
+        for version in ListOffsetsHandler::MIN_VERSION..=ListOffsetsHandler::MAX_VERSION {
+            let partition = ListOffsetsPartitionResponse::default()
+                .with_offset(7)
+                .with_timestamp(1000)
+                .with_leader_epoch(2);
+            let response = ListOffsetsResponse::default().with_topics(vec![
+                ListOffsetsTopicResponse::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![partition]),
+            ]);
+            let mut buf = bytes::BytesMut::new();
+            fit_to_version(response, version)
+                .encode(&mut buf, version)
+                .unwrap_or_else(|e| panic!("ListOffsets v{version}: {e}"));
+        }
+    }
 }

@@ -9,8 +9,10 @@
 //!
 //! Out: per partition the error code, the base offset, the log-append time
 //! (-1 under CreateTime) and the log start offset. With acks=all the answer
-//! waits until the high watermark passes the batch (REQUEST_TIMED_OUT after
-//! `timeout_ms`); with acks=1 it is sent once the leader has appended; with
+//! waits until the high watermark passes the batch: every in-sync replica
+//! has it (REQUEST_TIMED_OUT after `timeout_ms`; NOT_ENOUGH_REPLICAS before
+//! the append or NOT_ENOUGH_REPLICAS_AFTER_APPEND after it when the ISR is
+//! smaller than `min.insync.replicas`); with acks=1 it is sent once the leader has appended; with
 //! acks=0 nothing is sent at all, and a failure closes the connection, as
 //! Kafka does. An acks value other than -1, 0 or 1 is INVALID_REQUIRED_ACKS.
 
@@ -48,10 +50,20 @@ const TOPIC: &[Field] = &[
 /// Serves Produce.
 pub struct ProduceHandler;
 
+/// A batch appended: where, what the log said, and in which leader epoch.
+struct Appended {
+    partition: Arc<Partition>,
+    info: LogAppendInfo,
+    leader_epoch: i32,
+}
+
+/// A refused batch: the error code and message.
+type Refused = (i16, Option<String>);
+
 /// One partition's outcome before acks=all waits.
 struct Outcome {
     index: i32,
-    result: Result<(Arc<Partition>, LogAppendInfo), (i16, Option<String>)>,
+    result: Result<Appended, Refused>,
 }
 
 impl Handler for ProduceHandler {
@@ -117,9 +129,15 @@ impl Handler for ProduceHandler {
             let mut partitions = Vec::with_capacity(outcomes.len());
             for outcome in outcomes {
                 let response = match outcome.result {
-                    Ok((partition, info)) => {
+                    Ok(Appended {
+                        partition,
+                        info,
+                        leader_epoch,
+                    }) => {
                         let code = if acks == -1 {
-                            wait_for_replication(&partition, info.last_offset + 1, deadline).await
+                            partition
+                                .wait_for_replication(info.last_offset + 1, leader_epoch, deadline)
+                                .await
                         } else {
                             codes::NONE
                         };
@@ -153,8 +171,37 @@ impl Handler for ProduceHandler {
                     .with_partition_responses(partitions),
             );
         }
-        ProduceResponse::default().with_responses(responses)
+        fit_to_version(
+            ProduceResponse::default().with_responses(responses),
+            version,
+        )
     }
+}
+
+/// Clears what `version` cannot carry (kafka-protocol refuses to encode a
+/// field outside its versions): log start offset before v5, record errors
+/// and messages before v8, the current leader before v10.
+fn fit_to_version(mut response: ProduceResponse, version: i16) -> ProduceResponse {
+    for p in response
+        .responses
+        .iter_mut()
+        .flat_map(|t| &mut t.partition_responses)
+    {
+        if version < 5 {
+            p.log_start_offset = -1;
+        }
+        if version < 8 {
+            p.record_errors.clear();
+            p.error_message = None;
+        }
+        if version < 10 {
+            p.current_leader = LeaderIdAndEpoch::default();
+        }
+    }
+    if version < 10 {
+        response.node_endpoints.clear();
+    }
+    response
 }
 
 /// Appends one partition's batch; the error is a code and message.
@@ -166,7 +213,7 @@ fn append(
     records: Option<Bytes>,
     acks: i16,
     now: i64,
-) -> Result<(Arc<Partition>, LogAppendInfo), (i16, Option<String>)> {
+) -> Result<Appended, Refused> {
     if !matches!(acks, -1..=1) {
         return Err((
             INVALID_REQUIRED_ACKS,
@@ -178,32 +225,15 @@ fn append(
         .map_err(|code| (code, None))?;
     let records = records.ok_or((codes::INVALID_RECORD, Some("no records".to_string())))?;
     match partition.append_as_leader(records, acks, now) {
-        Ok(info) => Ok((partition, info)),
+        Ok((info, leader_epoch)) => Ok(Appended {
+            partition,
+            info,
+            leader_epoch,
+        }),
         Err(e) => {
             tracing::debug!(partition = ?partition, error = %e, "produce refused");
             Err((e.code(), Some(e.to_string())))
         }
-    }
-}
-
-/// Waits until the high watermark reaches `offset`: every in-sync replica
-/// has the batch.
-async fn wait_for_replication(
-    partition: &Partition,
-    offset: i64,
-    deadline: tokio::time::Instant,
-) -> i16 {
-    if partition.high_watermark() >= offset {
-        return codes::NONE;
-    }
-    let mut hw = partition.subscribe();
-    let reached = tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw >= offset))
-        .await
-        .is_ok_and(|r| r.is_ok());
-    if reached {
-        codes::NONE
-    } else {
-        codes::REQUEST_TIMED_OUT
     }
 }
 
@@ -239,5 +269,35 @@ fn current_leader(image: &MetadataImage, topic_id: Uuid, index: i32) -> LeaderId
         None => LeaderIdAndEpoch::default()
             .with_leader_id((-1).into())
             .with_leader_epoch(-1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::Encodable;
+
+    #[test]
+    fn a_full_response_encodes_at_every_served_version() {
+        for version in ProduceHandler::MIN_VERSION..=ProduceHandler::MAX_VERSION {
+            let partition =
+                partition_response(0, codes::NOT_LEADER_OR_FOLLOWER, Some("moved".into()))
+                    .with_log_start_offset(5)
+                    .with_current_leader(
+                        LeaderIdAndEpoch::default()
+                            .with_leader_id(2.into())
+                            .with_leader_epoch(3),
+                    );
+            let response =
+                ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_responses(vec![partition])]);
+            let response = fit_to_version(response, version);
+            let mut buf = bytes::BytesMut::new();
+            response
+                .encode(&mut buf, version)
+                .unwrap_or_else(|e| panic!("Produce v{version}: {e}"));
+        }
     }
 }

@@ -111,7 +111,8 @@ mod tests {
         assert_eq!(parse_dir_name("my-topic-12"), Some(("my-topic", 12)));
         assert_eq!(parse_dir_name("orders"), None);
         assert_eq!(parse_dir_name("-1"), None);
-        assert_eq!(parse_dir_name("x--1"), None);
+        assert_eq!(parse_dir_name("x--1"), Some(("x-", 1)));
+        assert_eq!(parse_dir_name("orders-x"), None);
         assert_eq!(partition_dir_name("a.b", 0), "a.b-0");
     }
 

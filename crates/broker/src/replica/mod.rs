@@ -10,6 +10,10 @@
 //! logs. Out: [`Partition`]s for the Produce, Fetch and ListOffsets
 //! handlers, looked up by topic id and partition index.
 //!
+//! A partition this broker follows is fetched from its leader by
+//! [`ReplicaFetchers`]; one it leads tracks its followers and asks the
+//! controller for ISR changes ([`isr_manager`]).
+//!
 //! A background task ([`ReplicaManager::run_maintenance`]) applies the flush
 //! policy, retention and high-watermark checkpoints on blocking threads, so
 //! no fsync runs on a runtime worker. [`ReplicaManager::close`] is the clean
@@ -17,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,9 +35,13 @@ use uuid::Uuid;
 use crate::metadata_loader::MetadataPublisher;
 
 pub mod disk;
+pub mod fetcher;
+pub mod follower_progress;
+pub mod isr_manager;
 pub mod log_config;
 pub mod partition;
 
+pub use fetcher::ReplicaFetchers;
 pub use log_config::{partition_settings, LogDefaults, PartitionSettings};
 pub use partition::{codes, Partition, PartitionError, ReplicaState};
 
@@ -48,6 +57,9 @@ pub struct ReplicaManagerConfig {
     pub retention_check_interval: Duration,
     /// `replica.high.watermark.checkpoint.interval.ms` (default 5 s).
     pub checkpoint_interval: Duration,
+    /// `replica.lag.time.max.ms` (default 30 s): a follower not caught up
+    /// for this long leaves the ISR.
+    pub replica_lag_time_max: Duration,
 }
 
 impl ReplicaManagerConfig {
@@ -59,6 +71,7 @@ impl ReplicaManagerConfig {
             defaults: LogDefaults::new(),
             retention_check_interval: Duration::from_secs(300),
             checkpoint_interval: Duration::from_secs(5),
+            replica_lag_time_max: Duration::from_secs(30),
         }
     }
 }
@@ -81,6 +94,10 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<PartitionKey, Arc<Partition>>>,
     /// Partitions whose logs failed to open, with the reason.
     offline: RwLock<HashMap<PartitionKey, String>>,
+    /// Fetch the partitions this broker follows.
+    fetchers: ReplicaFetchers,
+    /// False while this broker is fenced: no partition acknowledges writes.
+    may_lead: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for ReplicaManager {
@@ -103,7 +120,8 @@ impl ReplicaManager {
     /// Opens (and recovers) every partition log already on disk. Blocking:
     /// call it off the runtime. A log that fails to open is reported
     /// offline, not fatal: the other partitions still serve.
-    pub fn open(config: ReplicaManagerConfig) -> ReplicaManager {
+    pub fn open(config: ReplicaManagerConfig, fetchers: ReplicaFetchers) -> ReplicaManager {
+        let may_lead = Arc::new(AtomicBool::new(true));
         let mut partitions = HashMap::new();
         let mut offline = HashMap::new();
         for found in disk::scan(&config.log_dirs) {
@@ -120,6 +138,7 @@ impl ReplicaManager {
                         config.node_id,
                         log,
                         settings,
+                        may_lead.clone(),
                     );
                     partitions.insert(key, partition);
                 }
@@ -133,11 +152,33 @@ impl ReplicaManager {
             config,
             partitions: RwLock::new(partitions),
             offline: RwLock::new(offline),
+            fetchers,
+            may_lead,
         }
     }
 
     pub fn node_id(&self) -> i32 {
         self.config.node_id
+    }
+
+    pub fn config(&self) -> &ReplicaManagerConfig {
+        &self.config
+    }
+
+    /// Lets partitions acknowledge writes as leader, or stops them (while
+    /// this broker is fenced).
+    pub fn set_may_lead(&self, may_lead: bool) {
+        if self.may_lead.swap(may_lead, Ordering::AcqRel) != may_lead {
+            tracing::info!(
+                node = self.config.node_id,
+                may_lead,
+                "leadership of partitions allowed"
+            );
+            // Wake produces waiting for replication so they answer now.
+            for p in self.partitions() {
+                p.wake();
+            }
+        }
     }
 
     fn read_partitions(
@@ -212,7 +253,8 @@ impl ReplicaManager {
                 None => return,
             },
         };
-        if registration.leader == self.config.node_id && !partition.is_leader() {
+        let node_id = self.config.node_id;
+        if partition.set_state(registration.clone(), now_ms()) {
             tracing::info!(
                 partition = %format!("{topic}-{index}"),
                 epoch = registration.leader_epoch,
@@ -220,7 +262,12 @@ impl ReplicaManager {
                 "became leader"
             );
         }
-        partition.set_state(registration.clone());
+        if registration.leader == node_id || registration.leader < 0 {
+            self.fetchers.unfollow(topic_id, index);
+        } else {
+            self.fetchers
+                .follow(partition, registration.leader, registration.leader_epoch);
+        }
     }
 
     /// Creates a new partition log (replacing any stale directory of the
@@ -267,6 +314,7 @@ impl ReplicaManager {
                     self.config.node_id,
                     log,
                     settings,
+                    self.may_lead.clone(),
                 );
                 self.write_partitions()
                     .insert((topic_id, index), partition.clone());
@@ -313,15 +361,19 @@ impl ReplicaManager {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(topic_id, index));
+        self.fetchers.unfollow(topic_id, index);
         let Some(partition) = self.write_partitions().remove(&(topic_id, index)) else {
             return;
         };
         // Wake long polls on it: they find the partition gone and answer.
-        partition.set_state(PartitionRegistration {
-            leader: kraft_metadata::NO_LEADER,
-            leader_epoch: -1,
-            ..Default::default()
-        });
+        partition.set_state(
+            PartitionRegistration {
+                leader: kraft_metadata::NO_LEADER,
+                leader_epoch: -1,
+                ..Default::default()
+            },
+            now_ms(),
+        );
         match delete_partition_dir(partition.log().dir()) {
             Ok(()) => {
                 tracing::info!(partition = %format!("{topic}-{index}"), "deleted partition log")
@@ -405,9 +457,15 @@ impl ReplicaManager {
         }
     }
 
+    /// Stops every replica fetcher (the broker is going away).
+    pub fn stop_fetching(&self) {
+        self.fetchers.shutdown();
+    }
+
     /// Clean shutdown of every log: flush, checkpoint, mark clean.
     /// Blocking.
     pub fn close(&self) {
+        self.fetchers.shutdown();
         for p in self.partitions() {
             if let Err(e) = p.log().close() {
                 tracing::error!(dir = %p.log().dir().display(), error = %e, "closing partition log failed");

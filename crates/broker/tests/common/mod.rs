@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kraft_broker::kafka::{BrokerConfig, BrokerContext, KafkaClient, KafkaServer};
+use kraft_broker::replica::ReplicaFetchers;
 use kraft_broker::{
     CacheQueries, ControllerChannel, MetadataCache, ReplicaManager, ReplicaManagerConfig,
 };
@@ -96,10 +97,15 @@ impl Harness {
             controller: ControllerChannel::new(voters.clone(), CLUSTER_ID),
             config,
             // No metadata publisher feeds it: these tests host no partitions.
-            replicas: Arc::new(ReplicaManager::open(ReplicaManagerConfig::new(
-                BROKER_ID,
-                vec![dir.path().join("logs")],
-            ))),
+            replicas: Arc::new(ReplicaManager::open(
+                ReplicaManagerConfig::new(BROKER_ID, vec![dir.path().join("logs")]),
+                ReplicaFetchers::new(
+                    BROKER_ID,
+                    "PLAINTEXT".to_string(),
+                    MetadataCache::new(controller.image()),
+                    Arc::new(NoFaults),
+                ),
+            )),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(KafkaServer::serve(kafka_listener, ctx.clone(), shutdown_rx));

@@ -5,15 +5,24 @@
 //! In: state changes from the replica manager as metadata deltas arrive
 //! ([`Partition::set_state`]); produced batches ([`Partition::append_as_leader`])
 //! and reads ([`Partition::read`]) from the Produce, Fetch and ListOffsets
-//! handlers. Out: append results, batches as `Bytes`, and a `watch` of the
-//! high watermark that long-polling fetches and acks=all produces wait on.
+//! handlers. As leader, follower fetches ([`Partition::read_for_follower`]);
+//! as follower, what this broker's fetcher brought from the leader
+//! ([`Partition::append_as_follower`], [`Partition::truncate_to_leader`]).
+//! Out: append results, batches as `Bytes`, a `watch` of the high
+//! watermark that consumer long polls and acks=all produces wait on, one of
+//! the log end that follower long polls wait on, and the ISR changes this
+//! leader wants ([`Partition::isr_change`]).
+//!
+//! The leader's high watermark is the smallest log end offset in the ISR
+//! ([`Followers`]); a follower's is the leader's, capped at its own log end.
 //!
 //! Appends hold the state's read lock so a leadership change (which takes
 //! the write lock) never interleaves with one: after `set_state` returns,
 //! no append under the old epoch is in progress. Different partitions share
 //! no lock.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
 use kraft_log::batch::BatchHeader;
@@ -24,7 +33,12 @@ use kraft_metadata::PartitionRegistration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::replica::follower_progress::Followers;
 use crate::replica::log_config::PartitionSettings;
+
+mod replication;
+
+pub use replication::{FollowerRead, IsrChange, PendingIsr};
 
 /// Kafka error codes a partition operation can end with.
 pub mod codes {
@@ -36,6 +50,7 @@ pub mod codes {
     pub const REQUEST_TIMED_OUT: i16 = 7;
     pub const MESSAGE_TOO_LARGE: i16 = 10;
     pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
     pub const INVALID_TIMESTAMP: i16 = 32;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
     pub const FENCED_LEADER_EPOCH: i16 = 74;
@@ -49,6 +64,8 @@ pub mod codes {
 pub enum PartitionError {
     #[error("this broker is not the leader of the partition")]
     NotLeader,
+    #[error("broker {0} is not a replica of the partition")]
+    NotAReplica(i32),
     #[error("{isr} in-sync replicas, min.insync.replicas is {min}")]
     NotEnoughReplicas { isr: usize, min: usize },
     #[error("timestamp {timestamp} is more than {max_ms} ms in the future")]
@@ -64,7 +81,9 @@ pub enum PartitionError {
 impl PartitionError {
     pub fn code(&self) -> i16 {
         match self {
-            PartitionError::NotLeader => codes::NOT_LEADER_OR_FOLLOWER,
+            PartitionError::NotLeader | PartitionError::NotAReplica(_) => {
+                codes::NOT_LEADER_OR_FOLLOWER
+            }
             PartitionError::NotEnoughReplicas { .. } => codes::NOT_ENOUGH_REPLICAS,
             PartitionError::InvalidTimestamp { .. } => codes::INVALID_TIMESTAMP,
             PartitionError::FencedLeaderEpoch { .. } => codes::FENCED_LEADER_EPOCH,
@@ -74,11 +93,17 @@ impl PartitionError {
     }
 }
 
-/// What the metadata says about this partition, plus its settings.
+/// What the metadata says about this partition, plus its settings and
+/// this broker's own leadership bookkeeping.
 #[derive(Clone, Debug)]
 pub struct ReplicaState {
     pub registration: PartitionRegistration,
     pub settings: PartitionSettings,
+    /// As leader: the log end offset when this leader epoch began.
+    pub epoch_start_offset: i64,
+    /// As leader: an ISR change sent to the controller and not yet seen in
+    /// the metadata.
+    pub pending_isr: Option<PendingIsr>,
 }
 
 /// One partition replica on this broker.
@@ -89,7 +114,13 @@ pub struct Partition {
     node_id: i32,
     log: PartitionLog,
     state: RwLock<ReplicaState>,
+    followers: Mutex<Followers>,
     high_watermark: watch::Sender<i64>,
+    log_end: watch::Sender<i64>,
+    /// Shared by every partition: false while this broker is fenced (or has
+    /// lost touch with the controllers), when it must not acknowledge
+    /// writes as leader.
+    may_lead: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -112,8 +143,10 @@ impl Partition {
         node_id: i32,
         log: PartitionLog,
         settings: PartitionSettings,
+        may_lead: Arc<AtomicBool>,
     ) -> Arc<Partition> {
         let (high_watermark, _) = watch::channel(log.high_watermark());
+        let (log_end, _) = watch::channel(log.log_end_offset());
         let registration = PartitionRegistration {
             leader: kraft_metadata::NO_LEADER,
             leader_epoch: -1,
@@ -128,8 +161,13 @@ impl Partition {
             state: RwLock::new(ReplicaState {
                 registration,
                 settings,
+                epoch_start_offset: 0,
+                pending_isr: None,
             }),
+            followers: Mutex::new(Followers::default()),
             high_watermark,
+            log_end,
+            may_lead,
         })
     }
 
@@ -151,8 +189,13 @@ impl Partition {
 
     fn state(&self) -> RwLockReadGuard<'_, ReplicaState> {
         // A poisoned lock means a panic elsewhere while holding it; the
-        // state itself is always whole (it is replaced, never half-edited).
+        // state itself is always whole (fields are replaced, never
+        // half-edited).
         self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn followers(&self) -> MutexGuard<'_, Followers> {
+        self.followers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A copy of the current state.
@@ -166,10 +209,43 @@ impl Partition {
     }
 
     /// Applies what the metadata now says. Waits for appends in progress.
-    pub fn set_state(&self, registration: PartitionRegistration) {
+    /// Returns whether this broker just became leader.
+    pub fn set_state(&self, registration: PartitionRegistration, now_ms: i64) -> bool {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let old = &state.registration;
+        let was_leader = old.leader == self.node_id;
+        let is_leader = registration.leader == self.node_id;
+        let new_epoch = registration.leader_epoch != old.leader_epoch;
+        let became_leader = is_leader && (!was_leader || new_epoch);
+        if registration.partition_epoch != old.partition_epoch || new_epoch {
+            state.pending_isr = None;
+        }
+        if became_leader {
+            state.epoch_start_offset = self.log.log_end_offset();
+            self.followers().reset(
+                self.node_id,
+                &registration.replicas,
+                &registration.isr,
+                now_ms,
+            );
+        } else if is_leader {
+            self.followers()
+                .retain_replicas(self.node_id, &registration.replicas, now_ms);
+        }
         state.registration = registration;
-        self.maybe_advance_high_watermark(&state);
+        if is_leader {
+            self.maybe_advance_high_watermark(&state);
+        }
+        drop(state);
+        // A produce waiting for replication must learn that leadership moved.
+        self.wake();
+        became_leader
+    }
+
+    /// Wakes everything waiting on this partition, to look again.
+    pub fn wake(&self) {
+        self.high_watermark.send_modify(|_| {});
+        self.log_end.send_modify(|_| {});
     }
 
     /// Applies changed topic configs.
@@ -180,16 +256,17 @@ impl Partition {
     }
 
     /// Appends one produced batch as leader. With `acks == -1`, refuses
-    /// up front when the ISR is smaller than `min.insync.replicas`.
+    /// up front when the ISR is smaller than `min.insync.replicas`. Returns
+    /// the append and the leader epoch it was made in.
     pub fn append_as_leader(
         &self,
         records: Bytes,
         acks: i16,
         now_ms: i64,
-    ) -> Result<LogAppendInfo, PartitionError> {
+    ) -> Result<(LogAppendInfo, i32), PartitionError> {
         let state = self.state();
         let registration = &state.registration;
-        if registration.leader != self.node_id {
+        if registration.leader != self.node_id || !self.may_lead.load(Ordering::Acquire) {
             return Err(PartitionError::NotLeader);
         }
         let min_isr = state.settings.min_insync_replicas;
@@ -215,32 +292,76 @@ impl Partition {
         let info = self
             .log
             .append_as_leader(records, registration.leader_epoch, now_ms)?;
+        self.log_end.send_replace(self.log.log_end_offset());
         self.maybe_advance_high_watermark(&state);
-        Ok(info)
+        Ok((info, registration.leader_epoch))
     }
 
-    /// Moves the high watermark to the log end when every in-sync replica
-    /// has everything. Until followers replicate, that is the case only
-    /// when this leader is the whole ISR.
+    /// Waits until the high watermark passes `offset` (every in-sync
+    /// replica has it), for acks=all. The answer is a Kafka error code:
+    /// NOT_LEADER_OR_FOLLOWER if leadership moved (or this broker was
+    /// fenced) meanwhile, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank
+    /// below `min.insync.replicas`, REQUEST_TIMED_OUT at `deadline`.
+    pub async fn wait_for_replication(
+        &self,
+        offset: i64,
+        leader_epoch: i32,
+        deadline: tokio::time::Instant,
+    ) -> i16 {
+        let mut hw = self.high_watermark.subscribe();
+        loop {
+            {
+                let state = self.state();
+                let registration = &state.registration;
+                if registration.leader != self.node_id
+                    || registration.leader_epoch != leader_epoch
+                    || !self.may_lead.load(Ordering::Acquire)
+                {
+                    return codes::NOT_LEADER_OR_FOLLOWER;
+                }
+                if self.log.high_watermark() >= offset {
+                    return if registration.isr.len() < state.settings.min_insync_replicas {
+                        codes::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                    } else {
+                        codes::NONE
+                    };
+                }
+            }
+            match tokio::time::timeout_at(deadline, hw.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return codes::REQUEST_TIMED_OUT,
+            }
+        }
+    }
+
+    /// Moves the leader's high watermark to the smallest log end offset in
+    /// the ISR, if that is further.
     fn maybe_advance_high_watermark(&self, state: &ReplicaState) {
         let registration = &state.registration;
-        if registration.leader != self.node_id || registration.isr != [self.node_id] {
+        if registration.leader != self.node_id {
             return;
         }
         let end = self.log.log_end_offset();
-        if end > self.log.high_watermark() {
-            self.log.set_high_watermark(end);
+        let allowed = if registration.isr == [self.node_id] {
+            Some(end)
+        } else {
+            self.followers()
+                .high_watermark(self.node_id, &registration.isr, end)
+        };
+        if let Some(hw) = allowed.filter(|hw| *hw > self.log.high_watermark()) {
+            self.log.set_high_watermark(hw);
+            self.high_watermark.send_replace(self.log.high_watermark());
         }
-        self.high_watermark.send_if_modified(|hw| {
-            let changed = *hw != end;
-            *hw = end;
-            changed
-        });
     }
 
     /// A receiver that sees every high-watermark change.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
+    }
+
+    /// A receiver that sees every log-end change (follower long polls).
+    pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -251,24 +372,7 @@ impl Partition {
     /// this broker leads the partition.
     pub fn check_leader(&self, current_leader_epoch: i32) -> Result<i32, PartitionError> {
         let state = self.state();
-        let registration = &state.registration;
-        if registration.leader != self.node_id {
-            return Err(PartitionError::NotLeader);
-        }
-        let current = registration.leader_epoch;
-        if current_leader_epoch >= 0 && current_leader_epoch < current {
-            return Err(PartitionError::FencedLeaderEpoch {
-                requested: current_leader_epoch,
-                current,
-            });
-        }
-        if current_leader_epoch > current {
-            return Err(PartitionError::UnknownLeaderEpoch {
-                requested: current_leader_epoch,
-                current,
-            });
-        }
-        Ok(current)
+        check_leader_epoch(&state.registration, self.node_id, current_leader_epoch)
     }
 
     /// A consumer's read: batches from `offset`, below the high watermark.
@@ -293,9 +397,35 @@ impl Partition {
         Ok(self.log.offset_for_timestamp(timestamp)?)
     }
 
-    /// The leader epoch of the batch holding `offset`'s predecessor: what
-    /// ListOffsets reports with the latest and earliest offsets.
+    /// The leader epoch of the last batch: what ListOffsets reports with
+    /// the latest offset.
     pub fn epoch_at_end(&self) -> i32 {
         self.log.latest_epoch().unwrap_or(-1)
     }
+}
+
+/// Checks that `node_id` leads and a client's `current_leader_epoch` (-1:
+/// not given) is the current one.
+fn check_leader_epoch(
+    registration: &PartitionRegistration,
+    node_id: i32,
+    current_leader_epoch: i32,
+) -> Result<i32, PartitionError> {
+    if registration.leader != node_id {
+        return Err(PartitionError::NotLeader);
+    }
+    let current = registration.leader_epoch;
+    if current_leader_epoch >= 0 && current_leader_epoch < current {
+        return Err(PartitionError::FencedLeaderEpoch {
+            requested: current_leader_epoch,
+            current,
+        });
+    }
+    if current_leader_epoch > current {
+        return Err(PartitionError::UnknownLeaderEpoch {
+            requested: current_leader_epoch,
+            current,
+        });
+    }
+    Ok(current)
 }

@@ -1,0 +1,348 @@
+//! Follower replication: one fetcher task per leader broker, fetching every
+//! partition this broker follows from that leader in one Fetch request,
+//! with the Kafka Fetch API (`replica_id` = this broker), as Kafka's
+//! replica fetcher threads do.
+//!
+//! In: [`ReplicaFetchers::follow`] / [`ReplicaFetchers::unfollow`] from the
+//! replica manager as metadata deltas make this broker a follower (of
+//! which leader, at which leader epoch) or not. Out: batches appended to
+//! the follower logs with the leader's offsets and epochs, the leader's
+//! high watermark, and truncation where the logs diverge: the fetch carries
+//! the epoch of this log's last batch, and a leader whose log disagrees
+//! answers with the end of the last epoch both share (KIP-595's
+//! diverging-epoch fetch, which replaces the OffsetsForLeaderEpoch round
+//! trip). The leader learns this follower's position from the fetch
+//! offset.
+//!
+//! Errors back off and retry; leadership errors wait for the metadata to
+//! move the partition. The [`NetworkFault`] hook lets the testkit cut this
+//! broker off from a leader.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kraft_raft::NetworkFault;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::kafka::KafkaClient;
+use crate::metadata_cache::{CacheQueries, MetadataCache};
+use crate::replica::{codes, Partition};
+
+/// `replica.fetch.wait.max.ms`.
+const FETCH_WAIT_MS: i32 = 500;
+/// `replica.fetch.max.bytes` (per partition) and
+/// `replica.fetch.response.max.bytes`.
+const PARTITION_MAX_BYTES: i32 = 1 << 20;
+const RESPONSE_MAX_BYTES: i32 = 10 << 20;
+/// `replica.fetch.backoff.ms`.
+const BACKOFF: Duration = Duration::from_millis(200);
+/// Fetch v12: diverging epochs, topic names.
+const FETCH_VERSION: i16 = 12;
+
+type PartitionKey = (Uuid, i32);
+
+/// A partition followed from one leader.
+#[derive(Clone)]
+struct Followed {
+    partition: Arc<Partition>,
+    leader_epoch: i32,
+}
+
+/// The partitions one fetcher fetches, shared with its task.
+#[derive(Default)]
+struct FetchSet {
+    partitions: Mutex<BTreeMap<PartitionKey, Followed>>,
+    changed: Notify,
+}
+
+impl FetchSet {
+    fn snapshot(&self) -> BTreeMap<PartitionKey, Followed> {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+struct Fetcher {
+    set: Arc<FetchSet>,
+    task: JoinHandle<()>,
+}
+
+/// Every fetcher of this broker, by leader.
+pub struct ReplicaFetchers {
+    node_id: i32,
+    listener: String,
+    cache: MetadataCache,
+    fault: Arc<dyn NetworkFault>,
+    fetchers: Mutex<BTreeMap<i32, Fetcher>>,
+}
+
+impl ReplicaFetchers {
+    pub fn new(
+        node_id: i32,
+        listener: String,
+        cache: MetadataCache,
+        fault: Arc<dyn NetworkFault>,
+    ) -> ReplicaFetchers {
+        ReplicaFetchers {
+            node_id,
+            listener,
+            cache,
+            fault,
+            fetchers: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Fetches `partition` from `leader` (and from no other broker).
+    /// Must be called within a tokio runtime (it may start a task).
+    pub fn follow(&self, partition: Arc<Partition>, leader: i32, leader_epoch: i32) {
+        let key = (partition.topic_id(), partition.index());
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, fetcher) in fetchers.iter() {
+            if *id != leader {
+                remove(&fetcher.set, &key);
+            }
+        }
+        let fetcher = fetchers.entry(leader).or_insert_with(|| {
+            let set = Arc::new(FetchSet::default());
+            let task = tokio::spawn(
+                FetcherTask {
+                    node_id: self.node_id,
+                    leader,
+                    listener: self.listener.clone(),
+                    cache: self.cache.clone(),
+                    fault: self.fault.clone(),
+                    set: set.clone(),
+                    client: None,
+                }
+                .run(),
+            );
+            Fetcher { set, task }
+        });
+        fetcher
+            .set
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key,
+                Followed {
+                    partition,
+                    leader_epoch,
+                },
+            );
+        fetcher.set.changed.notify_one();
+    }
+
+    /// Stops fetching a partition (it is led here now, or gone).
+    pub fn unfollow(&self, topic_id: Uuid, index: i32) {
+        let fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());
+        for fetcher in fetchers.values() {
+            remove(&fetcher.set, &(topic_id, index));
+        }
+    }
+
+    /// Stops every fetcher.
+    pub fn shutdown(&self) {
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, fetcher) in std::mem::take(&mut *fetchers) {
+            fetcher.task.abort();
+        }
+    }
+}
+
+impl Drop for ReplicaFetchers {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn remove(set: &FetchSet, key: &PartitionKey) {
+    set.partitions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(key);
+}
+
+/// The loop fetching from one leader.
+struct FetcherTask {
+    node_id: i32,
+    leader: i32,
+    listener: String,
+    cache: MetadataCache,
+    fault: Arc<dyn NetworkFault>,
+    set: Arc<FetchSet>,
+    client: Option<KafkaClient>,
+}
+
+impl FetcherTask {
+    async fn run(mut self) {
+        loop {
+            let partitions = self.set.snapshot();
+            if partitions.is_empty() {
+                self.client = None;
+                self.set.changed.notified().await;
+                continue;
+            }
+            if !self.fault.allows(self.node_id, self.leader) {
+                self.client = None;
+                tokio::time::sleep(BACKOFF).await;
+                continue;
+            }
+            match self.fetch_once(&partitions).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::debug!(node = self.node_id, leader = self.leader, error = %e, "replica fetch failed");
+                    self.client = None;
+                    tokio::time::sleep(BACKOFF).await;
+                }
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<&mut KafkaClient, String> {
+        if self.client.is_none() {
+            let image = self.cache.image();
+            let endpoint = image
+                .broker_endpoint(self.leader, &self.listener)
+                .ok_or_else(|| {
+                    format!("broker {} has no {} endpoint", self.leader, self.listener)
+                })?;
+            let addr = format!("{}:{}", endpoint.host, endpoint.port);
+            let client = tokio::time::timeout(Duration::from_secs(5), KafkaClient::connect(addr))
+                .await
+                .map_err(|_| "connect timed out".to_string())?
+                .map_err(|e| e.to_string())?;
+            self.client = Some(client.with_client_id(format!("replica-fetcher-{}", self.node_id)));
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| "no connection".to_string())
+    }
+
+    async fn fetch_once(
+        &mut self,
+        partitions: &BTreeMap<PartitionKey, Followed>,
+    ) -> Result<(), String> {
+        let request = build_request(self.node_id, partitions);
+        let client = self.connect().await?;
+        let timeout = Duration::from_millis(FETCH_WAIT_MS as u64) + Duration::from_secs(10);
+        let response: FetchResponse =
+            tokio::time::timeout(timeout, client.send(FETCH_VERSION, &request))
+                .await
+                .map_err(|_| "fetch timed out".to_string())?
+                .map_err(|e| e.to_string())?;
+        if response.error_code != codes::NONE {
+            return Err(format!("fetch failed with error {}", response.error_code));
+        }
+        let mut backoff = false;
+        for topic in response.responses {
+            for data in topic.partitions {
+                let Some(followed) = partitions.values().find(|f| {
+                    f.partition.topic() == topic.topic.0.as_str()
+                        && f.partition.index() == data.partition_index
+                }) else {
+                    continue;
+                };
+                if !self.still_following(followed) {
+                    continue;
+                }
+                if let Err(e) = apply(followed, data) {
+                    tracing::debug!(partition = ?followed.partition, error = %e, "follower fetch not applied");
+                    backoff = true;
+                }
+            }
+        }
+        if backoff {
+            tokio::time::sleep(BACKOFF).await;
+        }
+        Ok(())
+    }
+
+    /// Whether the partition is still followed from this leader at the
+    /// same epoch (the set may have changed while the fetch was out).
+    fn still_following(&self, followed: &Followed) -> bool {
+        let key = (followed.partition.topic_id(), followed.partition.index());
+        self.set
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .is_some_and(|f| f.leader_epoch == followed.leader_epoch)
+    }
+}
+
+fn build_request(node_id: i32, partitions: &BTreeMap<PartitionKey, Followed>) -> FetchRequest {
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for followed in partitions.values() {
+        let p = &followed.partition;
+        let log = p.log();
+        topics.entry(p.topic()).or_default().push(
+            FetchPartition::default()
+                .with_partition(p.index())
+                .with_current_leader_epoch(followed.leader_epoch)
+                .with_fetch_offset(log.log_end_offset())
+                .with_last_fetched_epoch(log.latest_epoch().unwrap_or(-1))
+                .with_log_start_offset(log.log_start_offset())
+                .with_partition_max_bytes(PARTITION_MAX_BYTES),
+        );
+    }
+    FetchRequest::default()
+        .with_replica_id(node_id.into())
+        .with_max_wait_ms(FETCH_WAIT_MS)
+        .with_min_bytes(1)
+        .with_max_bytes(RESPONSE_MAX_BYTES)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(name.to_string())))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
+}
+
+/// Applies one partition of a fetch response to the follower log.
+fn apply(
+    followed: &Followed,
+    data: kafka_protocol::messages::fetch_response::PartitionData,
+) -> Result<(), String> {
+    let partition = &followed.partition;
+    match data.error_code {
+        codes::NONE => {
+            if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
+                return partition
+                    .truncate_to_leader(data.diverging_epoch.end_offset)
+                    .map_err(|e| e.to_string());
+            }
+            let records = data.records.unwrap_or_default();
+            partition
+                .append_as_follower(records, data.high_watermark)
+                .map_err(|e| e.to_string())
+        }
+        codes::OFFSET_OUT_OF_RANGE => {
+            let log = partition.log();
+            if data.log_start_offset > log.log_end_offset() {
+                partition
+                    .restart_at(data.log_start_offset)
+                    .map_err(|e| e.to_string())
+            } else {
+                partition
+                    .truncate_to_leader(data.high_watermark)
+                    .map_err(|e| e.to_string())
+            }
+        }
+        code => Err(format!("leader answered error {code}")),
+    }
+}
