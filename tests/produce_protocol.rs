@@ -7,16 +7,15 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
-};
+use kafka_protocol::messages::{CreateTopicsRequest, FetchRequest, FetchResponse};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::RecordBatchDecoder;
 use kraft_broker::KafkaClient;
 use kraft_testkit::{wait_for, TestCluster};
+
+mod common;
+
+use common::raw::{batch, name, produce};
 
 const CORRUPT_MESSAGE: i16 = 2;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -24,45 +23,6 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const MESSAGE_TOO_LARGE: i16 = 10;
 const INVALID_RECORD: i16 = 87;
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-/// One v2 batch of `values`, uncompressed.
-fn batch(values: &[&str]) -> Bytes {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // kafka-protocol starts a new batch where offset - sequence changes.
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: None,
-            value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
-}
 
 /// The values of every record in `records` (concatenated batches).
 fn values(records: &Bytes) -> Vec<(i64, String)> {
@@ -75,31 +35,6 @@ fn values(records: &Bytes) -> Vec<(i64, String)> {
             (r.offset, v.unwrap_or_default())
         })
         .collect()
-}
-
-async fn produce(
-    client: &mut KafkaClient,
-    topic: &str,
-    partition: i32,
-    records: Bytes,
-) -> (i16, i64) {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(30_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])]);
-    let response: ProduceResponse = client.send(9, &request).await.expect("produce");
-    let p = &response.responses[0].partition_responses[0];
-    if p.error_code != 0 {
-        eprintln!(
-            "produce to {topic}-{partition}: error {} ({:?})",
-            p.error_code, p.error_message
-        );
-    }
-    (p.error_code, p.base_offset)
 }
 
 fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {

@@ -8,12 +8,16 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{consume, create_topic, produce_all, producer, Outgoing};
+use common::{consume, create_topic, produce_all, producer, raw, Outgoing};
+use kraft_broker::KafkaClient;
 use kraft_log::ReadBound;
 use kraft_testkit::{wait_for, TestCluster};
 use rdkafka::producer::FutureRecord;
 use rdkafka::Message;
 use uuid::Uuid;
+
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const REQUEST_TIMED_OUT: i16 = 7;
 
 /// 1 controller (id 1) and brokers 2, 3, 4, with fast ISR decisions.
 async fn cluster() -> TestCluster {
@@ -283,5 +287,48 @@ async fn killing_the_leader_mid_produce_loses_no_acknowledged_write() {
             "acknowledged message at offset {offset}"
         );
     }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_controller_stops_acknowledging() {
+    let cluster = cluster().await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(
+        &bootstrap,
+        "isolated",
+        1,
+        3,
+        &[("min.insync.replicas", "2")],
+    )
+    .await;
+    let (leader, _) = wait_for("a full ISR", || async {
+        leadership(&cluster, "isolated", 0).filter(|(_, isr)| isr.len() == 3)
+    })
+    .await
+    .expect("leader");
+    cluster.faults().cut(leader, 1);
+
+    // The controller fences the silent leader and elects another replica.
+    let (new_leader, _) = wait_for("a new leader", || async {
+        leadership(&cluster, "isolated", 0).filter(|(l, _)| *l >= 0 && *l != leader)
+    })
+    .await
+    .expect("leader moved");
+
+    // Writes through the new leader are acknowledged...
+    let producer = producer(&bootstrap, &[]);
+    produce_all(&producer, "isolated", &[Outgoing::keyed("k", "after")]).await;
+
+    // ...while the old leader, which never heard of the change, no longer
+    // acknowledges acks=all writes.
+    let mut old = KafkaClient::connect(cluster.broker_addr(leader))
+        .await
+        .expect("connect to the old leader");
+    let (code, _) = raw::produce(&mut old, "isolated", 0, raw::batch(&["to the old leader"])).await;
+    assert!(
+        code == NOT_LEADER_OR_FOLLOWER || code == REQUEST_TIMED_OUT,
+        "the cut-off leader {leader} answered {code} after {new_leader} took over"
+    );
     cluster.shutdown().await;
 }

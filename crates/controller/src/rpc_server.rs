@@ -122,6 +122,13 @@ async fn serve_connection(stream: TcpStream, ctx: Arc<RpcContext>) -> std::io::R
                 return Ok(());
             }
         };
+        // The testkit's network faults: a broker cut off from this
+        // controller is not heard, as if the network dropped it.
+        if let Some(sender) = broker_sender(&request) {
+            if !ctx.fault.allows(sender, ctx.node_id) {
+                return Ok(());
+            }
+        }
         let Some(response) = handle(&ctx, request).await else {
             continue;
         };
@@ -130,6 +137,17 @@ async fn serve_connection(stream: TcpStream, ctx: Arc<RpcContext>) -> std::io::R
             .await?;
     }
     Ok(())
+}
+
+/// The broker that sent a request, for the requests that name it.
+fn broker_sender(request: &ControllerRequest) -> Option<i32> {
+    match request.body.as_ref()? {
+        Req::BrokerRegistration(r) => Some(r.broker_id),
+        Req::BrokerHeartbeat(r) => Some(r.broker_id),
+        Req::FetchMetadata(r) => Some(r.node_id),
+        Req::AlterPartition(r) => Some(r.broker_id),
+        _ => None,
+    }
 }
 
 /// Serves one request; `None` for one-way Raft traffic.
