@@ -114,7 +114,7 @@ async fn acknowledged_writes_survive_random_faults() {
         let action = rng.below(5);
         match action {
             // Kill a broker, keeping at least two up.
-            0 if down.len() < 1 => {
+            0 if down.is_empty() => {
                 let up: Vec<i32> = BROKERS
                     .iter()
                     .copied()
