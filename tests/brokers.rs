@@ -90,11 +90,21 @@ async fn topics_created_by_a_kafka_client_appear_on_every_broker() {
     .unwrap();
 
     for broker in cluster.broker_ids() {
+        // CreateTopics answers once the broker that forwarded it has the
+        // topic; the others learn it from the metadata log moments later.
         let addr = cluster.broker_addr(broker).to_string();
-        let parts = tokio::task::spawn_blocking(move || partitions_seen_by(&addr, "orders"))
-            .await
-            .unwrap()
-            .expect("the broker knows the topic");
+        let parts = wait_for("the broker to know the topic", || {
+            let addr = addr.clone();
+            async move {
+                tokio::task::spawn_blocking(move || partitions_seen_by(&addr, "orders"))
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|p| p.len() == 6)
+            }
+        })
+        .await
+        .expect("the broker knows the topic");
         assert_eq!(parts.len(), 6, "broker {broker}");
         let mut leaders = std::collections::BTreeMap::new();
         for (leader, replicas, isr) in &parts {
