@@ -23,13 +23,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kraft_log::{delete_partition_dir, PartitionLog, PartitionMetadata};
 use kraft_metadata::{
     ConfigResource, ConfigResourceType, MetadataDelta, MetadataImage, PartitionRegistration,
 };
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::metadata_loader::MetadataPublisher;
@@ -39,6 +38,7 @@ pub mod fetcher;
 pub mod follower_progress;
 pub mod isr_manager;
 pub mod log_config;
+mod maintenance;
 pub mod partition;
 
 pub use fetcher::ReplicaFetchers;
@@ -404,56 +404,6 @@ impl ReplicaManager {
         for ((id, index), topic) in strays {
             tracing::info!(partition = %format!("{topic}-{index}"), "removing a stray partition log");
             self.remove(id, index, &topic);
-        }
-    }
-
-    /// Flush policy, retention and high-watermark checkpoints, until
-    /// `stop` turns true.
-    pub async fn run_maintenance(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let tick = Duration::from_millis(200);
-        let mut last_retention = Instant::now();
-        let mut last_checkpoint = Instant::now();
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            let retention = last_retention.elapsed() >= self.config.retention_check_interval;
-            let checkpoint = last_checkpoint.elapsed() >= self.config.checkpoint_interval;
-            if retention {
-                last_retention = Instant::now();
-            }
-            if checkpoint {
-                last_checkpoint = Instant::now();
-            }
-            let partitions = self.partitions();
-            let work = tokio::task::spawn_blocking(move || {
-                let now = now_ms();
-                for p in partitions {
-                    let log = p.log();
-                    let result = (|| {
-                        if log.flush_due(now) {
-                            log.flush()?;
-                        }
-                        if retention {
-                            let deleted = log.enforce_retention(now)?;
-                            if deleted > 0 {
-                                tracing::info!(partition = %format!("{}-{}", p.topic(), p.index()), deleted, start = log.log_start_offset(), "retention deleted segments");
-                            }
-                        }
-                        if checkpoint {
-                            log.checkpoint()?;
-                        }
-                        Ok::<(), kraft_log::LogError>(())
-                    })();
-                    if let Err(e) = result {
-                        tracing::error!(partition = %format!("{}-{}", p.topic(), p.index()), error = %e, "log maintenance failed");
-                    }
-                }
-            });
-            if let Err(e) = work.await {
-                tracing::error!(error = %e, "log maintenance task failed");
-            }
         }
     }
 
