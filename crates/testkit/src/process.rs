@@ -192,7 +192,7 @@ impl ProcessCluster {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join(format!("node-{id}.log")))?;
+            .open(self.log_path(id))?;
         let child = Command::new(&self.kraftd)
             .arg("--config")
             .arg(self.config_path(id))
@@ -247,7 +247,21 @@ impl ProcessCluster {
 
     /// What node `id` has logged so far.
     pub fn log(&self, id: i32) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+    }
+
+    /// Where node `id`'s stderr goes (appended to across restarts).
+    pub fn log_path(&self, id: i32) -> PathBuf {
+        self.dir.path().join(format!("node-{id}.log"))
+    }
+
+    /// How node `id` ended, if it was started and has exited on its own
+    /// since (`None` while it runs, and after `kill9` or `terminate`).
+    pub fn exit_status(&mut self, id: i32) -> Result<Option<ExitStatus>> {
+        match self.children.get_mut(&id) {
+            Some(child) => Ok(child.try_wait()?),
+            None => Ok(None),
+        }
     }
 }
 
