@@ -24,14 +24,37 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 
 /// librdkafka's warnings and errors, printed (the first few) rather than
 /// lost: `rdkafka` sends them to the `log` crate, which has no logger here.
+/// A client that expects brokers to die counts connection failures instead
+/// of printing them.
 #[derive(Default)]
 pub struct ClientLog {
     lines: AtomicU64,
+    expect_dead_brokers: bool,
+    connection_failures: AtomicU64,
 }
 
 impl ClientLog {
+    /// Connection failures (refused, transport failure, disconnected) are
+    /// counted, not printed: the brokers it talks to get killed.
+    pub fn expecting_dead_brokers() -> ClientLog {
+        ClientLog {
+            expect_dead_brokers: true,
+            ..ClientLog::default()
+        }
+    }
+
+    /// How many connection failures were counted rather than printed.
+    pub fn connection_failures(&self) -> u64 {
+        self.connection_failures.load(Ordering::Relaxed)
+    }
+
     fn print(&self, line: String) {
-        if self.lines.fetch_add(1, Ordering::Relaxed) < 20 {
+        let connection = ["Connection refused", "transport failure", "Disconnected"]
+            .iter()
+            .any(|s| line.contains(s));
+        if self.expect_dead_brokers && connection {
+            self.connection_failures.fetch_add(1, Ordering::Relaxed);
+        } else if self.lines.fetch_add(1, Ordering::Relaxed) < 20 {
             eprintln!("  librdkafka: {line}");
         }
     }

@@ -27,7 +27,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
 
 use crate::client::{client_config, ClientLog};
@@ -160,7 +160,14 @@ impl Round {
         let new = self
             .new_leader
             .map_or("?".to_string(), |id| format!("broker {id}"));
-        let visible = self.visible.map_or("-".to_string(), ms);
+        let visible = match self.visible {
+            Some(v) => format!(
+                "{} (+{} to the ack)",
+                ms(v),
+                ms(self.took.saturating_sub(v))
+            ),
+            None => "-".to_string(),
+        };
         let failures = match &self.first_error {
             Some(e) => format!("{} sends failed first ({e})", self.failed_sends),
             None => "no send failed first".to_string(),
@@ -190,11 +197,11 @@ pub fn run(
         config.set(*key, *value);
     }
     let producer: BaseProducer<Reports> = config.create_with_context(Reports {
-        log: ClientLog::default(),
+        log: ClientLog::expecting_dead_brokers(),
         sender: Mutex::new(sender),
     })?;
     let watcher: BaseConsumer<ClientLog> =
-        client_config(bootstrap).create_with_context(ClientLog::default())?;
+        client_config(bootstrap).create_with_context(ClientLog::expecting_dead_brokers())?;
     let mut took = Vec::new();
     let mut visible = Vec::new();
     for n in 1..=kills {
@@ -271,6 +278,12 @@ pub fn run(
         visible.len(),
         took.len(),
         spread(&visible)
+    );
+    println!(
+        "  librdkafka connection failures to the killed brokers (expected, not printed): \
+         producer {}, metadata client {}",
+        producer.context().log.connection_failures(),
+        watcher.context().connection_failures()
     );
     Ok(())
 }
