@@ -57,7 +57,9 @@ enum Command {
     RandomUuid,
 }
 
-/// The development node `kraftd` runs with no arguments.
+/// The development node `kraftd` runs with no arguments. Like Kafka's
+/// sample `server.properties`, it keeps `__consumer_offsets` on its one
+/// broker and starts a group's first rebalance without delay.
 const DEV_CONFIG: &str = "\
 process.roles=broker,controller
 node.id=1
@@ -65,6 +67,8 @@ controller.quorum.voters=1@127.0.0.1:9093
 listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
 controller.listener.names=CONTROLLER
 log.dirs=./kraft-data
+offsets.topic.replication.factor=1
+group.initial.rebalance.delay.ms=0
 ";
 
 fn main() -> ExitCode {

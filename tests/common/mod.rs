@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod groups;
 pub mod raw;
 
 use std::time::{Duration, Instant};

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::controller_channel::ControllerChannel;
+use crate::group::{GroupCoordinator, GroupCoordinatorConfig};
 use crate::kafka::{BrokerConfig, BrokerContext, KafkaServer};
 use crate::lifecycle::{BrokerLifecycle, BrokerState, LifecycleConfig};
 use crate::metadata_cache::MetadataCache;
@@ -51,6 +52,8 @@ pub struct BrokerNodeConfig {
     pub kafka: BrokerConfig,
     /// Partition logs: `log.dirs` and the `log.*` defaults.
     pub logs: ReplicaManagerConfig,
+    /// The group coordinator: `offsets.topic.*` and `group.*`.
+    pub groups: GroupCoordinatorConfig,
     /// `broker.session.timeout.ms`: after this long without a heartbeat
     /// answered, the broker counts itself fenced and stops acknowledging
     /// writes as leader.
@@ -75,6 +78,8 @@ pub struct BrokerNode {
     lifecycle_task: JoinHandle<()>,
     server_task: JoinHandle<()>,
     replicas: Arc<ReplicaManager>,
+    groups: Arc<GroupCoordinator>,
+    groups_task: JoinHandle<()>,
     maintenance_task: JoinHandle<()>,
     isr_task: JoinHandle<()>,
     fencing_task: JoinHandle<()>,
@@ -131,14 +136,18 @@ impl BrokerNode {
             snapshot_max_interval: config.snapshot_max_interval,
         };
         let replica_publisher = replicas.clone();
+        let groups = GroupCoordinator::new(config.groups.clone(), replicas.clone(), cache.clone());
+        let group_publisher = groups.publisher();
         let (loader, lag) = tokio::task::spawn_blocking(move || {
             // The replica manager goes first: by the time the cache (and so
             // a Metadata response) names this broker leader, the partition
-            // is ready to take writes.
+            // is ready to take writes. The group coordinator follows it, so
+            // the __consumer_offsets partitions it loads exist locally.
             MetadataLoader::new(
                 loader_config,
                 vec![
                     Box::new(ReplicaPublisher(replica_publisher)),
+                    Box::new(group_publisher),
                     Box::new(WatchPublisher(image_tx)),
                 ],
             )
@@ -149,6 +158,7 @@ impl BrokerNode {
             reason: e.to_string(),
         })??;
         let loader_task = tokio::spawn(loader.run());
+        let groups_task = tokio::spawn(groups.clone().run());
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (stop_serving, stop_serving_rx) = watch::channel(false);
@@ -160,6 +170,7 @@ impl BrokerNode {
             controller: ControllerChannel::new(config.controllers.clone(), &config.cluster_id),
             config: config.kafka.clone(),
             replicas: replicas.clone(),
+            groups: groups.clone(),
         });
         let maintenance_task = tokio::spawn(replicas.clone().run_maintenance(shutdown_rx.clone()));
 
@@ -223,6 +234,8 @@ impl BrokerNode {
             lifecycle_task,
             server_task,
             replicas,
+            groups,
+            groups_task,
             maintenance_task,
             isr_task,
             fencing_task,
@@ -303,11 +316,14 @@ impl BrokerNode {
         }
         self.lifecycle_task.abort();
         self.loader_task.abort();
+        self.groups_task.abort();
+        self.groups.close();
         self.maintenance_task.abort();
         self.isr_task.abort();
         self.fencing_task.abort();
         let _ = self.lifecycle_task.await;
         let _ = self.loader_task.await;
+        let _ = self.groups_task.await;
         let _ = self.maintenance_task.await;
         let _ = self.isr_task.await;
         let _ = self.fencing_task.await;
@@ -325,6 +341,7 @@ impl BrokerNode {
             &self.lifecycle_task,
             &self.server_task,
             &self.loader_task,
+            &self.groups_task,
             &self.maintenance_task,
             &self.isr_task,
             &self.fencing_task,
@@ -332,9 +349,11 @@ impl BrokerNode {
             task.abort();
         }
         self.replicas.stop_fetching();
+        self.groups.close();
         let _ = self.lifecycle_task.await;
         let _ = self.server_task.await;
         let _ = self.loader_task.await;
+        let _ = self.groups_task.await;
         let _ = self.maintenance_task.await;
         let _ = self.isr_task.await;
         let _ = self.fencing_task.await;

@@ -7,6 +7,7 @@
 
 pub mod broker_node;
 pub mod controller_channel;
+pub mod group;
 pub mod handlers;
 pub mod kafka;
 pub mod lifecycle;
@@ -16,6 +17,7 @@ pub mod replica;
 
 pub use broker_node::{BrokerNode, BrokerNodeConfig};
 pub use controller_channel::ControllerChannel;
+pub use group::{GroupCoordinator, GroupCoordinatorConfig};
 pub use kafka::{BrokerConfig, BrokerContext, KafkaClient, KafkaServer};
 pub use lifecycle::BrokerState;
 pub use metadata_cache::{CacheQueries, MetadataCache};

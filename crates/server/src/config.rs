@@ -84,6 +84,8 @@ pub struct KraftConfig {
     pub leader_imbalance_per_broker_percentage: u32,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max: Duration,
+    /// The group coordinator's keys (`offsets.topic.*`, `group.*`).
+    pub groups: GroupSettings,
     /// Keys present in the file that this build does not use.
     pub unknown_keys: Vec<String>,
 }
@@ -125,7 +127,57 @@ const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     // over the seconds key when set.
     ("leader.imbalance.check.interval.ms", None),
     ("leader.imbalance.per.broker.percentage", Some("10")),
+    ("offsets.topic.num.partitions", Some("50")),
+    ("offsets.topic.replication.factor", Some("3")),
+    ("offsets.topic.segment.bytes", Some("104857600")),
+    ("offsets.commit.timeout.ms", Some("5000")),
+    ("offset.metadata.max.bytes", Some("4096")),
+    ("group.initial.rebalance.delay.ms", Some("3000")),
+    ("group.min.session.timeout.ms", Some("6000")),
+    ("group.max.session.timeout.ms", Some("1800000")),
 ];
+
+/// The group coordinator's settings, as Kafka names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSettings {
+    /// `offsets.topic.num.partitions`.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`.
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: i64,
+    /// `offsets.commit.timeout.ms`.
+    pub offsets_commit_timeout: Duration,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
+    /// `group.initial.rebalance.delay.ms`.
+    pub initial_rebalance_delay: Duration,
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout_ms: i32,
+}
+
+fn group_settings(p: &Props<'_>) -> Result<GroupSettings, ConfigError> {
+    let settings = GroupSettings {
+        offsets_topic_num_partitions: p.number::<i32>("offsets.topic.num.partitions", 1)?,
+        offsets_topic_replication_factor: p.number::<i16>("offsets.topic.replication.factor", 1)?,
+        offsets_topic_segment_bytes: p.number::<i64>("offsets.topic.segment.bytes", 14)?,
+        offsets_commit_timeout: p.millis("offsets.commit.timeout.ms", 1)?,
+        offset_metadata_max_bytes: p.number::<usize>("offset.metadata.max.bytes", 0)?,
+        initial_rebalance_delay: p.millis("group.initial.rebalance.delay.ms", 0)?,
+        min_session_timeout_ms: p.number::<i32>("group.min.session.timeout.ms", 0)?,
+        max_session_timeout_ms: p.number::<i32>("group.max.session.timeout.ms", 0)?,
+    };
+    if settings.min_session_timeout_ms > settings.max_session_timeout_ms {
+        return Err(invalid(
+            "group.min.session.timeout.ms",
+            &settings.min_session_timeout_ms.to_string(),
+            "must not be larger than group.max.session.timeout.ms",
+        ));
+    }
+    Ok(settings)
+}
 
 /// Broker keys that default a topic config, with the topic key and whether
 /// the value is a number (else it is a timestamp type).
@@ -365,6 +417,7 @@ impl KraftConfig {
             leader_imbalance_per_broker_percentage: p
                 .number::<u32>("leader.imbalance.per.broker.percentage", 0)?,
             replica_lag_time_max: p.millis("replica.lag.time.max.ms", 1)?,
+            groups: group_settings(&p)?,
             unknown_keys: props
                 .keys()
                 .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))
@@ -659,6 +712,41 @@ leader.imbalance.check.interval.ms=250
         assert!(err
             .to_string()
             .contains("leader.imbalance.check.interval.seconds"));
+    }
+
+    #[test]
+    fn group_keys_default_to_kafkas() {
+        let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
+        let g = &config.groups;
+        assert_eq!(g.offsets_topic_num_partitions, 50);
+        assert_eq!(g.offsets_topic_replication_factor, 3);
+        assert_eq!(g.initial_rebalance_delay, Duration::from_secs(3));
+        assert_eq!(g.min_session_timeout_ms, 6000);
+        assert_eq!(g.max_session_timeout_ms, 1_800_000);
+        assert_eq!(g.offsets_commit_timeout, Duration::from_secs(5));
+        let config = KraftConfig::from_properties(&props(&format!(
+            "{CONTROLLER}offsets.topic.replication.factor=1\ngroup.initial.rebalance.delay.ms=0\n"
+        )))
+        .unwrap();
+        assert_eq!(config.groups.offsets_topic_replication_factor, 1);
+        assert_eq!(config.groups.initial_rebalance_delay, Duration::ZERO);
+        assert!(config.unknown_keys.is_empty());
+        let err = KraftConfig::from_properties(&props(&format!(
+            "{CONTROLLER}group.min.session.timeout.ms=10\ngroup.max.session.timeout.ms=5\n"
+        )))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("group.min.session.timeout.ms"),
+            "{err}"
+        );
+        let err = KraftConfig::from_properties(&props(&format!(
+            "{CONTROLLER}offsets.topic.num.partitions=0\n"
+        )))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("offsets.topic.num.partitions"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -30,17 +30,28 @@ pub mod api_versions;
 pub mod config_defaults;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod elect_leaders;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod group_support;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod partitions;
 pub mod produce;
+pub mod sync_group;
 pub mod topic_name;
 pub mod writes;
 
@@ -171,6 +182,16 @@ registry! {
     elect_leaders::ElectLeadersHandler,
     alter_partition_reassignments::AlterPartitionReassignmentsHandler,
     list_partition_reassignments::ListPartitionReassignmentsHandler,
+    find_coordinator::FindCoordinatorHandler,
+    join_group::JoinGroupHandler,
+    sync_group::SyncGroupHandler,
+    heartbeat::HeartbeatHandler,
+    leave_group::LeaveGroupHandler,
+    offset_commit::OffsetCommitHandler,
+    offset_fetch::OffsetFetchHandler,
+    list_groups::ListGroupsHandler,
+    describe_groups::DescribeGroupsHandler,
+    delete_groups::DeleteGroupsHandler,
 }
 
 #[cfg(test)]

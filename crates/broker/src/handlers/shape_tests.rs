@@ -133,3 +133,115 @@ fn absurd_lengths_are_rejected_without_allocating() {
     assert!(check(&shape, 12, &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
     assert!(check(&shape, 1, &(-2i32).to_be_bytes()).is_err());
 }
+
+#[test]
+fn group_api_shapes_match_the_wire() {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    let g = || GroupId(s("group"));
+    accepts::<find_coordinator::FindCoordinatorHandler>(|v| {
+        if v >= 4 {
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![s("a"), s("bb")])
+        } else {
+            FindCoordinatorRequest::default().with_key(s("a"))
+        }
+    });
+    accepts::<join_group::JoinGroupHandler>(|v| {
+        JoinGroupRequest::default()
+            .with_group_id(g())
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(if v >= 1 { 30_000 } else { -1 })
+            .with_member_id(s("m"))
+            .with_group_instance_id((v >= 5).then(|| s("i")))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(bytes::Bytes::from_static(b"meta"))])
+            .with_reason((v >= 8).then(|| s("why")))
+    });
+    accepts::<sync_group::SyncGroupHandler>(|v| {
+        SyncGroupRequest::default()
+            .with_group_id(g())
+            .with_generation_id(1)
+            .with_member_id(s("m"))
+            .with_group_instance_id((v >= 3).then(|| s("i")))
+            .with_protocol_type((v >= 5).then(|| s("consumer")))
+            .with_protocol_name((v >= 5).then(|| s("range")))
+            .with_assignments(vec![SyncGroupRequestAssignment::default()
+                .with_member_id(s("m"))
+                .with_assignment(bytes::Bytes::from_static(b"a"))])
+    });
+    accepts::<heartbeat::HeartbeatHandler>(|v| {
+        HeartbeatRequest::default()
+            .with_group_id(g())
+            .with_generation_id(1)
+            .with_member_id(s("m"))
+            .with_group_instance_id((v >= 3).then(|| s("i")))
+    });
+    accepts::<leave_group::LeaveGroupHandler>(|v| {
+        if v >= 3 {
+            LeaveGroupRequest::default()
+                .with_group_id(g())
+                .with_members(vec![MemberIdentity::default()
+                    .with_member_id(s("m"))
+                    .with_group_instance_id(Some(s("i")))
+                    .with_reason((v >= 5).then(|| s("bye")))])
+        } else {
+            LeaveGroupRequest::default()
+                .with_group_id(g())
+                .with_member_id(s("m"))
+        }
+    });
+    accepts::<offset_commit::OffsetCommitHandler>(|v| {
+        let partition = OffsetCommitRequestPartition::default()
+            .with_partition_index(0)
+            .with_committed_offset(42)
+            .with_committed_leader_epoch(if v >= 6 { 3 } else { -1 })
+            .with_committed_metadata(Some(s("md")));
+        OffsetCommitRequest::default()
+            .with_group_id(g())
+            .with_generation_id_or_member_epoch(1)
+            .with_member_id(s("m"))
+            .with_group_instance_id((v >= 7).then(|| s("i")))
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![partition])])
+    });
+    accepts::<offset_fetch::OffsetFetchHandler>(|v| {
+        if v >= 8 {
+            OffsetFetchRequest::default()
+                .with_groups(vec![OffsetFetchRequestGroup::default()
+                    .with_group_id(g())
+                    .with_member_id((v >= 9).then(|| s("m")))
+                    .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                        .with_name(TopicName(s("t")))
+                        .with_partition_indexes(vec![0, 1])]))])
+                .with_require_stable(true)
+        } else {
+            OffsetFetchRequest::default()
+                .with_group_id(g())
+                .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partition_indexes(vec![0, 1])]))
+                .with_require_stable(v >= 7)
+        }
+    });
+    accepts::<list_groups::ListGroupsHandler>(|v| {
+        ListGroupsRequest::default()
+            .with_states_filter(if v >= 4 { vec![s("Stable")] } else { vec![] })
+            .with_types_filter(if v >= 5 { vec![s("classic")] } else { vec![] })
+    });
+    accepts::<describe_groups::DescribeGroupsHandler>(|_| {
+        DescribeGroupsRequest::default().with_groups(vec![g(), GroupId(s("other"))])
+    });
+    accepts::<delete_groups::DeleteGroupsHandler>(|_| {
+        DeleteGroupsRequest::default().with_groups_names(vec![g()])
+    });
+}

@@ -5,8 +5,9 @@
 //! ([`connection`]), is routed by API key and version ([`request`]) to one
 //! handler per API ([`crate::handlers`]), and leaves as response frames in
 //! request order. Handlers read the [`MetadataCache`], write through the
-//! [`ControllerChannel`] and reach partition logs through the
-//! [`ReplicaManager`]; all three live in the shared [`BrokerContext`].
+//! [`ControllerChannel`], reach partition logs through the
+//! [`ReplicaManager`] and consumer groups through the
+//! [`GroupCoordinator`]; all of them live in the shared [`BrokerContext`].
 //!
 //! [`client`] is the other end: a minimal Kafka client for tests and
 //! `kraftctl`.
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::controller_channel::ControllerChannel;
+use crate::group::GroupCoordinator;
 use crate::metadata_cache::MetadataCache;
 use crate::replica::ReplicaManager;
 
@@ -81,4 +83,6 @@ pub struct BrokerContext {
     pub config: BrokerConfig,
     /// The partitions this broker hosts (Produce, Fetch, ListOffsets).
     pub replicas: Arc<ReplicaManager>,
+    /// The consumer groups this broker coordinates (the group APIs).
+    pub groups: Arc<GroupCoordinator>,
 }

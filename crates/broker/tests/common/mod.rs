@@ -13,7 +13,8 @@ use std::time::Duration;
 use kraft_broker::kafka::{BrokerConfig, BrokerContext, KafkaClient, KafkaServer};
 use kraft_broker::replica::ReplicaFetchers;
 use kraft_broker::{
-    CacheQueries, ControllerChannel, MetadataCache, ReplicaManager, ReplicaManagerConfig,
+    CacheQueries, ControllerChannel, GroupCoordinator, GroupCoordinatorConfig, MetadataCache,
+    ReplicaManager, ReplicaManagerConfig,
 };
 use kraft_controller::controller_node::ControllerSettings;
 use kraft_controller::{ControllerNode, ControllerNodeConfig, QuorumClient};
@@ -89,6 +90,15 @@ impl Harness {
         let voters = vec![controller_addr];
         let kafka_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let kafka_addr = kafka_listener.local_addr().expect("addr");
+        let replicas = Arc::new(ReplicaManager::open(
+            ReplicaManagerConfig::new(BROKER_ID, vec![dir.path().join("logs")]),
+            ReplicaFetchers::new(
+                BROKER_ID,
+                "PLAINTEXT".to_string(),
+                MetadataCache::new(controller.image()),
+                Arc::new(NoFaults),
+            ),
+        ));
         let ctx = Arc::new(BrokerContext {
             node_id: BROKER_ID,
             cluster_id: CLUSTER_ID.to_string(),
@@ -97,15 +107,12 @@ impl Harness {
             controller: ControllerChannel::new(voters.clone(), CLUSTER_ID),
             config,
             // No metadata publisher feeds it: these tests host no partitions.
-            replicas: Arc::new(ReplicaManager::open(
-                ReplicaManagerConfig::new(BROKER_ID, vec![dir.path().join("logs")]),
-                ReplicaFetchers::new(
-                    BROKER_ID,
-                    "PLAINTEXT".to_string(),
-                    MetadataCache::new(controller.image()),
-                    Arc::new(NoFaults),
-                ),
-            )),
+            replicas: replicas.clone(),
+            groups: GroupCoordinator::new(
+                GroupCoordinatorConfig::default(),
+                replicas,
+                MetadataCache::new(controller.image()),
+            ),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(KafkaServer::serve(kafka_listener, ctx.clone(), shutdown_rx));

@@ -1,0 +1,119 @@
+//! Loading a `__consumer_offsets` partition when this broker becomes its
+//! leader: every record from the log start to the log end is read back,
+//! decoded (kafka-protocol's `RecordBatchDecoder`) and replayed in order,
+//! so the last group metadata and offset commit of each key win and
+//! tombstones delete.
+//!
+//! In: the partition (its log is read directly: as the new leader, all of
+//! it is this partition's truth). Out: the [`ShardData`] to serve from, or
+//! a [`LoadError`]. Blocking (disk reads): run it off the runtime. A
+//! record whose key or value does not decode is logged and skipped (it may
+//! come from a newer Kafka); a batch that does not parse is an error.
+
+use kafka_protocol::records::RecordBatchDecoder;
+use kraft_log::{BatchHeader, LogError, ReadBound};
+
+use super::records::CoordinatorRecord;
+use super::shard_data::ShardData;
+use super::state::GroupTimings;
+use crate::replica::Partition;
+
+/// How much of the log one read brings in.
+const LOAD_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why a partition could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading {partition} at offset {offset}: {source}")]
+    Read {
+        partition: String,
+        offset: i64,
+        #[source]
+        source: LogError,
+    },
+    #[error("{partition}: the batch at offset {offset} does not decode: {reason}")]
+    Batch {
+        partition: String,
+        offset: i64,
+        reason: String,
+    },
+}
+
+/// Reads `partition` from its log start to its log end and replays every
+/// coordinator record, at time `now`.
+pub fn load(
+    partition: &Partition,
+    timings: GroupTimings,
+    now: i64,
+) -> Result<(ShardData, LoadStats), LoadError> {
+    let name = format!("{}-{}", partition.topic(), partition.index());
+    let log = partition.log();
+    let end = log.log_end_offset();
+    let mut offset = log.log_start_offset();
+    let mut data = ShardData::default();
+    let mut stats = LoadStats::default();
+    while offset < end {
+        let read = log
+            .read(offset, LOAD_CHUNK_BYTES, ReadBound::LogEnd, true)
+            .map_err(|source| LoadError::Read {
+                partition: name.clone(),
+                offset,
+                source,
+            })?;
+        if read.records.is_empty() {
+            break;
+        }
+        let bytes = read.records;
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let bad = |reason: String| LoadError::Batch {
+                partition: name.clone(),
+                offset,
+                reason,
+            };
+            let header = BatchHeader::parse(&bytes[pos..]).map_err(|e| bad(e.to_string()))?;
+            let size = header.size();
+            if size == 0 || pos + size > bytes.len() {
+                return Err(bad(format!("a {size}-byte batch runs past the read")));
+            }
+            let mut batch = bytes.slice(pos..pos + size);
+            pos += size;
+            if header.next_offset() <= offset {
+                continue;
+            }
+            if !header.is_control() {
+                let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| bad(e.to_string()))?;
+                for record in set.records {
+                    if record.offset < offset {
+                        continue;
+                    }
+                    let Some(key) = record.key else {
+                        continue;
+                    };
+                    match CoordinatorRecord::decode(&key, record.value.as_deref()) {
+                        Ok(decoded) => {
+                            stats.records += 1;
+                            data.replay(decoded, record.offset, timings, now);
+                        }
+                        Err(e) => {
+                            stats.skipped += 1;
+                            tracing::warn!(partition = %name, offset = record.offset, error = %e, "skipping a coordinator record that does not decode");
+                        }
+                    }
+                }
+            }
+            offset = header.next_offset();
+        }
+    }
+    stats.end_offset = offset;
+    Ok((data, stats))
+}
+
+/// What a load read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    pub records: u64,
+    pub skipped: u64,
+    /// The offset the load reached.
+    pub end_offset: i64,
+}
