@@ -1,6 +1,7 @@
 //! Admin operations over the Kafka protocol, for `kraftctl`: create, list,
 //! describe and delete topics, and describe the cluster ([`replication`]:
-//! leader elections and partition reassignments). They speak to any
+//! leader elections and partition reassignments; [`groups`]: consumer
+//! groups). They speak to any
 //! Kafka-compatible broker (Kraft or Kafka) through one connection.
 //!
 //! In: a bootstrap address and the operation's arguments. Out: plain structs
@@ -19,6 +20,7 @@ use kafka_protocol::ResponseError;
 use kraft_broker::KafkaClient;
 use serde_json::{json, Value};
 
+pub mod groups;
 pub mod replication;
 
 const METADATA_VERSION: i16 = 12;

@@ -357,3 +357,81 @@ async fn offsets_and_group_state_survive_restarts() {
     assert_eq!(read.into_iter().collect::<BTreeSet<_>>(), fresh);
     cluster.shutdown().await;
 }
+
+const KRAFTCTL: &str = env!("CARGO_BIN_EXE_kraftctl");
+
+/// Runs kraftctl with `args` off the runtime; (success, stdout, stderr).
+async fn kraftctl(args: &[&str]) -> (bool, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(KRAFTCTL)
+            .args(&args)
+            .output()
+            .expect("kraftctl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("kraftctl thread")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kraftctl_lists_describes_and_deletes_groups() {
+    let cluster = single_node().await;
+    let bootstrap = cluster.bootstrap_servers();
+    let s = bootstrap.as_str();
+    create_topic(s, "audit", 2, 1, &[]).await;
+    let producer = producer(s, &[]);
+    produce_all(&producer, "audit", &messages("a", 30)).await;
+    consume_and_commit(s, "auditors", "audit", 30).await;
+    produce_all(&producer, "audit", &messages("b", 5)).await;
+
+    let (ok, out, err) = kraftctl(&[
+        "--bootstrap-server",
+        s,
+        "groups",
+        "list",
+        "--output",
+        "json",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(listed[0]["group_id"], "auditors");
+    assert_eq!(listed[0]["state"], "Empty");
+
+    let (ok, out, err) = kraftctl(&[
+        "--bootstrap-server",
+        s,
+        "groups",
+        "describe",
+        "auditors",
+        "--output",
+        "json",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let described: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(described["protocol_type"], "consumer");
+    let partitions = described["partitions"].as_array().expect("partitions");
+    assert_eq!(partitions.len(), 2);
+    let lag: i64 = partitions
+        .iter()
+        .map(|p| p["lag"].as_i64().unwrap_or(-1))
+        .sum();
+    assert_eq!(lag, 5, "the 5 messages produced after the commit");
+    let (ok, table, _) =
+        kraftctl(&["--bootstrap-server", s, "groups", "describe", "auditors"]).await;
+    assert!(ok && table.contains("LogEndOffset"), "{table}");
+
+    let (ok, _, err) = kraftctl(&["--bootstrap-server", s, "groups", "delete", "auditors"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = kraftctl(&["--bootstrap-server", s, "groups", "describe", "auditors"]).await;
+    assert!(!ok && err.contains("GROUP_ID_NOT_FOUND"), "{err}");
+    let (ok, _, err) = kraftctl(&["--bootstrap-server", s, "groups", "delete", "auditors"]).await;
+    assert!(!ok && err.contains("GROUP_ID_NOT_FOUND"), "{err}");
+    cluster.shutdown().await;
+}

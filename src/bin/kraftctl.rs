@@ -4,9 +4,10 @@
 //!   (or `--replication`) asks the controller quorum about itself,
 //!   following redirects to the leader.
 //! - `kraftctl --bootstrap-server HOST:PORT topics create|list|describe|delete`,
-//!   `topics elect-leaders|reassign|reassignments` (see [`replication`]) and
-//!   `cluster describe` speak the Kafka protocol to a broker, so they work
-//!   against any Kafka cluster too.
+//!   `topics elect-leaders|reassign|reassignments` (see [`replication`]),
+//!   `groups list|describe|delete` (see [`groups`]) and `cluster describe`
+//!   speak the Kafka protocol to a broker, so they work against any Kafka
+//!   cluster too.
 //!
 //! `--output json` (accepted anywhere on the command line) prints JSON for
 //! scripts instead of a table.
@@ -25,6 +26,8 @@ use kraft_proto::controller::{
 };
 use serde_json::json;
 
+#[path = "kraftctl/groups.rs"]
+mod groups;
 #[path = "kraftctl/replication.rs"]
 mod replication;
 
@@ -68,6 +71,9 @@ enum Command {
     /// The cluster as brokers see it, over the Kafka protocol.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Consumer groups, over the Kafka protocol.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
 }
 
 #[derive(Subcommand)]
@@ -154,6 +160,10 @@ async fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Topics(command) => topics(&server()?, command, json).await,
+        Command::Groups(command) => {
+            let mut client = kafka_admin::connect(&server()?).await?;
+            groups::run(&mut client, command, json).await
+        }
         Command::Cluster(ClusterCommand::Describe) => {
             let mut client = kafka_admin::connect(&server()?).await?;
             let cluster = kafka_admin::describe_cluster(&mut client).await?;
