@@ -435,3 +435,32 @@ async fn kraftctl_lists_describes_and_deletes_groups() {
     assert!(!ok && err.contains("GROUP_ID_NOT_FOUND"), "{err}");
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offsets_topic_waits_for_enough_brokers() {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    use kafka_protocol::protocol::StrBytes;
+    // Kafka's default offsets.topic.replication.factor (3) on one broker.
+    let cluster = TestCluster::builder(1)
+        .combined()
+        .start()
+        .await
+        .expect("cluster starts");
+    let mut client = kraft_broker::KafkaClient::connect(cluster.broker_addr(1))
+        .await
+        .expect("connect");
+    let request = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_static_str("g"))
+        .with_key_type(0);
+    let response = client.send(2, &request).await.expect("FindCoordinator");
+    assert_eq!(response.error_code, 15, "COORDINATOR_NOT_AVAILABLE");
+    let message = response
+        .error_message
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("offsets.topic.replication.factor"),
+        "{message}"
+    );
+    cluster.shutdown().await;
+}

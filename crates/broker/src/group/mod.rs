@@ -29,12 +29,14 @@ use crate::handlers::topic_name::CONSUMER_OFFSETS;
 use crate::metadata_cache::{CacheQueries, MetadataCache};
 use crate::replica::{now_ms, PartitionLookup, ReplicaManager};
 
+pub mod events;
 pub mod join;
 pub mod loader;
 pub mod member;
 pub mod membership;
 pub mod partitioner;
 pub mod publisher;
+pub mod rebalance;
 pub mod records;
 pub mod shard;
 pub mod shard_data;

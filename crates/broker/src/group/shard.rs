@@ -237,6 +237,12 @@ impl Shard {
                     };
                     self.dispatch(&mut inner, &id, effects);
                 }
+                // Forget groups that hold nothing (a join that never
+                // completed the member-id round trip, say).
+                inner
+                    .data
+                    .groups
+                    .retain(|_, e| e.exists() || e.group.next_deadline().is_some());
                 inner
                     .data
                     .groups
