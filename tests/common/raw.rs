@@ -57,6 +57,18 @@ pub async fn produce(
     partition: i32,
     records: Bytes,
 ) -> (i16, i64) {
+    try_produce(client, topic, partition, records)
+        .await
+        .expect("produce")
+}
+
+/// [`produce`], or why no answer came (e.g. the broker hung up).
+pub async fn try_produce(
+    client: &mut KafkaClient,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> Result<(i16, i64), kraft_broker::kafka::KafkaClientError> {
     let request = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(30_000)
@@ -65,7 +77,7 @@ pub async fn produce(
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(records))])]);
-    let response: ProduceResponse = client.send(9, &request).await.expect("produce");
+    let response: ProduceResponse = client.send(9, &request).await?;
     let p = &response.responses[0].partition_responses[0];
     if p.error_code != 0 {
         eprintln!(
@@ -73,5 +85,5 @@ pub async fn produce(
             p.error_code, p.error_message
         );
     }
-    (p.error_code, p.base_offset)
+    Ok((p.error_code, p.base_offset))
 }

@@ -11,7 +11,9 @@
 //! - per topic: id (v10+), internal flag (only `__consumer_offsets`), and
 //!   per partition leader, leader epoch, replicas, ISR and offline replicas
 //!   (fenced or unregistered). A partition without a usable leader is
-//!   LEADER_NOT_AVAILABLE; an unknown topic is UNKNOWN_TOPIC_OR_PARTITION
+//!   LEADER_NOT_AVAILABLE — including one this broker leads while it
+//!   counts itself fenced (no heartbeat answered for a session), so
+//!   clients ask another broker; an unknown topic is UNKNOWN_TOPIC_OR_PARTITION
 //!   (UNKNOWN_TOPIC_ID by id), an illegal name INVALID_TOPIC_EXCEPTION.
 //!
 //! Auto-creation: when the client allows it and `auto.create.topics.enable`
@@ -204,7 +206,12 @@ fn describe_topic(
         .partitions()
         .iter()
         .map(|(index, p)| {
+            // A broker that has lost the controllers for a session knows its
+            // view is stale and no longer leads: it sends clients elsewhere
+            // rather than to itself.
+            let stale_self = p.leader == ctx.node_id && !ctx.replicas.may_lead();
             let leader_usable = p.has_leader()
+                && !stale_self
                 && image
                     .broker_endpoint(p.leader, &ctx.listener_name)
                     .is_some();

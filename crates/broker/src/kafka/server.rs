@@ -8,6 +8,10 @@
 //! reading the next one, so responses go out in request order (Kafka
 //! likewise serves one request per connection at a time).
 //!
+//! While the broker counts itself fenced (see
+//! [`ReplicaManager::may_lead`](crate::replica::ReplicaManager::may_lead))
+//! connections are closed at their next request instead of served.
+//!
 //! Shutdown: when the flag turns true (or its sender is dropped) the
 //! listener stops accepting, every connection finishes the request it is
 //! serving and closes, and `serve` returns once all of them are gone.
@@ -113,6 +117,13 @@ async fn serve_connection(
             let Some(frame) = frame else {
                 return Ok(());
             };
+            // A broker that counts itself fenced (no heartbeat answered for a
+            // session) has stale metadata and leads nothing: it hangs up, so
+            // the client turns to a broker that knows the cluster as it is.
+            if !ctx.replicas.may_lead() {
+                tracing::debug!(%peer, "fenced: closing a client connection");
+                return Ok(());
+            }
             if let Some(response) = serve_request(&ctx, frame).await? {
                 connection.write_encoded_frame(&response).await?;
             }

@@ -165,6 +165,12 @@ impl ReplicaManager {
         &self.config
     }
 
+    /// Whether partitions may acknowledge writes as leader (false while
+    /// this broker counts itself fenced).
+    pub fn may_lead(&self) -> bool {
+        self.may_lead.load(Ordering::Acquire)
+    }
+
     /// Lets partitions acknowledge writes as leader, or stops them (while
     /// this broker is fenced).
     pub fn set_may_lead(&self, may_lead: bool) {
