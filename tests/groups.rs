@@ -196,7 +196,7 @@ async fn a_member_that_stops_heartbeating_is_expired() {
         .prop("offsets.topic.replication.factor", 1)
         .prop("offsets.topic.num.partitions", 4)
         // Long enough for both members to join the first generation.
-        .prop("group.initial.rebalance.delay.ms", 1000)
+        .prop("group.initial.rebalance.delay.ms", 1500)
         .prop("group.min.session.timeout.ms", 100)
         .start()
         .await
@@ -462,5 +462,79 @@ async fn the_offsets_topic_waits_for_enough_brokers() {
         message.contains("offsets.topic.replication.factor"),
         "{message}"
     );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_comes_back_without_a_rebalance() {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::{GroupId, HeartbeatRequest, JoinGroupRequest};
+    use kafka_protocol::protocol::StrBytes;
+    const FENCED_INSTANCE_ID: i16 = 82;
+    let cluster = single_node().await;
+    let bootstrap = cluster.bootstrap_servers();
+    let group = "static";
+    let s = |v: &str| StrBytes::from_string(v.to_string());
+    let join_request = |member: &str| {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_member_id(s(member))
+            .with_group_instance_id(Some(s("instance-1")))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(Bytes::from_static(b"subscription"))])
+    };
+    let mut client = coordinator(&bootstrap, group).await;
+    let first = client.send(5, &join_request("")).await.expect("JoinGroup");
+    assert_eq!(
+        first.error_code, 0,
+        "a static member needs no member-id round trip"
+    );
+    let old_id = first.member_id.to_string();
+    let assignment = vec![(old_id.clone(), Bytes::from_static(b"p0"))];
+    let synced = sync(
+        &mut client,
+        group,
+        &old_id,
+        first.generation_id,
+        &assignment,
+    )
+    .await;
+    assert_eq!(synced.error_code, 0);
+
+    // The process restarts: same instance id, no member id.
+    let mut restarted = coordinator(&bootstrap, group).await;
+    let again = restarted
+        .send(5, &join_request(""))
+        .await
+        .expect("JoinGroup");
+    assert_eq!(again.error_code, 0);
+    assert_eq!(again.generation_id, first.generation_id, "no rebalance");
+    assert_ne!(again.member_id.as_str(), old_id, "a new member id");
+    let synced = sync(
+        &mut restarted,
+        group,
+        &again.member_id,
+        again.generation_id,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        synced.assignment,
+        Bytes::from_static(b"p0"),
+        "its assignment kept"
+    );
+
+    // The old incarnation is fenced.
+    let beat = HeartbeatRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id(first.generation_id)
+        .with_member_id(s(&old_id))
+        .with_group_instance_id(Some(s("instance-1")));
+    let response = client.send(3, &beat).await.expect("Heartbeat");
+    assert_eq!(response.error_code, FENCED_INSTANCE_ID);
     cluster.shutdown().await;
 }
