@@ -14,9 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::groups::{
     committed_offsets, coordinator, describe, find_coordinator, group_consumer, heartbeat,
-    heartbeat_accepted, join, join_once, leave, poll_messages, positions, sync,
+    heartbeat_accepted, join, join_once, leave, positions, sync,
 };
-use common::{create_topic, produce_all, producer, Outgoing};
+use common::{create_topic, poll_messages, produce_all, producer, Outgoing};
 use kraft_testkit::{wait_for, TestCluster};
 use rdkafka::consumer::{CommitMode, Consumer};
 

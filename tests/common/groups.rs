@@ -233,25 +233,6 @@ pub fn group_consumer(bootstrap: &str, group: &str, topic: &str) -> BaseConsumer
     consumer
 }
 
-/// Polls `consumer` until `count` messages have arrived.
-pub fn poll_messages(consumer: &BaseConsumer, count: usize) -> Vec<OwnedMessage> {
-    let mut out = Vec::with_capacity(count);
-    let deadline = Instant::now() + DEADLINE;
-    while out.len() < count {
-        assert!(
-            Instant::now() < deadline,
-            "consumed {} of {count} messages before the deadline",
-            out.len()
-        );
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => out.push(m.detach()),
-            Some(Err(e)) => eprintln!("consumer: {e}"),
-            None => {}
-        }
-    }
-    out
-}
-
 /// (partition, offset) of each message.
 pub fn positions(messages: &[OwnedMessage]) -> Vec<(i32, i64)> {
     let mut out: Vec<(i32, i64)> = messages

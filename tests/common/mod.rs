@@ -143,24 +143,7 @@ pub async fn consume(
                 .expect("assignment");
         }
         consumer.assign(&assignment).expect("assign");
-        let mut out = Vec::with_capacity(count);
-        let deadline = Instant::now() + DEADLINE;
-        while out.len() < count {
-            assert!(
-                Instant::now() < deadline,
-                "consumed {} of {count} messages before the deadline",
-                out.len()
-            );
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => out.push(m.detach()),
-                // librdkafka reports transient trouble (a broker restarting)
-                // as errors and retries by itself; the deadline catches a
-                // consumer that never recovers.
-                Some(Err(e)) => eprintln!("consumer: {e}"),
-                None => {}
-            }
-        }
-        out
+        poll_messages(&consumer, count)
     })
     .await
     .expect("consumer thread")
@@ -175,4 +158,26 @@ impl Outgoing {
             ..Default::default()
         }
     }
+}
+
+/// Polls `consumer` until `count` messages have arrived (or panics at
+/// [`DEADLINE`]). librdkafka reports transient trouble (a broker
+/// restarting) as errors and retries by itself; the deadline catches a
+/// consumer that never recovers.
+pub fn poll_messages(consumer: &BaseConsumer, count: usize) -> Vec<OwnedMessage> {
+    let mut out = Vec::with_capacity(count);
+    let deadline = Instant::now() + DEADLINE;
+    while out.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "consumed {} of {count} messages before the deadline",
+            out.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => out.push(m.detach()),
+            Some(Err(e)) => eprintln!("consumer: {e}"),
+            None => {}
+        }
+    }
+    out
 }
