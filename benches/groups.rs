@@ -13,13 +13,14 @@
 //!   with `--committers`;
 //! - consume throughput through librdkafka (`rdkafka`): the same messages
 //!   read by a consumer subscribed with a `group.id` (join included) and by
-//!   one with assigned partitions, overall and from the first message on,
-//!   after a warm-up read.
+//!   one with assigned partitions, overall and from the first message on;
+//!   after a warm-up read the two alternate, medians of the rounds.
 //!
 //! Run with `scripts/bench-groups [--rounds R] [--commit-seconds S]
-//! [--committers C] [--messages N] [--initial-delay-ms D]`: R rounds per
-//! group size (5), S seconds per commit run (5), C concurrent committers
-//! (8), N messages of 100 B for the consume runs (500000), and the broker's
+//! [--committers C] [--messages N] [--consume-rounds K]
+//! [--initial-delay-ms D]`: R rounds per group size (5), S seconds per
+//! commit run (5), C concurrent committers (8), N messages of 100 B for the
+//! consume runs (500000), K rounds of each consume way (3), and the broker's
 //! `group.initial.rebalance.delay.ms` (0, as Kafka's sample config; the
 //! default of 3000 would dominate every join time).
 
@@ -66,6 +67,7 @@ fn main() -> Result<()> {
     let committers = arg("--committers", 8) as usize;
     let messages = arg("--messages", 500_000) as usize;
     let delay = arg("--initial-delay-ms", 0).to_string();
+    let consume_rounds = arg("--consume-rounds", 3) as usize;
     let cluster = ProcessCluster::start_combined(
         KRAFTD.as_ref(),
         &[
@@ -93,11 +95,22 @@ fn main() -> Result<()> {
     })?;
     println!("\nconsume {messages} messages of {PAYLOAD} B from {CONSUME_PARTITIONS} partitions");
     produce(&bootstrap, messages)?;
-    // A first read warms the page cache and the broker's connections, so
-    // neither measured run pays for them.
-    consume(&bootstrap, messages, Mode::WarmUp)?;
-    consume(&bootstrap, messages, Mode::Assigned)?;
-    consume(&bootstrap, messages, Mode::Subscribed)?;
+    // A first read warms the page cache and the broker's connections; then
+    // the two ways alternate, so both see the same machine.
+    consume(&bootstrap, messages, Mode::Assigned, "bench-warm-up")?;
+    let mut runs: Vec<(Mode, Run)> = Vec::new();
+    for round in 0..consume_rounds {
+        for mode in [Mode::Assigned, Mode::Subscribed] {
+            let group = format!("bench-{mode:?}-{round}");
+            runs.push((mode, consume(&bootstrap, messages, mode, &group)?));
+        }
+    }
+    for mode in [Mode::Assigned, Mode::Subscribed] {
+        report(
+            mode,
+            runs.iter().filter(|(m, _)| *m == mode).map(|(_, r)| *r),
+        );
+    }
     Ok(())
 }
 
@@ -316,20 +329,49 @@ fn produce(bootstrap: &str, messages: usize) -> Result<()> {
     Ok(())
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
-    WarmUp,
     Assigned,
     Subscribed,
 }
 
-/// Reads every message back and prints the rate.
-fn consume(bootstrap: &str, messages: usize, mode: Mode) -> Result<()> {
-    let group = match mode {
-        Mode::WarmUp => "bench-warm-up",
-        Mode::Assigned => "bench-assigned",
-        Mode::Subscribed => "bench-subscribed",
+/// One consume run: messages/s overall, the time to the first message, and
+/// messages/s from the first message on (the reading itself, without the
+/// start-up: a join, or finding the partitions' offsets).
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    rate: f64,
+    first: Duration,
+    steady: f64,
+}
+
+/// Prints the medians of `runs`.
+fn report(mode: Mode, runs: impl Iterator<Item = Run>) {
+    let runs: Vec<Run> = runs.collect();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
     };
+    let rate = median(runs.iter().map(|r| r.rate).collect());
+    let steady = median(runs.iter().map(|r| r.steady).collect());
+    let mut firsts: Vec<Duration> = runs.iter().map(|r| r.first).collect();
+    firsts.sort();
+    println!(
+        "  {:<26} {:>9.0} msgs/s  {:>6.1} MB/s  first message after {}, then {:>9.0} msgs/s",
+        match mode {
+            Mode::Assigned => "assigned partitions:",
+            Mode::Subscribed => "subscribed with group.id:",
+        },
+        rate,
+        rate * PAYLOAD as f64 / 1e6,
+        ms(firsts.get(firsts.len() / 2).copied().unwrap_or_default()),
+        steady
+    );
+}
+
+/// Reads every message back as a member of `group` (assigned: the group
+/// only names the client).
+fn consume(bootstrap: &str, messages: usize, mode: Mode, group: &str) -> Result<Run> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
@@ -337,7 +379,7 @@ fn consume(bootstrap: &str, messages: usize, mode: Mode) -> Result<()> {
         .create()?;
     let start = Instant::now();
     match mode {
-        Mode::WarmUp | Mode::Assigned => {
+        Mode::Assigned => {
             let mut list = TopicPartitionList::new();
             for p in 0..CONSUME_PARTITIONS {
                 list.add_partition_offset("bench-consume", p, Offset::Beginning)?;
@@ -363,21 +405,9 @@ fn consume(bootstrap: &str, messages: usize, mode: Mode) -> Result<()> {
     }
     let elapsed = start.elapsed();
     let first = first.unwrap_or_default();
-    let rate = messages as f64 / elapsed.as_secs_f64();
-    // From the first message on: the reading itself, without the start-up
-    // (a join, or finding the partitions' offsets).
-    let steady = (messages - 1) as f64 / (elapsed - first).as_secs_f64().max(1e-9);
-    println!(
-        "  {:<26} {:>9.0} msgs/s  {:>6.1} MB/s  first message after {}, then {:>9.0} msgs/s",
-        match mode {
-            Mode::WarmUp => "warm-up (assigned):",
-            Mode::Assigned => "assigned partitions:",
-            Mode::Subscribed => "subscribed with group.id:",
-        },
-        rate,
-        rate * PAYLOAD as f64 / 1e6,
-        ms(first),
-        steady
-    );
-    Ok(())
+    Ok(Run {
+        rate: messages as f64 / elapsed.as_secs_f64(),
+        first,
+        steady: (messages - 1) as f64 / (elapsed - first).as_secs_f64().max(1e-9),
+    })
 }
