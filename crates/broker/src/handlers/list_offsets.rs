@@ -151,30 +151,16 @@ fn offset_for(
     Ok(found)
 }
 
-/// The leader epoch of the batch holding `offset`, if the epoch cache
-/// knows it.
+/// The leader epoch of the batch holding `offset`: the last epoch that
+/// started at or before it, from the log's epoch cache (-1 if unknown).
 fn epoch_of(partition: &Partition, offset: i64) -> i32 {
-    let log = partition.log();
-    let Some(mut epoch) = log.latest_epoch() else {
-        return -1;
-    };
-    // Walk back from the latest epoch to the one whose range holds `offset`.
-    while epoch >= 0 {
-        match log.end_offset_for_epoch(epoch) {
-            Some((found, _)) if found < 0 => return -1,
-            Some((found, _)) => {
-                let start = log
-                    .end_offset_for_epoch(found - 1)
-                    .map_or(i64::MIN, |(_, end)| end);
-                if offset >= start {
-                    return found;
-                }
-                epoch = found - 1;
-            }
-            None => return -1,
-        }
-    }
-    -1
+    partition
+        .log()
+        .epoch_entries()
+        .into_iter()
+        .take_while(|(_, start)| *start <= offset)
+        .last()
+        .map_or(-1, |(epoch, _)| epoch)
 }
 
 #[cfg(test)]

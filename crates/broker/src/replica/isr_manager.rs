@@ -14,8 +14,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kraft_proto::controller::controller_request::Body;
-use kraft_proto::controller::controller_response::Body as Resp;
 use kraft_proto::controller::{AlterPartitionItem, AlterPartitionRequest};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -26,8 +24,6 @@ use crate::replica::{codes, now_ms, Partition, ReplicaManager};
 
 /// How often led partitions are checked.
 const CHECK_INTERVAL: Duration = Duration::from_millis(250);
-/// How long one AlterPartition call may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs until `stop` turns true.
 pub async fn run(
@@ -74,15 +70,8 @@ pub async fn run(
             broker_epoch: epoch,
             partitions: changes.iter().map(|(_, item)| item.clone()).collect(),
         };
-        match controller
-            .call(Body::AlterPartition(request), CALL_TIMEOUT)
-            .await
-        {
-            Ok(response) => {
-                let Some(Resp::AlterPartition(response)) = response.body else {
-                    changes.iter().for_each(|(p, _)| p.isr_change_failed());
-                    continue;
-                };
+        match controller.alter_partition(request).await {
+            Ok((response, _committed)) => {
                 for result in response.partitions {
                     if result.error_code == i32::from(codes::NONE) {
                         continue;
