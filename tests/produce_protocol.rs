@@ -237,6 +237,17 @@ async fn produce_and_fetch_name_the_partition_error() {
     })
     .await
     .expect("leaders");
+    // The topic was created through broker 2; broker 3 learns it from the
+    // metadata log moments later (until then it rightly answers
+    // UNKNOWN_TOPIC_OR_PARTITION).
+    for broker in [2, 3] {
+        wait_for("every broker to know the topic", || async {
+            let cache = cluster.broker(broker)?.cache().image();
+            (cache.offset() >= image.offset()).then_some(())
+        })
+        .await
+        .expect("broker caught up");
+    }
     let topic = image.topics().topic_by_name("two").expect("topic");
     for (index, p) in topic.partitions() {
         for broker in [2, 3] {
