@@ -26,13 +26,13 @@ use kraft_proto::controller::{
 use kraft_proto::metadata::{metadata_record::Record, MetadataRecord, RegisterBrokerRecord};
 use uuid::Uuid;
 
+use crate::broker_fencing::{controlled_shutdown, fence_broker, leader_count, unfence_broker};
 use crate::controller_result::ControllerResult;
 use crate::error::ControllerError;
 use crate::error_codes::{
     BROKER_ID_NOT_REGISTERED, DUPLICATE_BROKER_REGISTRATION, INVALID_REQUEST, STALE_BROKER_EPOCH,
     UNKNOWN_SERVER_ERROR,
 };
-use crate::replication_control::{controlled_shutdown, fence_broker, leader_count, unfence_broker};
 
 /// Heartbeat sessions of the registered brokers; see the module docs.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod alter_partition;
+mod broker_fencing;
 pub mod client;
 mod cluster_control;
 mod config_control;

@@ -307,6 +307,22 @@ pub(crate) mod test_image {
         }))
     }
 
+    /// Brokers 1, 2 and 3 and topic `t` (id 1) with partitions 0
+    /// (replicas and ISR 1, 2, 3; leader 1), 1 (replicas 2, 1; ISR 1;
+    /// leader 1) and 2 (replicas and ISR 3, 2; leader 3).
+    pub fn topic_image() -> MetadataImage {
+        let id = Uuid::from_u128(1);
+        image(vec![
+            broker(1, None),
+            broker(2, None),
+            broker(3, None),
+            topic("t", id),
+            partition(id, 0, &[1, 2, 3], &[1, 2, 3], 1),
+            partition(id, 1, &[2, 1], &[1], 1),
+            partition(id, 2, &[3, 2], &[3, 2], 3),
+        ])
+    }
+
     /// The image of `records` committed as one batch at offset 1.
     pub fn image(records: Vec<MetadataRecord>) -> MetadataImage {
         let mut delta = MetadataDelta::new(MetadataImage::empty());

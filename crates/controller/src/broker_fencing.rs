@@ -1,0 +1,194 @@
+//! Broker fencing: the partition changes when a broker stops (or starts
+//! again) being usable.
+//!
+//! Fencing (an expired session), controlled shutdown and unfencing are
+//! broker lifecycle changes, but what they write is mostly partition
+//! changes: the broker leaves ISRs and leadership moves, decided by
+//! [`PartitionChangeBuilder`]. They live here, apart from the topic requests
+//! of [`replication_control`](crate::replication_control), because they are
+//! driven by broker sessions in
+//! [`ClusterControl`](crate::cluster_control::ClusterControl), their only
+//! caller.
+//!
+//! Every function is pure. Data enters as the current [`MetadataImage`]
+//! (the controller's `latest`, including its uncommitted writes) and a
+//! broker id; what leaves is the records to append (`FenceBrokerRecord`,
+//! `BrokerControlledShutdownRecord`, `UnfenceBrokerRecord` and
+//! `PartitionChangeRecord`s), or a count. The image still shows the broker
+//! as it was, so these functions treat it as unusable (or usable, when
+//! unfencing) explicitly.
+
+use kraft_metadata::{record, MetadataImage};
+use kraft_proto::metadata::{
+    metadata_record::Record, BrokerControlledShutdownRecord, FenceBrokerRecord, MetadataRecord,
+    UnfenceBrokerRecord,
+};
+
+use crate::partition_change::PartitionChangeBuilder;
+use crate::placement::is_usable;
+
+/// Fences a broker: `FenceBrokerRecord`, then every partition takes it out
+/// of its ISR (unless it is the last member) and moves leadership off it.
+/// Empty if the broker is unknown or already fenced.
+pub fn fence_broker(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    let Some(broker) = image.cluster().broker(broker_id).filter(|b| !b.fenced) else {
+        return Vec::new();
+    };
+    // Leadership moves first and the fence last: a fence too large for one
+    // Raft entry is committed in several, and if leadership is lost half
+    // way the broker is still unfenced, so the next session expiry redoes
+    // what is left.
+    let mut records = leave_partitions(image, broker_id);
+    records.push(record(Record::FenceBroker(FenceBrokerRecord {
+        broker_id,
+        broker_epoch: broker.epoch,
+    })));
+    records
+}
+
+/// Starts (or continues) a controlled shutdown: `BrokerControlledShutdownRecord`
+/// the first time, then the same partition changes as fencing, wherever
+/// they are still needed. Where no other ISR member can lead, the
+/// partition goes leaderless, as in Kafka, so the shutdown can finish.
+/// Empty if the broker is unknown or fenced.
+pub fn controlled_shutdown(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    let Some(broker) = image.cluster().broker(broker_id).filter(|b| !b.fenced) else {
+        return Vec::new();
+    };
+    let mut records = Vec::new();
+    if !broker.in_controlled_shutdown {
+        records.push(record(Record::BrokerControlledShutdown(
+            BrokerControlledShutdownRecord {
+                broker_id,
+                broker_epoch: broker.epoch,
+            },
+        )));
+    }
+    records.extend(leave_partitions(image, broker_id));
+    records
+}
+
+/// The partition changes for `broker_id` leaving: out of ISRs (but never
+/// emptying one) and not leading, with the broker counted as unusable.
+fn leave_partitions(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    let usable = |b: i32| b != broker_id && is_usable(image, b);
+    let mut records = Vec::new();
+    for topic in image.topics().topics() {
+        for (&partition_id, partition) in topic.partitions() {
+            if partition.isr.contains(&broker_id) || partition.leader == broker_id {
+                records.extend(
+                    PartitionChangeBuilder::new(topic.id(), partition_id, partition, &usable)
+                        .remove_from_isr(broker_id)
+                        .build(),
+                );
+            }
+        }
+    }
+    records
+}
+
+/// Unfences a broker: `UnfenceBrokerRecord`, then leaders for leaderless
+/// partitions whose ISR holds it. Empty if unknown or not fenced.
+pub fn unfence_broker(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    let Some(broker) = image.cluster().broker(broker_id).filter(|b| b.fenced) else {
+        return Vec::new();
+    };
+    let mut records = vec![record(Record::UnfenceBroker(UnfenceBrokerRecord {
+        broker_id,
+        broker_epoch: broker.epoch,
+    }))];
+    let shutting_down = broker.in_controlled_shutdown;
+    let usable = |b: i32| {
+        if b == broker_id {
+            !shutting_down
+        } else {
+            is_usable(image, b)
+        }
+    };
+    for topic in image.topics().topics() {
+        for (&partition_id, partition) in topic.partitions() {
+            if !partition.has_leader() && partition.isr.contains(&broker_id) {
+                records.extend(
+                    PartitionChangeBuilder::new(topic.id(), partition_id, partition, &usable)
+                        .build(),
+                );
+            }
+        }
+    }
+    records
+}
+
+/// How many partitions `broker_id` leads.
+pub fn leader_count(image: &MetadataImage, broker_id: i32) -> usize {
+    image
+        .topics()
+        .topics()
+        .flat_map(|t| t.partitions().values())
+        .filter(|p| p.leader == broker_id)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use kraft_metadata::NO_LEADER;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::partition_change::test_image::{apply, topic_image};
+    use crate::placement::usable_brokers;
+
+    #[test]
+    fn fencing_moves_leaders_and_keeps_the_last_isr_member() {
+        let img = topic_image();
+        let records = fence_broker(&img, 1);
+        assert_eq!(records.len(), 3, "fence + partitions 0 and 1");
+        let after = apply(&img, &records);
+        let id = Uuid::from_u128(1);
+        let p0 = after.topics().partition(id, 0).unwrap();
+        assert_eq!(
+            (p0.isr.clone(), p0.leader, p0.leader_epoch),
+            (vec![2, 3], 2, 1)
+        );
+        let p1 = after.topics().partition(id, 1).unwrap();
+        assert_eq!((p1.isr.clone(), p1.leader), (vec![1], NO_LEADER));
+        assert_eq!(after.topics().partition(id, 2).unwrap().partition_epoch, 0);
+        assert!(after.cluster().broker(1).unwrap().fenced);
+        assert!(fence_broker(&after, 1).is_empty(), "already fenced");
+        assert!(fence_broker(&after, 9).is_empty(), "unknown");
+
+        // Unfencing brings the last ISR member back as leader.
+        let records = unfence_broker(&after, 1);
+        assert_eq!(records.len(), 2);
+        let back = apply(&after, &records);
+        assert_eq!(back.topics().partition(id, 1).unwrap().leader, 1);
+        assert_eq!(
+            back.topics().partition(id, 0).unwrap().leader,
+            2,
+            "no change where a leader exists"
+        );
+        assert!(unfence_broker(&back, 1).is_empty());
+    }
+
+    #[test]
+    fn controlled_shutdown_moves_leadership_once() {
+        let img = topic_image();
+        assert_eq!(leader_count(&img, 1), 2);
+        let records = controlled_shutdown(&img, 1);
+        assert!(matches!(
+            records[0].record,
+            Some(Record::BrokerControlledShutdown(_))
+        ));
+        let after = apply(&img, &records);
+        assert!(after.cluster().broker(1).unwrap().in_controlled_shutdown);
+        assert_eq!(leader_count(&after, 1), 0);
+        let id = Uuid::from_u128(1);
+        assert_eq!(after.topics().partition(id, 0).unwrap().leader, 2);
+        assert_eq!(after.topics().partition(id, 1).unwrap().isr, vec![1]);
+        assert!(
+            controlled_shutdown(&after, 1).is_empty(),
+            "nothing left to do"
+        );
+        // A shutting-down broker takes no new replicas.
+        assert_eq!(usable_brokers(&after).len(), 2);
+    }
+}
