@@ -1,0 +1,170 @@
+//! The write path of the [`QuorumController`]: what a [`WriteOp`] computes
+//! and how its records reach Raft.
+//!
+//! [`QuorumController::execute`] maps each operation to its manager
+//! (cluster, replication, configs, partitions, elections, reassignments),
+//! which computes the records and the response from the `latest` image.
+//! [`QuorumController::write`] then replays those records into `latest` (so
+//! the next write sees them) and proposes them, at most
+//! `MAX_RECORDS_PER_ENTRY` records per Raft entry; the reply waits in
+//! `proposing` for the last entry to commit. The controller's own writes
+//! (no-ops, bootstrap, fencing, leader balancing) take the same path
+//! without a reply.
+
+use std::time::Instant;
+
+use kraft_metadata::MetadataDelta;
+use kraft_proto::controller::controller_response::Body as ResponseBody;
+use kraft_proto::controller::{
+    AlterConfigsRequest, AlterPartitionRequest, AlterReassignmentsRequest, BrokerHeartbeatRequest,
+    BrokerRegistrationRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    ElectLeadersRequest, ListReassignmentsRequest, WriteResponse,
+};
+use kraft_proto::metadata::{MetadataRecord, RecordBatch};
+use prost::Message as _;
+
+use super::{PendingWrite, QuorumController, WriteReply};
+use crate::controller_result::ControllerResult;
+use crate::error::ControllerError;
+use crate::error_codes::UNKNOWN_SERVER_ERROR;
+use crate::replication_control::{self, TopicDefaults};
+use crate::{alter_partition, config_control, leader_election, reassignment};
+
+/// The most records one Raft entry carries (Kafka's
+/// `max.records.per.user.op` is the same number).
+const MAX_RECORDS_PER_ENTRY: usize = 10_000;
+
+/// The operations that go through the active controller.
+#[derive(Debug)]
+pub enum WriteOp {
+    AlterConfigs(AlterConfigsRequest),
+    RegisterBroker(BrokerRegistrationRequest),
+    BrokerHeartbeat(BrokerHeartbeatRequest),
+    CreateTopics(CreateTopicsRequest),
+    DeleteTopics(DeleteTopicsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    AlterPartition(AlterPartitionRequest),
+    ElectLeaders(ElectLeadersRequest),
+    AlterReassignments(AlterReassignmentsRequest),
+    /// A read, answered from the committed image.
+    ListReassignments(ListReassignmentsRequest),
+}
+
+impl QuorumController {
+    /// Computes an operation's records and response from `latest`.
+    pub(super) fn execute(
+        &mut self,
+        op: WriteOp,
+    ) -> Result<ControllerResult<ResponseBody>, ControllerError> {
+        match op {
+            WriteOp::AlterConfigs(request) => {
+                let records = config_control::alter_configs(&self.latest, &request.changes)?;
+                let response = ResponseBody::Write(WriteResponse::default());
+                Ok(if request.validate_only {
+                    ControllerResult::response_only(response)
+                } else {
+                    ControllerResult::new(records, response)
+                })
+            }
+            WriteOp::RegisterBroker(request) => {
+                let result =
+                    self.cluster
+                        .register_broker(&self.latest, &request, Instant::now())?;
+                Ok(map_response(result, ResponseBody::BrokerRegistration))
+            }
+            WriteOp::BrokerHeartbeat(request) => {
+                let result = self
+                    .cluster
+                    .heartbeat(&self.latest, &request, Instant::now())?;
+                Ok(map_response(result, ResponseBody::BrokerHeartbeat))
+            }
+            WriteOp::CreateTopics(request) => {
+                let defaults = TopicDefaults {
+                    num_partitions: self.settings.default_num_partitions,
+                    replication_factor: self.settings.default_replication_factor,
+                };
+                let result = replication_control::create_topics(&self.latest, &request, &defaults);
+                Ok(map_response(result, ResponseBody::CreateTopics))
+            }
+            WriteOp::DeleteTopics(request) => {
+                let result = replication_control::delete_topics(&self.latest, &request);
+                Ok(map_response(result, ResponseBody::DeleteTopics))
+            }
+            WriteOp::CreatePartitions(request) => {
+                let result = replication_control::create_partitions(&self.latest, &request);
+                Ok(map_response(result, ResponseBody::CreatePartitions))
+            }
+            WriteOp::AlterPartition(request) => {
+                let result = alter_partition::alter_partition(&self.latest, &request)?;
+                Ok(map_response(result, ResponseBody::AlterPartition))
+            }
+            WriteOp::ElectLeaders(request) => {
+                let result = leader_election::elect_leaders(&self.latest, &request)?;
+                Ok(map_response(result, ResponseBody::ElectLeaders))
+            }
+            WriteOp::AlterReassignments(request) => {
+                let result = reassignment::alter_reassignments(&self.latest, &request);
+                Ok(map_response(result, ResponseBody::AlterReassignments))
+            }
+            WriteOp::ListReassignments(request) => {
+                let response = reassignment::list_reassignments(&self.committed, &request);
+                Ok(ControllerResult::response_only(
+                    ResponseBody::ListReassignments(response),
+                ))
+            }
+        }
+    }
+
+    /// Replays `records` into `latest` and proposes them as one entry.
+    pub(super) fn write(
+        &mut self,
+        records: Vec<MetadataRecord>,
+        reply: Option<(WriteReply, ResponseBody)>,
+    ) {
+        if records.is_empty() {
+            if let Some((reply, response)) = reply {
+                let _ = reply.send(Ok((response, self.latest.offset())));
+            }
+            return;
+        }
+        let batch = RecordBatch { records };
+        let mut delta = MetadataDelta::new(self.latest.clone());
+        if let Err(e) = batch.records.iter().try_for_each(|r| delta.replay(r)) {
+            // A manager produced records that do not replay: a bug. Refuse
+            // the write rather than commit a log no one can load.
+            tracing::error!(error = %e, "controller generated records that do not replay");
+            if let Some((reply, _)) = reply {
+                let _ = reply.send(Err(ControllerError::new(
+                    UNKNOWN_SERVER_ERROR,
+                    e.to_string(),
+                )));
+            }
+            return;
+        }
+        self.latest = delta.apply();
+        // One Raft entry holds at most MAX_RECORDS_PER_ENTRY records: an
+        // operation touching a million partitions (fencing a broker that
+        // hosts them) would otherwise stall the Raft thread long enough to
+        // cost the quorum its leader. The answer waits for the last entry.
+        let chunks: Vec<&[MetadataRecord]> = batch.records.chunks(MAX_RECORDS_PER_ENTRY).collect();
+        let last = chunks.len() - 1;
+        let mut reply = reply;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let token = self.next_token;
+            self.next_token += 1;
+            let reply = if i == last { reply.take() } else { None };
+            self.proposing.insert(token, PendingWrite { reply });
+            let entry = RecordBatch {
+                records: chunk.to_vec(),
+            };
+            self.raft.propose(token, entry.encode_to_vec());
+        }
+    }
+}
+
+fn map_response<T>(
+    result: ControllerResult<T>,
+    body: impl FnOnce(T) -> ResponseBody,
+) -> ControllerResult<ResponseBody> {
+    ControllerResult::new(result.records, body(result.response))
+}
