@@ -28,6 +28,7 @@
 
 use std::collections::HashSet;
 
+use kafka_protocol::ResponseError;
 use kraft_metadata::{MetadataImage, PartitionRegistration};
 use kraft_proto::controller::{
     AlterPartitionItem, AlterPartitionRequest, AlterPartitionResponse, AlterPartitionResult,
@@ -36,11 +37,7 @@ use kraft_proto::metadata::{metadata_record::Record, MetadataRecord};
 use uuid::Uuid;
 
 use crate::controller_result::ControllerResult;
-use crate::error::ControllerError;
-use crate::error_codes::{
-    FENCED_LEADER_EPOCH, INELIGIBLE_REPLICA, INVALID_REQUEST, INVALID_UPDATE_VERSION,
-    NEW_LEADER_ELECTED, NOT_LEADER_OR_FOLLOWER, STALE_BROKER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION,
-};
+use crate::error::{code, ControllerError};
 use crate::partition_change::PartitionChangeBuilder;
 use crate::placement::is_usable;
 
@@ -54,7 +51,7 @@ pub fn alter_partition(
         Some(b) if b.epoch == request.broker_epoch => {}
         Some(b) => {
             return Err(ControllerError::new(
-                STALE_BROKER_EPOCH,
+                code(ResponseError::StaleBrokerEpoch),
                 format!(
                     "Broker {broker_id} sent AlterPartition with epoch {}, but its registration has epoch {}.",
                     request.broker_epoch, b.epoch
@@ -63,7 +60,7 @@ pub fn alter_partition(
         }
         None => {
             return Err(ControllerError::new(
-                STALE_BROKER_EPOCH,
+                code(ResponseError::StaleBrokerEpoch),
                 format!("Broker {broker_id} is not registered."),
             ))
         }
@@ -84,7 +81,7 @@ pub fn alter_partition(
             ..Default::default()
         };
         if repeated.contains(&(item.topic_id.as_ref(), item.partition)) {
-            result.error_code = INVALID_REQUEST;
+            result.error_code = code(ResponseError::InvalidRequest);
             results.push(result);
             continue;
         }
@@ -92,7 +89,7 @@ pub fn alter_partition(
             .ok()
             .and_then(|id| Some((id, image.topics().partition(id, item.partition)?)));
         let Some((topic_id, partition)) = found else {
-            result.error_code = UNKNOWN_TOPIC_OR_PARTITION;
+            result.error_code = code(ResponseError::UnknownTopicOrPartition);
             results.push(result);
             continue;
         };
@@ -104,7 +101,7 @@ pub fn alter_partition(
                 let code = if after.leader == broker_id {
                     0
                 } else {
-                    NEW_LEADER_ELECTED
+                    code(ResponseError::NewLeaderElected)
                 };
                 (code, after)
             }
@@ -135,13 +132,13 @@ fn alter_one(
     item: &AlterPartitionItem,
 ) -> Result<Option<(MetadataRecord, PartitionRegistration)>, i32> {
     if partition.leader != broker_id {
-        return Err(NOT_LEADER_OR_FOLLOWER);
+        return Err(code(ResponseError::NotLeaderOrFollower));
     }
     if item.leader_epoch != partition.leader_epoch {
-        return Err(FENCED_LEADER_EPOCH);
+        return Err(code(ResponseError::FencedLeaderEpoch));
     }
     if item.partition_epoch != partition.partition_epoch {
-        return Err(INVALID_UPDATE_VERSION);
+        return Err(code(ResponseError::InvalidUpdateVersion));
     }
     let new_isr = &item.new_isr;
     let mut members = HashSet::new();
@@ -150,13 +147,13 @@ fn alter_one(
         || !new_isr.iter().all(|b| partition.replicas.contains(b))
         || !new_isr.contains(&partition.leader)
     {
-        return Err(INVALID_REQUEST);
+        return Err(code(ResponseError::InvalidRequest));
     }
     if new_isr
         .iter()
         .any(|b| !partition.isr.contains(b) && !is_usable(image, *b))
     {
-        return Err(INELIGIBLE_REPLICA);
+        return Err(code(ResponseError::IneligibleReplica));
     }
     // The sender stays usable as leader: an ISR change is not an election.
     let usable = |b: i32| b == broker_id || is_usable(image, b);
@@ -173,7 +170,7 @@ fn alter_one(
     // only failure); an overflow is reported as a stale epoch.
     let after = partition
         .merge(topic_id, change)
-        .map_err(|_| INVALID_UPDATE_VERSION)?;
+        .map_err(|_| code(ResponseError::InvalidUpdateVersion))?;
     Ok(Some((record, after)))
 }
 

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use kraft_metadata::{record, MetadataDelta, MetadataImage};
 use kraft_proto::controller::{
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
@@ -28,11 +29,7 @@ use uuid::Uuid;
 
 use crate::broker_fencing::{controlled_shutdown, fence_broker, leader_count, unfence_broker};
 use crate::controller_result::ControllerResult;
-use crate::error::ControllerError;
-use crate::error_codes::{
-    BROKER_ID_NOT_REGISTERED, DUPLICATE_BROKER_REGISTRATION, INVALID_REQUEST, STALE_BROKER_EPOCH,
-    UNKNOWN_SERVER_ERROR,
-};
+use crate::error::{code, ControllerError};
 
 /// Heartbeat sessions of the registered brokers; see the module docs.
 #[derive(Debug, Clone)]
@@ -122,7 +119,7 @@ impl ClusterControl {
             }
             if !existing.fenced && self.session_alive(id, now) {
                 return Err(ControllerError::new(
-                    DUPLICATE_BROKER_REGISTRATION,
+                    code(ResponseError::DuplicateBrokerRegistration),
                     format!(
                         "Another broker is registered with broker id {id} (incarnation {}); \
                          retry after its session times out",
@@ -172,13 +169,13 @@ impl ClusterControl {
         let id = request.broker_id;
         let broker = image.cluster().broker(id).ok_or_else(|| {
             ControllerError::new(
-                BROKER_ID_NOT_REGISTERED,
+                code(ResponseError::BrokerIdNotRegistered),
                 format!("Broker {id} is not registered."),
             )
         })?;
         if broker.epoch != request.broker_epoch {
             return Err(ControllerError::new(
-                STALE_BROKER_EPOCH,
+                code(ResponseError::StaleBrokerEpoch),
                 format!(
                     "Broker {id} has epoch {}, but the heartbeat quotes {}.",
                     broker.epoch, request.broker_epoch
@@ -257,7 +254,12 @@ impl ClusterControl {
 }
 
 fn validate_registration(request: &BrokerRegistrationRequest) -> Result<Uuid, ControllerError> {
-    let invalid = |msg: String| Err(ControllerError::new(INVALID_REQUEST, msg));
+    let invalid = |msg: String| {
+        Err(ControllerError::new(
+            code(ResponseError::InvalidRequest),
+            msg,
+        ))
+    };
     if request.broker_id < 0 {
         return invalid(format!("Broker id {} is negative.", request.broker_id));
     }
@@ -289,9 +291,9 @@ fn replay(
 ) -> Result<MetadataImage, ControllerError> {
     let mut delta = MetadataDelta::new(image.clone());
     for r in records {
-        delta
-            .replay(r)
-            .map_err(|e| ControllerError::new(UNKNOWN_SERVER_ERROR, e.to_string()))?;
+        delta.replay(r).map_err(|e| {
+            ControllerError::new(code(ResponseError::UnknownServerError), e.to_string())
+        })?;
     }
     Ok(delta.apply())
 }
@@ -384,7 +386,7 @@ mod tests {
         ] {
             assert_eq!(
                 cc.register_broker(&img, &bad, t0).unwrap_err().code,
-                INVALID_REQUEST
+                code(ResponseError::InvalidRequest)
             );
         }
     }
@@ -398,7 +400,7 @@ mod tests {
         let err = cc
             .register_broker(&img, &registration(1, 77), t0 + TIMEOUT)
             .unwrap_err();
-        assert_eq!(err.code, DUPLICATE_BROKER_REGISTRATION);
+        assert_eq!(err.code, code(ResponseError::DuplicateBrokerRegistration));
 
         let later = t0 + TIMEOUT + Duration::from_millis(1);
         let result = cc
@@ -436,11 +438,11 @@ mod tests {
         let img = image(vec![broker(1, None), fence(1)]);
         assert_eq!(
             cc.heartbeat(&img, &beat(2, 1, 0), t0).unwrap_err().code,
-            BROKER_ID_NOT_REGISTERED
+            code(ResponseError::BrokerIdNotRegistered)
         );
         assert_eq!(
             cc.heartbeat(&img, &beat(1, 5, 0), t0).unwrap_err().code,
-            STALE_BROKER_EPOCH
+            code(ResponseError::StaleBrokerEpoch)
         );
 
         let behind = cc.heartbeat(&img, &beat(1, epoch(1), 3), t0).unwrap();

@@ -1,6 +1,7 @@
 //! The error a controller operation answers with: a Kafka error code, a
 //! sentence, and (for NOT_CONTROLLER) where the leader is.
 
+use kafka_protocol::ResponseError;
 use kraft_proto::controller::{ControllerResponse, LeaderHint};
 
 use crate::error_codes::{self, error_name};
@@ -59,4 +60,10 @@ impl From<&ControllerResponse> for ControllerError {
             leader: resp.leader.clone(),
         }
     }
+}
+
+/// Kafka's code for `error`, as the controller RPCs carry it (an `i32`
+/// field; Kafka's codes are `i16`).
+pub(crate) fn code(error: ResponseError) -> i32 {
+    i32::from(error.code())
 }

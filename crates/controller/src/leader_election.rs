@@ -25,17 +25,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use kafka_protocol::ResponseError;
 use kraft_metadata::{MetadataImage, PartitionRegistration};
 use kraft_proto::controller::{ElectLeaderResult, ElectLeadersRequest, ElectLeadersResponse};
 use kraft_proto::metadata::MetadataRecord;
 use uuid::Uuid;
 
 use crate::controller_result::ControllerResult;
-use crate::error::ControllerError;
-use crate::error_codes::{
-    ELECTION_NOT_NEEDED, INVALID_REQUEST, PREFERRED_LEADER_NOT_AVAILABLE,
-    UNKNOWN_TOPIC_OR_PARTITION,
-};
+use crate::error::{code, ControllerError};
 use crate::partition_change::PartitionChangeBuilder;
 use crate::placement::is_usable;
 
@@ -55,7 +52,10 @@ pub fn elect_leaders(
     let mut results = Vec::new();
     if request.all_partitions {
         if let Some(message) = refusal {
-            return Err(ControllerError::new(INVALID_REQUEST, message));
+            return Err(ControllerError::new(
+                code(ResponseError::InvalidRequest),
+                message,
+            ));
         }
         for topic in image.topics().topics() {
             for (&partition_id, partition) in topic.partitions() {
@@ -65,7 +65,7 @@ pub fn elect_leaders(
                             records.push(record);
                             (0, String::new())
                         }
-                        Err((ELECTION_NOT_NEEDED, _)) => continue,
+                        Err((c, _)) if c == code(ResponseError::ElectionNotNeeded) => continue,
                         Err(e) => e,
                     };
                 results.push(result(topic.name(), partition_id, code, message));
@@ -80,7 +80,9 @@ pub fn elect_leaders(
                     continue;
                 }
                 let outcome = match (&refusal, image.topics().topic_by_name(&named.topic)) {
-                    (Some(message), _) => Err((INVALID_REQUEST, message.clone())),
+                    (Some(message), _) => {
+                        Err((code(ResponseError::InvalidRequest), message.clone()))
+                    }
                     (None, None) => Err(unknown(&named.topic, partition_id)),
                     (None, Some(topic)) => match topic.partition(partition_id) {
                         None => Err(unknown(&named.topic, partition_id)),
@@ -118,7 +120,7 @@ fn election_type_refusal(election_type: i32) -> Option<String> {
 
 fn unknown(topic: &str, partition_id: i32) -> (i32, String) {
     (
-        UNKNOWN_TOPIC_OR_PARTITION,
+        code(ResponseError::UnknownTopicOrPartition),
         format!("No such partition as {topic}-{partition_id}."),
     )
 }
@@ -146,25 +148,25 @@ fn elect_preferred(
 ) -> Result<MetadataRecord, (i32, String)> {
     let Some(&preferred) = partition.replicas.first() else {
         return Err((
-            PREFERRED_LEADER_NOT_AVAILABLE,
+            code(ResponseError::PreferredLeaderNotAvailable),
             "The partition has no replicas.".to_string(),
         ));
     };
     if partition.leader == preferred {
         return Err((
-            ELECTION_NOT_NEEDED,
+            code(ResponseError::ElectionNotNeeded),
             format!("The preferred replica {preferred} already leads."),
         ));
     }
     if !partition.isr.contains(&preferred) {
         return Err((
-            PREFERRED_LEADER_NOT_AVAILABLE,
+            code(ResponseError::PreferredLeaderNotAvailable),
             format!("The preferred replica {preferred} is not in the ISR."),
         ));
     }
     if !is_usable(image, preferred) {
         return Err((
-            PREFERRED_LEADER_NOT_AVAILABLE,
+            code(ResponseError::PreferredLeaderNotAvailable),
             format!(
                 "The preferred replica {preferred} is fenced, shutting down or not registered."
             ),
@@ -176,7 +178,7 @@ fn elect_preferred(
         .build()
         .ok_or_else(|| {
             (
-                ELECTION_NOT_NEEDED,
+                code(ResponseError::ElectionNotNeeded),
                 "Leader election not needed for topic partition.".to_string(),
             )
         })

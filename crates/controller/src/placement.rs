@@ -24,14 +24,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use kafka_protocol::ResponseError;
 use kraft_metadata::MetadataImage;
 use kraft_proto::controller::ReplicaAssignment;
 
-use crate::error::ControllerError;
-use crate::error_codes::{
-    INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT,
-    UNKNOWN_SERVER_ERROR,
-};
+use crate::error::{code, ControllerError};
 
 /// The most partitions one operation may add to a topic, as Kafka bounds
 /// the records of one user operation (`max.records.per.user.op`, 10000):
@@ -77,19 +74,19 @@ pub fn place_replicas(
 ) -> Result<Vec<Vec<i32>>, ControllerError> {
     if num_partitions <= 0 {
         return Err(ControllerError::new(
-            INVALID_PARTITIONS,
+            code(ResponseError::InvalidPartitions),
             "Number of partitions was set to an invalid non-positive value.",
         ));
     }
     if num_partitions > MAX_NEW_PARTITIONS {
         return Err(ControllerError::new(
-            INVALID_PARTITIONS,
+            code(ResponseError::InvalidPartitions),
             format!("Cannot add {num_partitions} partitions in one operation; the limit is {MAX_NEW_PARTITIONS}."),
         ));
     }
     if replication_factor <= 0 {
         return Err(ControllerError::new(
-            INVALID_REPLICATION_FACTOR,
+            code(ResponseError::InvalidReplicationFactor),
             "Replication factor must be larger than 0, or -1 to use the default value.",
         ));
     }
@@ -97,7 +94,7 @@ pub fn place_replicas(
     let rf = usize::try_from(replication_factor).unwrap_or(usize::MAX);
     if rf > n {
         return Err(ControllerError::new(
-            INVALID_REPLICATION_FACTOR,
+            code(ResponseError::InvalidReplicationFactor),
             format!(
                 "Unable to replicate the partition {rf} time(s): The target replication factor \
                  of {rf} cannot be reached because only {n} broker(s) are registered."
@@ -126,7 +123,7 @@ pub fn place_replicas(
             // fit turns up within that many steps for each follower.
             if k > n * rf {
                 return Err(ControllerError::new(
-                    UNKNOWN_SERVER_ERROR,
+                    code(ResponseError::UnknownServerError),
                     "replica placement found no broker for a follower (a bug)",
                 ));
             }
@@ -186,7 +183,12 @@ pub fn validate_manual_assignment(
     first_partition: i32,
     expected_rf: Option<usize>,
 ) -> Result<Vec<Vec<i32>>, ControllerError> {
-    let invalid = |msg: String| Err(ControllerError::new(INVALID_REPLICA_ASSIGNMENT, msg));
+    let invalid = |msg: String| {
+        Err(ControllerError::new(
+            code(ResponseError::InvalidReplicaAssignment),
+            msg,
+        ))
+    };
     let mut sorted: Vec<&ReplicaAssignment> = assignments.iter().collect();
     sorted.sort_by_key(|a| a.partition_index);
     let mut expected_rf = expected_rf;
@@ -334,7 +336,7 @@ mod tests {
     fn bad_counts_are_rejected() {
         let b = brokers(&[(1, None), (2, None)]);
         let err = place_replicas(&b, 0, 0, 1, 3).unwrap_err();
-        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
+        assert_eq!(err.code, code(ResponseError::InvalidReplicationFactor));
         assert_eq!(
             err.message,
             "Unable to replicate the partition 3 time(s): The target replication factor of 3 \
@@ -342,19 +344,19 @@ mod tests {
         );
         assert_eq!(
             place_replicas(&b, 0, 0, 1, 0).unwrap_err().code,
-            INVALID_REPLICATION_FACTOR
+            code(ResponseError::InvalidReplicationFactor)
         );
         assert_eq!(
             place_replicas(&b, 0, 0, 0, 1).unwrap_err().code,
-            INVALID_PARTITIONS
+            code(ResponseError::InvalidPartitions)
         );
         assert_eq!(
             place_replicas(&b, 0, 0, i32::MAX, 1).unwrap_err().code,
-            INVALID_PARTITIONS
+            code(ResponseError::InvalidPartitions)
         );
         assert_eq!(
             place_replicas(&[], 0, 0, 1, 1).unwrap_err().code,
-            INVALID_REPLICATION_FACTOR
+            code(ResponseError::InvalidReplicationFactor)
         );
     }
 
@@ -388,7 +390,11 @@ mod tests {
             (vec![a(0, &[1, 2])], Some(3)),
         ] {
             let err = validate_manual_assignment(&img, &bad, 0, rf).unwrap_err();
-            assert_eq!(err.code, INVALID_REPLICA_ASSIGNMENT, "{bad:?}");
+            assert_eq!(
+                err.code,
+                code(ResponseError::InvalidReplicaAssignment),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -37,6 +37,7 @@
 
 use std::collections::HashSet;
 
+use kafka_protocol::ResponseError;
 use kraft_metadata::{MetadataImage, PartitionRegistration};
 use kraft_proto::controller::{
     AlterReassignmentsRequest, AlterReassignmentsResponse, ListReassignmentsRequest,
@@ -47,11 +48,7 @@ use kraft_proto::metadata::MetadataRecord;
 use uuid::Uuid;
 
 use crate::controller_result::ControllerResult;
-use crate::error::ControllerError;
-use crate::error_codes::{
-    INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST,
-    NO_REASSIGNMENT_IN_PROGRESS, UNKNOWN_TOPIC_OR_PARTITION,
-};
+use crate::error::{code, ControllerError};
 use crate::partition_change::PartitionChangeBuilder;
 use crate::placement::{is_usable, validate_manual_assignment};
 
@@ -72,7 +69,7 @@ pub fn alter_reassignments(
     for target in &request.targets {
         let outcome = if repeated.contains(&(target.topic.as_str(), target.partition)) {
             Err(ControllerError::new(
-                INVALID_REQUEST,
+                code(ResponseError::InvalidRequest),
                 format!(
                     "Partition {}-{} appears more than once in the request.",
                     target.topic, target.partition
@@ -110,7 +107,7 @@ fn reassign(
         .and_then(|t| Some((t.id(), t.partition(target.partition)?)));
     let Some((topic_id, partition)) = found else {
         return Err(ControllerError::new(
-            UNKNOWN_TOPIC_OR_PARTITION,
+            code(ResponseError::UnknownTopicOrPartition),
             format!("No such partition as {name}-{}.", target.partition),
         ));
     };
@@ -147,7 +144,7 @@ fn start(
     let wanted = &target.replicas;
     if keep_replication_factor && wanted.len() != original.len() {
         return Err(ControllerError::new(
-            INVALID_REPLICATION_FACTOR,
+            code(ResponseError::InvalidReplicationFactor),
             format!(
                 "The replication factor is changed from {} to {}, and the request does not allow that.",
                 original.len(),
@@ -160,7 +157,7 @@ fn start(
     let replicas: Vec<i32> = wanted.iter().chain(&removing).copied().collect();
     if !partition.isr.iter().any(|b| replicas.contains(b)) {
         return Err(ControllerError::new(
-            INVALID_REPLICA_ASSIGNMENT,
+            code(ResponseError::InvalidReplicaAssignment),
             format!(
                 "Reassigning {}-{} to {wanted:?} would leave it with no in-sync replica.",
                 target.topic, target.partition
@@ -185,14 +182,14 @@ fn cancel(
 ) -> Result<Option<MetadataRecord>, ControllerError> {
     if partition.adding_replicas.is_empty() && partition.removing_replicas.is_empty() {
         return Err(ControllerError::new(
-            NO_REASSIGNMENT_IN_PROGRESS,
+            code(ResponseError::NoReassignmentInProgress),
             "No partition reassignment is in progress for this partition.",
         ));
     }
     let isr = without(&partition.isr, &partition.adding_replicas);
     if isr.is_empty() {
         return Err(ControllerError::new(
-            INVALID_REPLICA_ASSIGNMENT,
+            code(ResponseError::InvalidReplicaAssignment),
             "Unable to revert the reassignment: every in-sync replica is one being added, so it would need an unclean leader election.",
         ));
     }

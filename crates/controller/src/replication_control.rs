@@ -18,6 +18,7 @@
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
 use kraft_metadata::{record, MetadataImage, TopicImage};
 use kraft_proto::controller::{
     CreatableTopic, CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsResult,
@@ -32,11 +33,7 @@ use uuid::Uuid;
 
 use crate::config_control::validate_topic_configs;
 use crate::controller_result::ControllerResult;
-use crate::error::ControllerError;
-use crate::error_codes::{
-    INVALID_PARTITIONS, INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST, INVALID_TOPIC_EXCEPTION,
-    TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION,
-};
+use crate::error::{code, ControllerError};
 use crate::placement::{
     is_usable, place_replicas, usable_brokers, validate_manual_assignment, UsableBroker,
 };
@@ -70,7 +67,7 @@ pub fn create_topics(
     for topic in &request.topics {
         let outcome = if duplicates.contains(topic.name.as_str()) {
             Err(ControllerError::new(
-                INVALID_REQUEST,
+                code(ResponseError::InvalidRequest),
                 "Duplicate topic name.",
             ))
         } else {
@@ -109,7 +106,7 @@ fn create_topic(
     validate_topic_name(name)?;
     if image.topics().topic_by_name(name).is_some() {
         return Err(ControllerError::new(
-            TOPIC_ALREADY_EXISTS,
+            code(ResponseError::TopicAlreadyExists),
             format!("Topic '{name}' already exists."),
         ));
     }
@@ -120,7 +117,7 @@ fn create_topic(
             .find(|n| collides(n, name))
         {
             return Err(ControllerError::new(
-                INVALID_TOPIC_EXCEPTION,
+                code(ResponseError::InvalidTopicException),
                 format!("Topic '{name}' collides with existing topic: {other}"),
             ));
         }
@@ -145,7 +142,7 @@ fn create_topic(
         ] {
             if value != -1 {
                 return Err(ControllerError::new(
-                    INVALID_REQUEST,
+                    code(ResponseError::InvalidRequest),
                     format!("A manual partition assignment was specified, but {field} was not set to -1."),
                 ));
             }
@@ -198,7 +195,7 @@ fn new_partitions(
             .collect();
         let Some(&leader) = isr.first() else {
             return Err(ControllerError::new(
-                INVALID_REPLICA_ASSIGNMENT,
+                code(ResponseError::InvalidReplicaAssignment),
                 format!("All brokers specified in the manual partition assignment for partition {partition_id} are fenced or in controlled shutdown."),
             ));
         };
@@ -248,14 +245,19 @@ pub fn delete_topics(
             failed(
                 name,
                 Bytes::new(),
-                INVALID_REQUEST,
+                code(ResponseError::InvalidRequest),
                 "Duplicate topic name.".into(),
             )
         } else if let Some(topic) = image.topics().topic_by_name(name) {
             remove(topic)
         } else {
             let msg = format!("Topic '{name}' does not exist.");
-            failed(name, Bytes::new(), UNKNOWN_TOPIC_OR_PARTITION, msg)
+            failed(
+                name,
+                Bytes::new(),
+                code(ResponseError::UnknownTopicOrPartition),
+                msg,
+            )
         });
     }
     for raw in &request.topic_ids {
@@ -264,17 +266,17 @@ pub fn delete_topics(
             failed(
                 "",
                 raw.clone(),
-                INVALID_REQUEST,
+                code(ResponseError::InvalidRequest),
                 "Duplicate topic id.".into(),
             )
         } else if let Some(topic) = id.and_then(|id| image.topics().topic(id)) {
             remove(topic)
         } else if let Some(id) = id {
             let msg = format!("Topic id {id} does not exist.");
-            failed("", raw.clone(), UNKNOWN_TOPIC_ID, msg)
+            failed("", raw.clone(), code(ResponseError::UnknownTopicId), msg)
         } else {
             let msg = format!("A topic id is 16 bytes, not {}.", raw.len());
-            failed("", raw.clone(), INVALID_REQUEST, msg)
+            failed("", raw.clone(), code(ResponseError::InvalidRequest), msg)
         });
     }
     ControllerResult::new(records, DeleteTopicsResponse { topics: results })
@@ -295,7 +297,7 @@ pub fn create_partitions(
     for topic in &request.topics {
         let outcome = if duplicates.contains(topic.name.as_str()) {
             Err(ControllerError::new(
-                INVALID_REQUEST,
+                code(ResponseError::InvalidRequest),
                 "Duplicate topic name.",
             ))
         } else {
@@ -328,7 +330,7 @@ fn add_partitions(
     let name = request.name.as_str();
     let topic = image.topics().topic_by_name(name).ok_or_else(|| {
         ControllerError::new(
-            UNKNOWN_TOPIC_OR_PARTITION,
+            code(ResponseError::UnknownTopicOrPartition),
             format!("Topic '{name}' does not exist."),
         )
     })?;
@@ -338,11 +340,17 @@ fn add_partitions(
         let msg = format!(
             "Topic currently has {current} partitions, which is higher than the requested {count}."
         );
-        return Err(ControllerError::new(INVALID_PARTITIONS, msg));
+        return Err(ControllerError::new(
+            code(ResponseError::InvalidPartitions),
+            msg,
+        ));
     }
     if count == current {
         let msg = format!("Topic already has {current} partition(s).");
-        return Err(ControllerError::new(INVALID_PARTITIONS, msg));
+        return Err(ControllerError::new(
+            code(ResponseError::InvalidPartitions),
+            msg,
+        ));
     }
     let first = topic.partitions().keys().next_back().map_or(0, |p| p + 1);
     let rf = topic.partition(0).map_or(0, |p| p.replicas.len());
@@ -353,7 +361,7 @@ fn add_partitions(
     } else {
         if i64::try_from(request.assignments.len()) != Ok(i64::from(added)) {
             return Err(ControllerError::new(
-                INVALID_REPLICA_ASSIGNMENT,
+                code(ResponseError::InvalidReplicaAssignment),
                 format!(
                     "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
                     request.assignments.len()

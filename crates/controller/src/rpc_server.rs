@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
+use kafka_protocol::ResponseError;
 use kraft_proto::controller::{
     controller_request::Body as Req, controller_response::Body as Resp, CommittedBatch,
     ControllerRequest, ControllerResponse, DescribeQuorumResponse, FetchMetadataRequest,
@@ -35,10 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
 
-use crate::error::ControllerError;
-use crate::error_codes::{
-    INCONSISTENT_CLUSTER_ID, INVALID_REQUEST, SNAPSHOT_NOT_FOUND, UNKNOWN_SERVER_ERROR,
-};
+use crate::error::{code, ControllerError};
 use crate::quorum_controller::{ControllerCommand, WriteOp};
 
 /// The longest a metadata fetch may wait for new data.
@@ -155,7 +153,8 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
     let id = request.correlation_id;
     let Some(body) = request.body else {
         return Some(
-            ControllerError::new(INVALID_REQUEST, "request has no body").into_response(id),
+            ControllerError::new(code(ResponseError::InvalidRequest), "request has no body")
+                .into_response(id),
         );
     };
     let anonymous_ok = matches!(body, Req::DescribeQuorum(_));
@@ -168,7 +167,10 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
             "request for cluster '{}' reached a node of cluster '{}'",
             request.cluster_id, ctx.cluster_id
         );
-        return Some(ControllerError::new(INCONSISTENT_CLUSTER_ID, message).into_response(id));
+        return Some(
+            ControllerError::new(code(ResponseError::InconsistentClusterId), message)
+                .into_response(id),
+        );
     }
     let op = match body {
         Req::Raft(messages) => {
@@ -233,7 +235,12 @@ async fn write(ctx: &RpcContext, correlation_id: u64, op: WriteOp) -> Controller
         return ControllerError::not_controller(hint).into_response(correlation_id);
     }
     let (reply, outcome) = oneshot::channel();
-    let stopped = || ControllerError::new(UNKNOWN_SERVER_ERROR, "the controller is shutting down");
+    let stopped = || {
+        ControllerError::new(
+            code(ResponseError::UnknownServerError),
+            "the controller is shutting down",
+        )
+    };
     if ctx
         .commands
         .send(ControllerCommand { op, reply })
@@ -266,7 +273,10 @@ fn leader_hint(ctx: &RpcContext, leader_id: Option<i32>, term: u64) -> LeaderHin
 /// The quorum as the leader sees it; other nodes redirect to the leader.
 async fn describe_quorum(ctx: &RpcContext) -> Result<DescribeQuorumResponse, ControllerError> {
     let status = ctx.raft.status().await.ok_or_else(|| {
-        ControllerError::new(UNKNOWN_SERVER_ERROR, "raft has stopped on this node")
+        ControllerError::new(
+            code(ResponseError::UnknownServerError),
+            "raft has stopped on this node",
+        )
     })?;
     if status.role != RaftRole::Leader {
         return Err(ControllerError::not_controller(leader_hint(
@@ -388,13 +398,13 @@ fn fetch_snapshot(
 ) -> Result<FetchSnapshotResponse, ControllerError> {
     let Some((index, _term, data)) = ctx.raft.reader().latest_snapshot() else {
         return Err(ControllerError::new(
-            SNAPSHOT_NOT_FOUND,
+            code(ResponseError::SnapshotNotFound),
             "this node has no snapshot",
         ));
     };
     if index != request.snapshot_offset {
         return Err(ControllerError::new(
-            SNAPSHOT_NOT_FOUND,
+            code(ResponseError::SnapshotNotFound),
             format!(
                 "no snapshot at offset {}; the latest is at {index}",
                 request.snapshot_offset

@@ -116,17 +116,29 @@ fn every_partition_error_code() {
         ..item(0, 0, 0, &[1])
     };
     let cases = vec![
-        (unknown_topic, UNKNOWN_TOPIC_OR_PARTITION),
-        (garbage_id, UNKNOWN_TOPIC_OR_PARTITION),
-        (item(7, 0, 0, &[1]), UNKNOWN_TOPIC_OR_PARTITION),
-        (item(1, 0, 0, &[1, 2]), NOT_LEADER_OR_FOLLOWER),
-        (item(0, 1, 0, &[1]), FENCED_LEADER_EPOCH),
-        (item(0, 0, 3, &[1]), INVALID_UPDATE_VERSION),
-        (item(0, 0, 0, &[]), INVALID_REQUEST),
-        (item(0, 0, 0, &[1, 1]), INVALID_REQUEST),
-        (item(0, 0, 0, &[1, 4]), INVALID_REQUEST),
-        (item(0, 0, 0, &[2]), INVALID_REQUEST),
-        (item(0, 0, 0, &[1, 2, 3]), INELIGIBLE_REPLICA),
+        (unknown_topic, code(ResponseError::UnknownTopicOrPartition)),
+        (garbage_id, code(ResponseError::UnknownTopicOrPartition)),
+        (
+            item(7, 0, 0, &[1]),
+            code(ResponseError::UnknownTopicOrPartition),
+        ),
+        (
+            item(1, 0, 0, &[1, 2]),
+            code(ResponseError::NotLeaderOrFollower),
+        ),
+        (item(0, 1, 0, &[1]), code(ResponseError::FencedLeaderEpoch)),
+        (
+            item(0, 0, 3, &[1]),
+            code(ResponseError::InvalidUpdateVersion),
+        ),
+        (item(0, 0, 0, &[]), code(ResponseError::InvalidRequest)),
+        (item(0, 0, 0, &[1, 1]), code(ResponseError::InvalidRequest)),
+        (item(0, 0, 0, &[1, 4]), code(ResponseError::InvalidRequest)),
+        (item(0, 0, 0, &[2]), code(ResponseError::InvalidRequest)),
+        (
+            item(0, 0, 0, &[1, 2, 3]),
+            code(ResponseError::IneligibleReplica),
+        ),
     ];
     for (item, expected) in cases {
         let result = alter_partition(&img, &request(1, vec![item.clone()])).unwrap();
@@ -148,7 +160,11 @@ fn every_partition_error_code() {
     ]);
     for isr in [&[1, 4][..], &[1, 5][..]] {
         let r = alter_partition(&with_4, &request(1, vec![item(0, 0, 0, isr)])).unwrap();
-        assert_eq!(codes(&r), vec![INELIGIBLE_REPLICA], "{isr:?}");
+        assert_eq!(
+            codes(&r),
+            vec![code(ResponseError::IneligibleReplica)],
+            "{isr:?}"
+        );
     }
 }
 
@@ -161,7 +177,14 @@ fn a_partition_named_twice_is_refused_both_times() {
         item(1, 0, 0, &[2]),
     ];
     let result = alter_partition(&img, &request(2, items)).unwrap();
-    assert_eq!(codes(&result), vec![INVALID_REQUEST, INVALID_REQUEST, 0]);
+    assert_eq!(
+        codes(&result),
+        vec![
+            code(ResponseError::InvalidRequest),
+            code(ResponseError::InvalidRequest),
+            0
+        ]
+    );
     assert_eq!(result.records.len(), 1);
 }
 
@@ -172,7 +195,7 @@ fn a_stale_or_unknown_broker_epoch_fails_the_request() {
     stale.broker_epoch += 1;
     assert_eq!(
         alter_partition(&img, &stale).unwrap_err().code,
-        STALE_BROKER_EPOCH
+        code(ResponseError::StaleBrokerEpoch)
     );
     let unknown = AlterPartitionRequest {
         broker_id: 9,
@@ -180,7 +203,7 @@ fn a_stale_or_unknown_broker_epoch_fails_the_request() {
     };
     assert_eq!(
         alter_partition(&img, &unknown).unwrap_err().code,
-        STALE_BROKER_EPOCH
+        code(ResponseError::StaleBrokerEpoch)
     );
 }
 
@@ -220,7 +243,7 @@ fn the_isr_growth_that_completes_a_reassignment_finishes_it() {
     // sender learns it with NEW_LEADER_ELECTED.
     let img = moving(2);
     let result = alter_partition(&img, &request(2, vec![item(0, 0, 0, &[1, 2, 3])])).unwrap();
-    assert_eq!(codes(&result), vec![NEW_LEADER_ELECTED]);
+    assert_eq!(codes(&result), vec![code(ResponseError::NewLeaderElected)]);
     let r = &result.response.partitions[0];
     assert_eq!(
         (r.leader_id, r.leader_epoch, r.isr.clone()),

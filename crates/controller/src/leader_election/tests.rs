@@ -63,11 +63,11 @@ fn named_partitions_get_one_result_each() {
         outcome(&result),
         vec![
             (s("a"), 0, 0),
-            (s("a"), 1, ELECTION_NOT_NEEDED),
-            (s("a"), 2, PREFERRED_LEADER_NOT_AVAILABLE),
-            (s("a"), 3, PREFERRED_LEADER_NOT_AVAILABLE),
-            (s("a"), 9, UNKNOWN_TOPIC_OR_PARTITION),
-            (s("zz"), 0, UNKNOWN_TOPIC_OR_PARTITION),
+            (s("a"), 1, code(ResponseError::ElectionNotNeeded)),
+            (s("a"), 2, code(ResponseError::PreferredLeaderNotAvailable)),
+            (s("a"), 3, code(ResponseError::PreferredLeaderNotAvailable)),
+            (s("a"), 9, code(ResponseError::UnknownTopicOrPartition)),
+            (s("zz"), 0, code(ResponseError::UnknownTopicOrPartition)),
         ]
     );
     assert_eq!(result.records.len(), 1, "named twice, elected once");
@@ -92,8 +92,8 @@ fn all_partitions_leaves_out_those_that_need_nothing() {
         outcome(&result),
         vec![
             (s("a"), 0, 0),
-            (s("a"), 2, PREFERRED_LEADER_NOT_AVAILABLE),
-            (s("a"), 3, PREFERRED_LEADER_NOT_AVAILABLE),
+            (s("a"), 2, code(ResponseError::PreferredLeaderNotAvailable)),
+            (s("a"), 3, code(ResponseError::PreferredLeaderNotAvailable)),
             (s("b"), 0, 0),
         ]
     );
@@ -110,13 +110,19 @@ fn unclean_elections_are_refused() {
         ..request(vec![named("a", &[0])])
     };
     let result = elect_leaders(&img, &req).unwrap();
-    assert_eq!(result.response.results[0].error_code, INVALID_REQUEST);
+    assert_eq!(
+        result.response.results[0].error_code,
+        code(ResponseError::InvalidRequest)
+    );
     assert!(result.records.is_empty());
     let all = ElectLeadersRequest {
         all_partitions: true,
         ..req
     };
-    assert_eq!(elect_leaders(&img, &all).unwrap_err().code, INVALID_REQUEST);
+    assert_eq!(
+        elect_leaders(&img, &all).unwrap_err().code,
+        code(ResponseError::InvalidRequest)
+    );
 }
 
 #[test]

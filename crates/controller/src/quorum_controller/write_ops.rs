@@ -13,6 +13,7 @@
 
 use std::time::Instant;
 
+use kafka_protocol::ResponseError;
 use kraft_metadata::MetadataDelta;
 use kraft_proto::controller::controller_response::Body as ResponseBody;
 use kraft_proto::controller::{
@@ -25,8 +26,7 @@ use prost::Message as _;
 
 use super::{PendingWrite, QuorumController, WriteReply};
 use crate::controller_result::ControllerResult;
-use crate::error::ControllerError;
-use crate::error_codes::UNKNOWN_SERVER_ERROR;
+use crate::error::{code, ControllerError};
 use crate::replication_control::{self, TopicDefaults};
 use crate::{alter_partition, config_control, leader_election, reassignment};
 
@@ -135,7 +135,7 @@ impl QuorumController {
             tracing::error!(error = %e, "controller generated records that do not replay");
             if let Some((reply, _)) = reply {
                 let _ = reply.send(Err(ControllerError::new(
-                    UNKNOWN_SERVER_ERROR,
+                    code(ResponseError::UnknownServerError),
                     e.to_string(),
                 )));
             }

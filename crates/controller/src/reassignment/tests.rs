@@ -141,7 +141,7 @@ fn cancelling_goes_back_to_the_original_replicas() {
         (vec![1, 2, 3], vec![1, 2], 1, vec![], vec![])
     );
     let (codes, _) = alter(&back, vec![target(1, &[])]);
-    assert_eq!(codes, vec![NO_REASSIGNMENT_IN_PROGRESS]);
+    assert_eq!(codes, vec![code(ResponseError::NoReassignmentInProgress)]);
 }
 
 #[test]
@@ -162,19 +162,37 @@ fn a_new_target_starts_again_from_the_original_replicas() {
 fn every_error_code() {
     let img = apply(&cluster(), &[fence(6)]);
     let (codes, _) = alter(&img, vec![target(0, &[4, 5]), target(0, &[4, 6])]);
-    assert_eq!(codes, vec![INVALID_REQUEST, INVALID_REQUEST]);
+    assert_eq!(
+        codes,
+        vec![
+            code(ResponseError::InvalidRequest),
+            code(ResponseError::InvalidRequest)
+        ]
+    );
     for (t, code) in [
-        (target(7, &[1]), UNKNOWN_TOPIC_OR_PARTITION),
+        (
+            target(7, &[1]),
+            code(ResponseError::UnknownTopicOrPartition),
+        ),
         (
             ReassignmentTarget {
                 topic: "nope".into(),
                 ..target(0, &[1])
             },
-            UNKNOWN_TOPIC_OR_PARTITION,
+            code(ResponseError::UnknownTopicOrPartition),
         ),
-        (target(1, &[4, 4, 5]), INVALID_REPLICA_ASSIGNMENT),
-        (target(1, &[4, 9, 5]), INVALID_REPLICA_ASSIGNMENT),
-        (target(1, &[]), NO_REASSIGNMENT_IN_PROGRESS),
+        (
+            target(1, &[4, 4, 5]),
+            code(ResponseError::InvalidReplicaAssignment),
+        ),
+        (
+            target(1, &[4, 9, 5]),
+            code(ResponseError::InvalidReplicaAssignment),
+        ),
+        (
+            target(1, &[]),
+            code(ResponseError::NoReassignmentInProgress),
+        ),
     ] {
         let result = alter_reassignments(
             &img,
@@ -199,7 +217,10 @@ fn every_error_code() {
         },
     );
     let codes: Vec<i32> = keep.response.results.iter().map(|r| r.error_code).collect();
-    assert_eq!(codes, vec![INVALID_REPLICATION_FACTOR, 0]);
+    assert_eq!(
+        codes,
+        vec![code(ResponseError::InvalidReplicationFactor), 0]
+    );
 }
 
 #[test]
@@ -230,7 +251,7 @@ fn a_cancellation_that_needs_an_unclean_election_is_refused() {
         )),
     ]);
     let (codes, _) = alter(&odd, vec![target(0, &[])]);
-    assert_eq!(codes, vec![INVALID_REPLICA_ASSIGNMENT]);
+    assert_eq!(codes, vec![code(ResponseError::InvalidReplicaAssignment)]);
 }
 
 #[test]

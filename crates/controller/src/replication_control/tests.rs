@@ -3,7 +3,6 @@
 use kraft_proto::controller::ReplicaAssignment;
 
 use super::*;
-use crate::error_codes::{INVALID_CONFIG, INVALID_REPLICATION_FACTOR};
 use crate::partition_change::test_image::{apply, broker, fence, image, topic, topic_image};
 
 const DEFAULTS: TopicDefaults = TopicDefaults {
@@ -116,39 +115,66 @@ fn every_create_error_code() {
         ..Default::default()
     };
     let cases = vec![
-        (creatable("dup", 1, 1), INVALID_REQUEST),
-        (creatable("dup", 1, 1), INVALID_REQUEST),
-        (creatable("bad name", 1, 1), INVALID_TOPIC_EXCEPTION),
-        (creatable("taken", 1, 1), TOPIC_ALREADY_EXISTS),
-        (creatable("a_b", 1, 1), INVALID_TOPIC_EXCEPTION),
-        (creatable("zero", 0, 1), INVALID_PARTITIONS),
-        (creatable("rf0", 1, 0), INVALID_REPLICATION_FACTOR),
-        (creatable("rf3", 1, 3), INVALID_REPLICATION_FACTOR),
-        (with_config("retention.ms", "x"), INVALID_CONFIG),
-        (manual("m1", 2, vec![assignment(0, &[1])]), INVALID_REQUEST),
+        (creatable("dup", 1, 1), code(ResponseError::InvalidRequest)),
+        (creatable("dup", 1, 1), code(ResponseError::InvalidRequest)),
+        (
+            creatable("bad name", 1, 1),
+            code(ResponseError::InvalidTopicException),
+        ),
+        (
+            creatable("taken", 1, 1),
+            code(ResponseError::TopicAlreadyExists),
+        ),
+        (
+            creatable("a_b", 1, 1),
+            code(ResponseError::InvalidTopicException),
+        ),
+        (
+            creatable("zero", 0, 1),
+            code(ResponseError::InvalidPartitions),
+        ),
+        (
+            creatable("rf0", 1, 0),
+            code(ResponseError::InvalidReplicationFactor),
+        ),
+        (
+            creatable("rf3", 1, 3),
+            code(ResponseError::InvalidReplicationFactor),
+        ),
+        (
+            with_config("retention.ms", "x"),
+            code(ResponseError::InvalidConfig),
+        ),
+        (
+            manual("m1", 2, vec![assignment(0, &[1])]),
+            code(ResponseError::InvalidRequest),
+        ),
         (
             manual("m2", -1, vec![assignment(0, &[7])]),
-            INVALID_REPLICA_ASSIGNMENT,
+            code(ResponseError::InvalidReplicaAssignment),
         ),
         (
             manual("m3", -1, vec![assignment(0, &[1, 1])]),
-            INVALID_REPLICA_ASSIGNMENT,
+            code(ResponseError::InvalidReplicaAssignment),
         ),
         (
             manual("m4", -1, vec![assignment(1, &[1])]),
-            INVALID_REPLICA_ASSIGNMENT,
+            code(ResponseError::InvalidReplicaAssignment),
         ),
         (
             manual("m5", -1, vec![assignment(0, &[1]), assignment(1, &[1, 2])]),
-            INVALID_REPLICA_ASSIGNMENT,
+            code(ResponseError::InvalidReplicaAssignment),
         ),
         (
             manual("m6", -1, vec![assignment(0, &[3])]),
-            INVALID_REPLICA_ASSIGNMENT,
+            code(ResponseError::InvalidReplicaAssignment),
         ),
         (creatable("fine", 1, 2), 0),
         (creatable("fine.x", 1, 1), 0),
-        (creatable("fine_x", 1, 1), INVALID_TOPIC_EXCEPTION),
+        (
+            creatable("fine_x", 1, 1),
+            code(ResponseError::InvalidTopicException),
+        ),
     ];
     let (topics, expected): (Vec<_>, Vec<_>) = cases.into_iter().unzip();
     let result = create(&img, topics);
@@ -220,12 +246,12 @@ fn delete_topics_by_name_and_id() {
         codes,
         vec![
             0,
-            UNKNOWN_TOPIC_OR_PARTITION,
-            INVALID_REQUEST,
-            INVALID_REQUEST,
+            code(ResponseError::UnknownTopicOrPartition),
+            code(ResponseError::InvalidRequest),
+            code(ResponseError::InvalidRequest),
             0,
-            UNKNOWN_TOPIC_ID,
-            INVALID_REQUEST
+            code(ResponseError::UnknownTopicId),
+            code(ResponseError::InvalidRequest)
         ]
     );
     assert_eq!(result.response.topics[0].topic_id, id);
@@ -268,14 +294,18 @@ fn create_partitions_adds_with_the_topic_replication_factor() {
     );
 
     for (count, a, code) in [
-        (2, vec![], INVALID_PARTITIONS),
-        (3, vec![], INVALID_PARTITIONS),
+        (2, vec![], code(ResponseError::InvalidPartitions)),
+        (3, vec![], code(ResponseError::InvalidPartitions)),
         (
             5,
             vec![assignment(3, &[1, 2, 3])],
-            INVALID_REPLICA_ASSIGNMENT,
+            code(ResponseError::InvalidReplicaAssignment),
         ),
-        (4, vec![assignment(3, &[1, 2])], INVALID_REPLICA_ASSIGNMENT),
+        (
+            4,
+            vec![assignment(3, &[1, 2])],
+            code(ResponseError::InvalidReplicaAssignment),
+        ),
     ] {
         let r = create_partitions(&img, &request(count, a));
         assert_eq!(r.response.topics[0].error_code, code, "{:?}", r.response);
@@ -296,6 +326,6 @@ fn create_partitions_adds_with_the_topic_replication_factor() {
     };
     assert_eq!(
         create_partitions(&img, &unknown).response.topics[0].error_code,
-        UNKNOWN_TOPIC_OR_PARTITION
+        code(ResponseError::UnknownTopicOrPartition)
     );
 }
