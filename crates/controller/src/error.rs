@@ -1,6 +1,8 @@
 //! The error a controller operation answers with: a Kafka error code, a
 //! sentence, and (for NOT_CONTROLLER) where the leader is.
 
+use kafka_protocol::error::ResponseError;
+use kraft_metadata::{InvalidTopicName, TopicConfigError};
 use kraft_proto::controller::{ControllerResponse, LeaderHint};
 
 use crate::error_codes::{self, error_name};
@@ -58,5 +60,23 @@ impl From<&ControllerResponse> for ControllerError {
             message: resp.error_message.clone(),
             leader: resp.leader.clone(),
         }
+    }
+}
+
+/// An illegal topic name is INVALID_TOPIC_EXCEPTION, with Kafka's message.
+impl From<InvalidTopicName> for ControllerError {
+    fn from(e: InvalidTopicName) -> Self {
+        ControllerError::new(i32::from(ResponseError::InvalidTopicException.code()), e.0)
+    }
+}
+
+/// An unknown topic config key or a bad value is INVALID_CONFIG, with
+/// Kafka's message.
+impl From<TopicConfigError> for ControllerError {
+    fn from(e: TopicConfigError) -> Self {
+        ControllerError::new(
+            i32::from(ResponseError::InvalidConfig.code()),
+            e.to_string(),
+        )
     }
 }

@@ -21,11 +21,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use kraft_metadata::CONSUMER_OFFSETS;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::handlers::topic_name::CONSUMER_OFFSETS;
 use crate::metadata_cache::{CacheQueries, MetadataCache};
 use crate::replica::{now_ms, PartitionLookup, ReplicaManager};
 

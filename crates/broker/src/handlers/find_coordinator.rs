@@ -17,12 +17,12 @@ use kafka_protocol::messages::{
 };
 
 use super::group_support::{ensure_offsets_topic, strb};
-use super::topic_name::CONSUMER_OFFSETS;
 use super::Handler;
 use crate::group::codes;
 use crate::kafka::shape::{field, Kind, Shape};
 use crate::kafka::BrokerContext;
 use crate::metadata_cache::CacheQueries;
+use kraft_metadata::CONSUMER_OFFSETS;
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;

@@ -14,11 +14,11 @@ use kraft_proto::controller::{
     controller_request::Body, controller_response, CreatableTopic, CreateTopicsRequest,
 };
 
-use super::topic_name::CONSUMER_OFFSETS;
 use super::writes;
 use crate::group::{codes, Shard};
 use crate::kafka::BrokerContext;
 use crate::metadata_cache::CacheQueries;
+use kraft_metadata::CONSUMER_OFFSETS;
 
 const TOPIC_ALREADY_EXISTS: i32 = 36;
 
