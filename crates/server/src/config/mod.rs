@@ -5,11 +5,30 @@
 //! Out: a `KraftConfig`, or a [`ConfigError`] naming the key at fault.
 //! Keys this build does not know are returned as warnings, not errors, so a
 //! Kafka config file can be reused as it is.
+//!
+//! The file's syntax is [`properties`]; the keys, their defaults and typed
+//! checks are [`settings`]; roles, voters and listeners are [`listeners`].
+//! This module puts them together and checks the settings against each
+//! other.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kraft_broker::GroupCoordinatorConfig;
+use kraft_metadata::topic_config::topic_config_for_broker_key;
+
+mod listeners;
+mod properties;
+mod settings;
+
+pub use listeners::{format_voters, parse_voters, Listener, Roles};
+use listeners::{parse_listeners, parse_roles};
+pub use properties::{apply_overrides, parse_properties};
+use settings::{group_settings, invalid, log_defaults, Props, KNOWN_KEYS};
+
+/// Why a config file or an override was rejected; each names the key or
+/// line at fault.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("invalid value '{value}' for {key}: {reason}")]
@@ -24,25 +43,6 @@ pub enum ConfigError {
     Syntax { line: usize, text: String },
     #[error("--override '{0}' is not key=value")]
     Override(String),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Roles {
-    pub broker: bool,
-    pub controller: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Listener {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Listener {
-    pub fn address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
 }
 
 /// A node's validated configuration.
@@ -85,264 +85,9 @@ pub struct KraftConfig {
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max: Duration,
     /// The group coordinator's keys (`offsets.topic.*`, `group.*`).
-    pub groups: GroupSettings,
+    pub groups: GroupCoordinatorConfig,
     /// Keys present in the file that this build does not use.
     pub unknown_keys: Vec<String>,
-}
-
-/// Every key this build reads, with its default (None: no default).
-const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
-    ("process.roles", None),
-    ("node.id", None),
-    ("controller.quorum.voters", None),
-    ("listeners", None),
-    ("controller.listener.names", Some("CONTROLLER")),
-    ("log.dirs", None),
-    ("log.dir", Some("/tmp/kraft-logs")),
-    ("metadata.log.dir", None),
-    // Kafka's default is 1000 ms; see README "Failover" for why Kraft's is lower.
-    ("controller.quorum.election.timeout.ms", Some("300")),
-    ("metadata.max.idle.interval.ms", Some("500")),
-    (
-        "metadata.log.max.record.bytes.between.snapshots",
-        Some("20971520"),
-    ),
-    ("metadata.log.max.snapshot.interval.ms", Some("3600000")),
-    ("metadata.log.segment.bytes", Some("16777216")),
-    ("broker.heartbeat.interval.ms", Some("2000")),
-    ("broker.session.timeout.ms", Some("9000")),
-    ("broker.rack", None),
-    ("advertised.listeners", None),
-    ("auto.create.topics.enable", Some("true")),
-    ("num.partitions", Some("1")),
-    ("default.replication.factor", Some("1")),
-    ("log.retention.check.interval.ms", Some("300000")),
-    ("replica.lag.time.max.ms", Some("30000")),
-    ("log.retention.hours", None),
-    ("log.retention.minutes", None),
-    ("log.roll.hours", None),
-    ("auto.leader.rebalance.enable", Some("true")),
-    ("leader.imbalance.check.interval.seconds", Some("300")),
-    // Kraft extension (tests, small clusters): the interval in ms; wins
-    // over the seconds key when set.
-    ("leader.imbalance.check.interval.ms", None),
-    ("leader.imbalance.per.broker.percentage", Some("10")),
-    ("offsets.topic.num.partitions", Some("50")),
-    ("offsets.topic.replication.factor", Some("3")),
-    ("offsets.topic.segment.bytes", Some("104857600")),
-    ("offsets.commit.timeout.ms", Some("5000")),
-    ("offset.metadata.max.bytes", Some("4096")),
-    ("group.initial.rebalance.delay.ms", Some("3000")),
-    ("group.min.session.timeout.ms", Some("6000")),
-    ("group.max.session.timeout.ms", Some("1800000")),
-];
-
-/// The group coordinator's settings, as Kafka names them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupSettings {
-    /// `offsets.topic.num.partitions`.
-    pub offsets_topic_num_partitions: i32,
-    /// `offsets.topic.replication.factor`.
-    pub offsets_topic_replication_factor: i16,
-    /// `offsets.topic.segment.bytes`.
-    pub offsets_topic_segment_bytes: i64,
-    /// `offsets.commit.timeout.ms`.
-    pub offsets_commit_timeout: Duration,
-    /// `offset.metadata.max.bytes`.
-    pub offset_metadata_max_bytes: usize,
-    /// `group.initial.rebalance.delay.ms`.
-    pub initial_rebalance_delay: Duration,
-    /// `group.min.session.timeout.ms`.
-    pub min_session_timeout_ms: i32,
-    /// `group.max.session.timeout.ms`.
-    pub max_session_timeout_ms: i32,
-}
-
-fn group_settings(p: &Props<'_>) -> Result<GroupSettings, ConfigError> {
-    let settings = GroupSettings {
-        offsets_topic_num_partitions: p.number::<i32>("offsets.topic.num.partitions", 1)?,
-        offsets_topic_replication_factor: p.number::<i16>("offsets.topic.replication.factor", 1)?,
-        offsets_topic_segment_bytes: p.number::<i64>("offsets.topic.segment.bytes", 14)?,
-        offsets_commit_timeout: p.millis("offsets.commit.timeout.ms", 1)?,
-        offset_metadata_max_bytes: p.number::<usize>("offset.metadata.max.bytes", 0)?,
-        initial_rebalance_delay: p.millis("group.initial.rebalance.delay.ms", 0)?,
-        min_session_timeout_ms: p.number::<i32>("group.min.session.timeout.ms", 0)?,
-        max_session_timeout_ms: p.number::<i32>("group.max.session.timeout.ms", 0)?,
-    };
-    if settings.min_session_timeout_ms > settings.max_session_timeout_ms {
-        return Err(invalid(
-            "group.min.session.timeout.ms",
-            &settings.min_session_timeout_ms.to_string(),
-            "must not be larger than group.max.session.timeout.ms",
-        ));
-    }
-    Ok(settings)
-}
-
-/// Broker keys that default a topic config, with the topic key and whether
-/// the value is a number (else it is a timestamp type).
-const LOG_DEFAULT_KEYS: &[(&str, &str, bool)] = &[
-    ("log.segment.bytes", "segment.bytes", true),
-    ("log.roll.ms", "segment.ms", true),
-    ("log.retention.ms", "retention.ms", true),
-    ("log.retention.bytes", "retention.bytes", true),
-    ("log.flush.interval.messages", "flush.messages", true),
-    ("log.flush.interval.ms", "flush.ms", true),
-    ("message.max.bytes", "max.message.bytes", true),
-    ("log.index.interval.bytes", "index.interval.bytes", true),
-    ("log.index.size.max.bytes", "segment.index.bytes", true),
-    ("min.insync.replicas", "min.insync.replicas", true),
-    (
-        "log.message.timestamp.after.max.ms",
-        "message.timestamp.after.max.ms",
-        true,
-    ),
-    (
-        "log.message.timestamp.type",
-        "message.timestamp.type",
-        false,
-    ),
-];
-
-/// The topic-config defaults set in `props`. Kafka's precedence holds:
-/// `log.retention.ms` over `.minutes` over `.hours`, `log.roll.ms` over
-/// `log.roll.hours`.
-fn log_defaults(props: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut out = BTreeMap::new();
-    for &(key, topic_key, numeric) in LOG_DEFAULT_KEYS {
-        let Some(value) = props.get(key) else {
-            continue;
-        };
-        let value = value.trim();
-        if numeric && value.parse::<i64>().is_err() {
-            return Err(invalid(key, value, "expected a whole number"));
-        }
-        if !numeric && value != "CreateTime" && value != "LogAppendTime" {
-            return Err(invalid(key, value, "expected CreateTime or LogAppendTime"));
-        }
-        out.insert(topic_key.to_string(), value.to_string());
-    }
-    let scaled: [(&'static str, &str, i64); 3] = [
-        ("log.retention.minutes", "retention.ms", 60_000),
-        ("log.retention.hours", "retention.ms", 3_600_000),
-        ("log.roll.hours", "segment.ms", 3_600_000),
-    ];
-    for (key, topic_key, scale) in scaled {
-        let Some(value) = props.get(key) else {
-            continue;
-        };
-        let n: i64 = value
-            .trim()
-            .parse()
-            .map_err(|_| invalid(key, value, "expected a whole number"))?;
-        out.entry(topic_key.to_string()).or_insert_with(|| {
-            if n < 0 {
-                "-1".to_string()
-            } else {
-                n.saturating_mul(scale).to_string()
-            }
-        });
-    }
-    Ok(out)
-}
-
-/// Parses Java-properties text: `key=value` or `key: value` lines, `#` and
-/// `!` comments, and `\` line continuations.
-pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut out = BTreeMap::new();
-    let mut logical = String::new();
-    let mut start_line = 0;
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim_start();
-        if logical.is_empty() {
-            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-                continue;
-            }
-            start_line = n + 1;
-        }
-        if let Some(body) = line.strip_suffix('\\') {
-            logical.push_str(body);
-            continue;
-        }
-        logical.push_str(line);
-        let entry = std::mem::take(&mut logical);
-        let Some(split) = entry.find(['=', ':']) else {
-            return Err(ConfigError::Syntax {
-                line: start_line,
-                text: entry,
-            });
-        };
-        let key = entry[..split].trim().to_string();
-        let value = entry[split + 1..].trim().to_string();
-        out.insert(key, value);
-    }
-    Ok(out)
-}
-
-/// Applies `key=value` overrides on top of `props`.
-pub fn apply_overrides(
-    props: &mut BTreeMap<String, String>,
-    overrides: &[String],
-) -> Result<(), ConfigError> {
-    for item in overrides {
-        let Some((key, value)) = item.split_once('=') else {
-            return Err(ConfigError::Override(item.clone()));
-        };
-        props.insert(key.trim().to_string(), value.trim().to_string());
-    }
-    Ok(())
-}
-
-struct Props<'a>(&'a BTreeMap<String, String>);
-
-impl Props<'_> {
-    fn get(&self, key: &'static str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).or_else(|| {
-            KNOWN_KEYS
-                .iter()
-                .find(|(k, _)| *k == key)
-                .and_then(|(_, d)| *d)
-        })
-    }
-
-    fn required(&self, key: &'static str) -> Result<&str, ConfigError> {
-        self.get(key).ok_or(ConfigError::Missing(key))
-    }
-
-    fn number<T>(&self, key: &'static str, min: T) -> Result<T, ConfigError>
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        let value = self.required(key)?;
-        let parsed: T = value
-            .parse()
-            .map_err(|_| invalid(key, value, "expected a whole number"))?;
-        if parsed < min {
-            return Err(invalid(key, value, &format!("must be at least {min}")));
-        }
-        Ok(parsed)
-    }
-
-    fn boolean(&self, key: &'static str) -> Result<bool, ConfigError> {
-        let value = self.required(key)?;
-        match value.to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(invalid(key, value, "expected true or false")),
-        }
-    }
-
-    fn millis(&self, key: &'static str, min: u64) -> Result<Duration, ConfigError> {
-        self.number::<u64>(key, min).map(Duration::from_millis)
-    }
-}
-
-fn invalid(key: &'static str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        value: value.to_string(),
-        reason: reason.to_string(),
-    }
 }
 
 impl KraftConfig {
@@ -421,7 +166,7 @@ impl KraftConfig {
             unknown_keys: props
                 .keys()
                 .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))
-                .filter(|k| !LOG_DEFAULT_KEYS.iter().any(|(known, _, _)| known == k))
+                .filter(|k| topic_config_for_broker_key(k).is_none())
                 .cloned()
                 .collect(),
         };
@@ -505,255 +250,5 @@ impl KraftConfig {
     }
 }
 
-fn parse_roles(value: &str) -> Result<Roles, ConfigError> {
-    let mut roles = Roles {
-        broker: false,
-        controller: false,
-    };
-    for role in value.split(',').map(str::trim) {
-        match role {
-            "broker" => roles.broker = true,
-            "controller" => roles.controller = true,
-            _ => {
-                return Err(invalid(
-                    "process.roles",
-                    value,
-                    "expected broker, controller or broker,controller",
-                ))
-            }
-        }
-    }
-    Ok(roles)
-}
-
-/// `1@host:port,2@host:port`.
-pub fn parse_voters(value: &str) -> Result<BTreeMap<i32, String>, ConfigError> {
-    let bad = |reason: &str| invalid("controller.quorum.voters", value, reason);
-    let mut voters = BTreeMap::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (id, addr) = item
-            .split_once('@')
-            .ok_or_else(|| bad("expected id@host:port entries"))?;
-        let id: i32 = id
-            .trim()
-            .parse()
-            .map_err(|_| bad(&format!("'{id}' is not a node id")))?;
-        let (host, port) = addr
-            .rsplit_once(':')
-            .ok_or_else(|| bad(&format!("'{addr}' has no port")))?;
-        if host.is_empty() || port.parse::<u16>().is_err() {
-            return Err(bad(&format!("'{addr}' is not host:port")));
-        }
-        if voters.insert(id, addr.to_string()).is_some() {
-            return Err(bad(&format!("node {id} is listed twice")));
-        }
-    }
-    if voters.is_empty() {
-        return Err(bad("no voters"));
-    }
-    Ok(voters)
-}
-
-/// `controller.quorum.voters` text for a voter map: `1@host:port,2@host:port`.
-pub fn format_voters(voters: &BTreeMap<i32, String>) -> String {
-    voters
-        .iter()
-        .map(|(id, a)| format!("{id}@{a}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// `PLAINTEXT://host:port,CONTROLLER://host:port`.
-fn parse_listeners(key: &'static str, value: &str) -> Result<Vec<Listener>, ConfigError> {
-    let bad = |reason: String| invalid(key, value, &reason);
-    let mut listeners: Vec<Listener> = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, addr) = item
-            .split_once("://")
-            .ok_or_else(|| bad(format!("'{item}' is not NAME://host:port")))?;
-        let (host, port) = addr
-            .rsplit_once(':')
-            .ok_or_else(|| bad(format!("'{item}' has no port")))?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_| bad(format!("'{port}' is not a port")))?;
-        if listeners.iter().any(|l| l.name == name) {
-            return Err(bad(format!("listener {name} is defined twice")));
-        }
-        listeners.push(Listener {
-            name: name.to_string(),
-            host: if host.is_empty() {
-                "0.0.0.0".to_string()
-            } else {
-                host.to_string()
-            },
-            port,
-        });
-    }
-    Ok(listeners)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn props(text: &str) -> BTreeMap<String, String> {
-        parse_properties(text).unwrap()
-    }
-
-    const CONTROLLER: &str = "process.roles=controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9094\nlisteners=CONTROLLER://127.0.0.1:9093\nlog.dirs=/tmp/x\n";
-
-    #[test]
-    fn parses_a_controller_config_with_defaults() {
-        let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
-        assert!(config.roles.controller && !config.roles.broker);
-        assert_eq!(config.voters.len(), 2);
-        assert_eq!(config.controller_listener().unwrap().port, 9093);
-        assert_eq!(config.metadata_log_dir, PathBuf::from("/tmp/x"));
-        assert_eq!(config.snapshot_max_bytes, 20 * 1024 * 1024);
-        assert_eq!(config.max_idle_interval, Duration::from_millis(500));
-        assert!(config.unknown_keys.is_empty());
-    }
-
-    #[test]
-    fn properties_syntax_comments_colons_and_continuations() {
-        let p = props("# c\n! c\n a = 1 \nb: 2\nc=x,\\\n  y\n");
-        assert_eq!(p["a"], "1");
-        assert_eq!(p["b"], "2");
-        assert_eq!(p["c"], "x,y");
-        assert!(matches!(
-            parse_properties("novalue\n"),
-            Err(ConfigError::Syntax { line: 1, .. })
-        ));
-    }
-
-    #[test]
-    fn invalid_values_name_the_key() {
-        let mut p = props(CONTROLLER);
-        p.insert("node.id".into(), "one".into());
-        let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
-        assert!(err.contains("node.id") && err.contains("one"), "{err}");
-
-        let mut p = props(CONTROLLER);
-        apply_overrides(&mut p, &["metadata.max.idle.interval.ms=-5".into()]).unwrap();
-        let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
-        assert!(err.contains("metadata.max.idle.interval.ms"), "{err}");
-
-        let mut p = props(CONTROLLER);
-        p.insert("controller.quorum.voters".into(), "1@nohost".into());
-        let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
-        assert!(err.contains("controller.quorum.voters"), "{err}");
-
-        let mut p = props(CONTROLLER);
-        p.insert("node.id".into(), "3".into());
-        let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
-        assert!(err.contains("must be one of the voters"), "{err}");
-    }
-
-    #[test]
-    fn broker_log_keys_default_topic_configs() {
-        let base = "process.roles=broker\nnode.id=4\ncontroller.quorum.voters=1@h:9093\nlisteners=PLAINTEXT://:9092\n";
-        let config = KraftConfig::from_properties(&props(&format!(
-            "{base}log.segment.bytes=1000\nlog.retention.hours=2\nlog.roll.ms=60000\nlog.roll.hours=1\nlog.message.timestamp.type=LogAppendTime\n"
-        )))
-        .expect("valid");
-        let d = &config.log_defaults;
-        assert_eq!(d.get("segment.bytes").map(String::as_str), Some("1000"));
-        assert_eq!(d.get("retention.ms").map(String::as_str), Some("7200000"));
-        assert_eq!(d.get("segment.ms").map(String::as_str), Some("60000"));
-        assert_eq!(
-            d.get("message.timestamp.type").map(String::as_str),
-            Some("LogAppendTime")
-        );
-        assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
-        let err = KraftConfig::from_properties(&props(&format!("{base}log.segment.bytes=big\n")))
-            .expect_err("not a number");
-        assert!(err.to_string().contains("log.segment.bytes"), "{err}");
-    }
-
-    #[test]
-    fn leader_balance_keys_default_to_kafkas_and_ms_wins() {
-        let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
-        assert!(config.auto_leader_rebalance_enable);
-        assert_eq!(
-            config.leader_imbalance_check_interval,
-            Duration::from_secs(300)
-        );
-        assert_eq!(config.leader_imbalance_per_broker_percentage, 10);
-        let config = KraftConfig::from_properties(&props(&format!(
-            "{CONTROLLER}auto.leader.rebalance.enable=false
-leader.imbalance.check.interval.seconds=5
-leader.imbalance.per.broker.percentage=0
-"
-        )))
-        .unwrap();
-        assert!(!config.auto_leader_rebalance_enable);
-        assert_eq!(
-            config.leader_imbalance_check_interval,
-            Duration::from_secs(5)
-        );
-        assert_eq!(config.leader_imbalance_per_broker_percentage, 0);
-        let config = KraftConfig::from_properties(&props(&format!(
-            "{CONTROLLER}leader.imbalance.check.interval.seconds=5
-leader.imbalance.check.interval.ms=250
-"
-        )))
-        .unwrap();
-        assert_eq!(
-            config.leader_imbalance_check_interval,
-            Duration::from_millis(250)
-        );
-        assert!(config.unknown_keys.is_empty());
-        let err = KraftConfig::from_properties(&props(&format!(
-            "{CONTROLLER}leader.imbalance.check.interval.seconds=0
-"
-        )))
-        .unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("leader.imbalance.check.interval.seconds"));
-    }
-
-    #[test]
-    fn group_keys_default_to_kafkas() {
-        let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
-        let g = &config.groups;
-        assert_eq!(g.offsets_topic_num_partitions, 50);
-        assert_eq!(g.offsets_topic_replication_factor, 3);
-        assert_eq!(g.initial_rebalance_delay, Duration::from_secs(3));
-        assert_eq!(g.min_session_timeout_ms, 6000);
-        assert_eq!(g.max_session_timeout_ms, 1_800_000);
-        assert_eq!(g.offsets_commit_timeout, Duration::from_secs(5));
-        let config = KraftConfig::from_properties(&props(&format!(
-            "{CONTROLLER}offsets.topic.replication.factor=1\ngroup.initial.rebalance.delay.ms=0\n"
-        )))
-        .unwrap();
-        assert_eq!(config.groups.offsets_topic_replication_factor, 1);
-        assert_eq!(config.groups.initial_rebalance_delay, Duration::ZERO);
-        assert!(config.unknown_keys.is_empty());
-        let err = KraftConfig::from_properties(&props(&format!(
-            "{CONTROLLER}group.min.session.timeout.ms=10\ngroup.max.session.timeout.ms=5\n"
-        )))
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("group.min.session.timeout.ms"),
-            "{err}"
-        );
-        let err = KraftConfig::from_properties(&props(&format!(
-            "{CONTROLLER}offsets.topic.num.partitions=0\n"
-        )))
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("offsets.topic.num.partitions"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn unknown_keys_are_reported_not_rejected() {
-        let mut p = props(CONTROLLER);
-        p.insert("some.future.key".into(), "1".into());
-        let config = KraftConfig::from_properties(&p).unwrap();
-        assert_eq!(config.unknown_keys, vec!["some.future.key".to_string()]);
-    }
-}
+mod tests;
