@@ -2,6 +2,7 @@
 //! sentence, and (for NOT_CONTROLLER) where the leader is.
 
 use kafka_protocol::ResponseError;
+use kraft_metadata::{InvalidTopicName, TopicConfigError};
 use kraft_proto::controller::{ControllerResponse, LeaderHint};
 
 use crate::error_codes::{self, error_name};
@@ -66,4 +67,19 @@ impl From<&ControllerResponse> for ControllerError {
 /// field; Kafka's codes are `i16`).
 pub(crate) fn code(error: ResponseError) -> i32 {
     i32::from(error.code())
+}
+
+/// An illegal topic name is INVALID_TOPIC_EXCEPTION, with Kafka's message.
+impl From<InvalidTopicName> for ControllerError {
+    fn from(e: InvalidTopicName) -> Self {
+        ControllerError::new(code(ResponseError::InvalidTopicException), e.0)
+    }
+}
+
+/// An unknown topic config key or a bad value is INVALID_CONFIG, with
+/// Kafka's message.
+impl From<TopicConfigError> for ControllerError {
+    fn from(e: TopicConfigError) -> Self {
+        ControllerError::new(code(ResponseError::InvalidConfig), e.to_string())
+    }
 }

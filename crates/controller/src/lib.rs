@@ -27,7 +27,6 @@ mod reassignment;
 mod replication_control;
 pub mod rpc_server;
 mod snapshot_policy;
-mod topic_name;
 
 pub use client::{ClientError, ControllerConnection, QuorumClient};
 pub use controller_node::{ControllerNode, ControllerNodeConfig, ControllerNodeError};

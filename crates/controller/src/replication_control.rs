@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
+use kraft_metadata::topic_name::{collides, has_collision_chars, validate_topic_name};
 use kraft_metadata::{record, MetadataImage, TopicImage};
 use kraft_proto::controller::{
     CreatableTopic, CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsResult,
@@ -37,7 +38,6 @@ use crate::error::{code, ControllerError};
 use crate::placement::{
     is_usable, place_replicas, usable_brokers, validate_manual_assignment, UsableBroker,
 };
-use crate::topic_name::{collides, has_collision_chars, validate_topic_name};
 
 /// What `-1` means in CreateTopics: the `num.partitions` and
 /// `default.replication.factor` in force.

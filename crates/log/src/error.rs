@@ -5,19 +5,9 @@
 //! `kafka_error_code()` in its response and logs the message, which names
 //! the file and byte position whenever a file is at fault.
 
+use kafka_protocol::error::ResponseError;
 use std::io;
 use std::path::{Path, PathBuf};
-
-/// Kafka error codes used by this crate.
-pub mod codes {
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const MESSAGE_TOO_LARGE: i16 = 10;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    pub const FENCED_LEADER_EPOCH: i16 = 74;
-    pub const INVALID_RECORD: i16 = 87;
-}
 
 /// A record batch that cannot be appended as it is.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +27,9 @@ pub enum BatchError {
 impl BatchError {
     pub fn kafka_error_code(&self) -> i16 {
         match self {
-            BatchError::Corrupt { .. } => codes::CORRUPT_MESSAGE,
-            BatchError::TooLarge { .. } => codes::MESSAGE_TOO_LARGE,
-            BatchError::Invalid { .. } => codes::INVALID_RECORD,
+            BatchError::Corrupt { .. } => ResponseError::CorruptMessage.code(),
+            BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            BatchError::Invalid { .. } => ResponseError::InvalidRecord.code(),
         }
     }
 
@@ -100,13 +90,13 @@ impl LogError {
     pub fn kafka_error_code(&self) -> i16 {
         match self {
             LogError::Batch(e) => e.kafka_error_code(),
-            LogError::OffsetOutOfRange { .. } => codes::OFFSET_OUT_OF_RANGE,
+            LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
             LogError::Corrupt { .. }
             | LogError::Io { .. }
             | LogError::Closed { .. }
-            | LogError::Offline { .. } => codes::KAFKA_STORAGE_ERROR,
-            LogError::FencedLeaderEpoch { .. } => codes::FENCED_LEADER_EPOCH,
-            LogError::NonContiguous { .. } => codes::UNKNOWN_SERVER_ERROR,
+            | LogError::Offline { .. } => ResponseError::KafkaStorageError.code(),
+            LogError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
+            LogError::NonContiguous { .. } => ResponseError::UnknownServerError.code(),
         }
     }
 

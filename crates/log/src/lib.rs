@@ -64,6 +64,6 @@ mod tests;
 
 pub use batch::BatchHeader;
 pub use config::{LogConfig, TimestampType};
-pub use error::{codes, BatchError, LogError};
+pub use error::{BatchError, LogError};
 pub use partition_log::{LogAppendInfo, PartitionLog, ReadBound, ReadResult, TimestampOffset};
 pub use partition_metadata::{delete_partition_dir, PartitionMetadata};

@@ -2,6 +2,10 @@
 //! [`MetadataDelta`] that records are replayed into, and the [`snapshot`]
 //! file format. Shared by the controller and the broker.
 //!
+//! It is also the one home of Kafka's rules that both sides apply: the
+//! topic configs ([`topic_config`], with their types and checks in
+//! [`config_kind`]) and the topic names ([`topic_name`]).
+//!
 //! Pure code: no I/O, no threads, no async.
 //!
 //! # How data moves through it
@@ -41,6 +45,7 @@
 #![forbid(unsafe_code)]
 
 mod cluster;
+pub mod config_kind;
 mod configs;
 mod delta;
 mod error;
@@ -49,10 +54,13 @@ mod image;
 pub mod partition;
 mod record;
 pub mod snapshot;
+pub mod topic_config;
+pub mod topic_name;
 mod topics;
 mod topics_delta;
 
 pub use cluster::{BrokerRegistration, ClusterDelta, ClusterImage, Endpoint};
+pub use config_kind::{list_items, ConfigKind, ConfigType, InvalidConfig};
 pub use configs::{ConfigResource, ConfigurationsDelta, ConfigurationsImage, ResourceConfigs};
 pub use delta::MetadataDelta;
 pub use error::{MetadataError, SnapshotError};
@@ -61,5 +69,9 @@ pub use image::MetadataImage;
 pub use kraft_proto::metadata::ConfigResourceType;
 pub use partition::{PartitionRegistration, NO_LEADER};
 pub use record::{record, RECORD_VERSION};
+pub use topic_config::{
+    topic_config, validate_topic_config, TopicConfigDef, TopicConfigError, TOPIC_CONFIGS,
+};
+pub use topic_name::{is_internal, validate_topic_name, InvalidTopicName, CONSUMER_OFFSETS};
 pub use topics::{TopicImage, TopicsImage};
 pub use topics_delta::{LocalReplicaChanges, TopicsDelta};

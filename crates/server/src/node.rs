@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kraft_broker::kafka::BrokerConfig;
+use kraft_broker::ReplicaManagerConfig;
 use kraft_broker::{BrokerNode, BrokerNodeConfig};
-use kraft_broker::{GroupCoordinatorConfig, ReplicaManagerConfig};
 use kraft_controller::controller_node::ControllerSettings;
 use kraft_controller::{
     ControllerNode, ControllerNodeConfig, ControllerNodeError, LeaderBalanceSettings,
@@ -272,16 +272,7 @@ async fn start_broker(
             replica_lag_time_max: config.replica_lag_time_max,
             ..ReplicaManagerConfig::new(config.node_id, config.log_dirs.clone())
         },
-        groups: GroupCoordinatorConfig {
-            offsets_topic_num_partitions: config.groups.offsets_topic_num_partitions,
-            offsets_topic_replication_factor: config.groups.offsets_topic_replication_factor,
-            offsets_topic_segment_bytes: config.groups.offsets_topic_segment_bytes,
-            offsets_commit_timeout: config.groups.offsets_commit_timeout,
-            offset_metadata_max_bytes: config.groups.offset_metadata_max_bytes,
-            initial_rebalance_delay: config.groups.initial_rebalance_delay,
-            min_session_timeout_ms: config.groups.min_session_timeout_ms,
-            max_session_timeout_ms: config.groups.max_session_timeout_ms,
-        },
+        groups: config.groups.clone(),
         session_timeout: config.session_timeout,
         fault: options.fault.clone(),
     };

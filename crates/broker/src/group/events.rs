@@ -6,7 +6,6 @@
 //! In: the time or the outcome. Out: [`Effects`] for the caller to carry
 //! out.
 
-use super::codes;
 use super::member::{JoinResult, SyncResult};
 use super::state::{Effects, Group, GroupState, Persist, Reply};
 
@@ -98,7 +97,7 @@ impl Group {
                                 effects.replies.push(Reply::Sync(
                                     waiter,
                                     SyncResult {
-                                        error: codes::NONE,
+                                        error: 0,
                                         protocol_type: self.protocol_type.clone(),
                                         protocol_name: self.protocol_name.clone(),
                                         assignment: m.assignment.clone(),

@@ -10,9 +10,9 @@
 //! answer to this request is among their replies now or after a later
 //! operation completes the rebalance.
 
-use super::codes;
 use super::member::{JoinRequest, JoinResult, JoinedMember, Member, WaiterId};
 use super::state::{Effects, Group, GroupState, Persist, Reply};
+use kafka_protocol::error::ResponseError;
 
 impl Group {
     /// Handles a JoinGroup.
@@ -28,7 +28,10 @@ impl Group {
             reply(
                 &mut effects,
                 waiter,
-                JoinResult::error(&req.member_id, codes::COORDINATOR_NOT_AVAILABLE),
+                JoinResult::error(
+                    &req.member_id,
+                    ResponseError::CoordinatorNotAvailable.code(),
+                ),
             );
         } else if req.member_id.is_empty() {
             self.join_new(req, waiter, new_member_id, now, &mut effects);
@@ -69,7 +72,7 @@ impl Group {
         effects: &mut Effects,
     ) {
         if !self.supports_protocols(&req) {
-            let error = JoinResult::error("", codes::INCONSISTENT_GROUP_PROTOCOL);
+            let error = JoinResult::error("", ResponseError::InconsistentGroupProtocol.code());
             return reply(effects, waiter, error);
         }
         match &req.group_instance_id {
@@ -86,7 +89,7 @@ impl Group {
                 reply(
                     effects,
                     waiter,
-                    JoinResult::error(new_member_id, codes::MEMBER_ID_REQUIRED),
+                    JoinResult::error(new_member_id, ResponseError::MemberIdRequired.code()),
                 );
             }
             None => self.add_member(new_member_id, req, waiter, now, effects),
@@ -97,22 +100,24 @@ impl Group {
         let member_id = req.member_id.clone();
         if self.pending_members.contains_key(&member_id) {
             if !self.supports_protocols(&req) {
-                let error = JoinResult::error(&member_id, codes::INCONSISTENT_GROUP_PROTOCOL);
+                let error =
+                    JoinResult::error(&member_id, ResponseError::InconsistentGroupProtocol.code());
                 return reply(effects, waiter, error);
             }
             self.pending_members.remove(&member_id);
             return self.add_member(&member_id, req, waiter, now, effects);
         }
         if self.is_static_member_fenced(&member_id, req.group_instance_id.as_deref()) {
-            let error = JoinResult::error(&member_id, codes::FENCED_INSTANCE_ID);
+            let error = JoinResult::error(&member_id, ResponseError::FencedInstanceId.code());
             return reply(effects, waiter, error);
         }
         let Some(member) = self.member(&member_id) else {
-            let error = JoinResult::error(&member_id, codes::UNKNOWN_MEMBER_ID);
+            let error = JoinResult::error(&member_id, ResponseError::UnknownMemberId.code());
             return reply(effects, waiter, error);
         };
         if !self.supports_protocols(&req) {
-            let error = JoinResult::error(&member_id, codes::INCONSISTENT_GROUP_PROTOCOL);
+            let error =
+                JoinResult::error(&member_id, ResponseError::InconsistentGroupProtocol.code());
             return reply(effects, waiter, error);
         }
         let same_protocols = member.protocols == req.protocols;
@@ -134,7 +139,7 @@ impl Group {
                 self.update_member(req, waiter, now, effects)
             }
             GroupState::Empty | GroupState::Dead => {
-                let error = JoinResult::error(&member_id, codes::UNKNOWN_MEMBER_ID);
+                let error = JoinResult::error(&member_id, ResponseError::UnknownMemberId.code());
                 reply(effects, waiter, error)
             }
         }
@@ -162,7 +167,7 @@ impl Group {
             Vec::new()
         };
         JoinResult {
-            error: codes::NONE,
+            error: 0,
             generation_id: self.generation,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol_name.clone(),
@@ -228,7 +233,7 @@ impl Group {
         if let Some(old) = member.awaiting_join.replace(waiter) {
             effects.replies.push(Reply::Join(
                 old,
-                JoinResult::error(&req.member_id, codes::REBALANCE_IN_PROGRESS),
+                JoinResult::error(&req.member_id, ResponseError::RebalanceInProgress.code()),
             ));
         }
         member.protocols = req.protocols;
@@ -259,13 +264,13 @@ impl Group {
         if let Some(old_waiter) = member.awaiting_join.take() {
             effects.replies.push(Reply::Join(
                 old_waiter,
-                JoinResult::error(old_id, codes::FENCED_INSTANCE_ID),
+                JoinResult::error(old_id, ResponseError::FencedInstanceId.code()),
             ));
         }
         if let Some(old_waiter) = member.awaiting_sync.take() {
             effects.replies.push(Reply::Sync(
                 old_waiter,
-                super::member::SyncResult::error(codes::FENCED_INSTANCE_ID),
+                super::member::SyncResult::error(ResponseError::FencedInstanceId.code()),
             ));
         }
         let same_protocols = member.protocols == req.protocols;

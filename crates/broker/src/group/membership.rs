@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use super::codes;
 use super::member::{MemberRef, SyncRequest, SyncResult, WaiterId};
 use super::state::{Effects, Group, GroupState, Persist, Reply};
+use kafka_protocol::error::ResponseError;
 
 impl Group {
     /// Handles a SyncGroup: in CompletingRebalance it parks until the
@@ -27,13 +27,13 @@ impl Group {
         };
         let member_id = req.member_id.as_str();
         if self.state == GroupState::Dead {
-            error(&mut effects, codes::COORDINATOR_NOT_AVAILABLE);
+            error(&mut effects, ResponseError::CoordinatorNotAvailable.code());
         } else if self.is_static_member_fenced(member_id, req.group_instance_id.as_deref()) {
-            error(&mut effects, codes::FENCED_INSTANCE_ID);
+            error(&mut effects, ResponseError::FencedInstanceId.code());
         } else if !self.has_member(member_id) {
-            error(&mut effects, codes::UNKNOWN_MEMBER_ID);
+            error(&mut effects, ResponseError::UnknownMemberId.code());
         } else if req.generation_id != self.generation {
-            error(&mut effects, codes::ILLEGAL_GENERATION);
+            error(&mut effects, ResponseError::IllegalGeneration.code());
         } else if req
             .protocol_type
             .as_deref()
@@ -43,13 +43,18 @@ impl Group {
                 .as_deref()
                 .is_some_and(|n| Some(n) != self.protocol_name.as_deref())
         {
-            error(&mut effects, codes::INCONSISTENT_GROUP_PROTOCOL);
+            error(
+                &mut effects,
+                ResponseError::InconsistentGroupProtocol.code(),
+            );
         } else {
             match self.state {
                 GroupState::Empty | GroupState::Dead => {
-                    error(&mut effects, codes::UNKNOWN_MEMBER_ID)
+                    error(&mut effects, ResponseError::UnknownMemberId.code())
                 }
-                GroupState::PreparingRebalance => error(&mut effects, codes::REBALANCE_IN_PROGRESS),
+                GroupState::PreparingRebalance => {
+                    error(&mut effects, ResponseError::RebalanceInProgress.code())
+                }
                 GroupState::CompletingRebalance => {
                     self.pending_sync.remove(member_id);
                     self.heartbeat_member(member_id, now);
@@ -58,7 +63,7 @@ impl Group {
                         if let Some(old) = m.awaiting_sync.replace(waiter) {
                             effects.replies.push(Reply::Sync(
                                 old,
-                                SyncResult::error(codes::REBALANCE_IN_PROGRESS),
+                                SyncResult::error(ResponseError::RebalanceInProgress.code()),
                             ));
                         }
                     }
@@ -83,7 +88,7 @@ impl Group {
                     effects.replies.push(Reply::Sync(
                         waiter,
                         SyncResult {
-                            error: codes::NONE,
+                            error: 0,
                             protocol_type: self.protocol_type.clone(),
                             protocol_name: self.protocol_name.clone(),
                             assignment,
@@ -99,13 +104,13 @@ impl Group {
     /// generation.
     fn check_member(&self, who: &MemberRef) -> Result<(), i16> {
         if self.state == GroupState::Dead {
-            Err(codes::COORDINATOR_NOT_AVAILABLE)
+            Err(ResponseError::CoordinatorNotAvailable.code())
         } else if self.is_static_member_fenced(&who.member_id, who.group_instance_id.as_deref()) {
-            Err(codes::FENCED_INSTANCE_ID)
+            Err(ResponseError::FencedInstanceId.code())
         } else if !self.has_member(&who.member_id) {
-            Err(codes::UNKNOWN_MEMBER_ID)
+            Err(ResponseError::UnknownMemberId.code())
         } else if who.generation_id != self.generation {
-            Err(codes::ILLEGAL_GENERATION)
+            Err(ResponseError::IllegalGeneration.code())
         } else {
             Ok(())
         }
@@ -118,14 +123,14 @@ impl Group {
             return code;
         }
         match self.state {
-            GroupState::Empty | GroupState::Dead => codes::UNKNOWN_MEMBER_ID,
+            GroupState::Empty | GroupState::Dead => ResponseError::UnknownMemberId.code(),
             GroupState::PreparingRebalance => {
                 self.heartbeat_member(&who.member_id, now);
-                codes::REBALANCE_IN_PROGRESS
+                ResponseError::RebalanceInProgress.code()
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
                 self.heartbeat_member(&who.member_id, now);
-                codes::NONE
+                0
             }
         }
     }
@@ -135,29 +140,29 @@ impl Group {
     /// Returns the member's error code.
     pub fn leave(&mut self, who: &MemberRef, now: i64, effects: &mut Effects) -> i16 {
         if self.state == GroupState::Dead {
-            return codes::COORDINATOR_NOT_AVAILABLE;
+            return ResponseError::CoordinatorNotAvailable.code();
         }
         if let Some(instance) = &who.group_instance_id {
             return match self.static_members.get(instance).cloned() {
-                None => codes::UNKNOWN_MEMBER_ID,
+                None => ResponseError::UnknownMemberId.code(),
                 Some(known) if !who.member_id.is_empty() && known != who.member_id => {
-                    codes::FENCED_INSTANCE_ID
+                    ResponseError::FencedInstanceId.code()
                 }
                 Some(known) => {
                     self.remove_member_and_rebalance(&known, now, effects);
-                    codes::NONE
+                    0
                 }
             };
         }
         if self.pending_members.remove(&who.member_id).is_some() {
             self.try_complete_join(now, effects);
-            return codes::NONE;
+            return 0;
         }
         if !self.has_member(&who.member_id) {
-            return codes::UNKNOWN_MEMBER_ID;
+            return ResponseError::UnknownMemberId.code();
         }
         self.remove_member_and_rebalance(&who.member_id, now, effects);
-        codes::NONE
+        0
     }
 
     /// Whether `who` may commit offsets now (Kafka's rules: a group that
@@ -167,16 +172,16 @@ impl Group {
     /// A commit counts as a heartbeat.
     pub fn check_commit(&mut self, who: &MemberRef, now: i64) -> Result<(), i16> {
         if self.state == GroupState::Dead {
-            return Err(codes::COORDINATOR_NOT_AVAILABLE);
+            return Err(ResponseError::CoordinatorNotAvailable.code());
         }
         if self.is_static_member_fenced(&who.member_id, who.group_instance_id.as_deref()) {
-            return Err(codes::FENCED_INSTANCE_ID);
+            return Err(ResponseError::FencedInstanceId.code());
         }
         if who.generation_id < 0 && self.state == GroupState::Empty {
             return Ok(());
         }
         if self.state == GroupState::CompletingRebalance {
-            return Err(codes::REBALANCE_IN_PROGRESS);
+            return Err(ResponseError::RebalanceInProgress.code());
         }
         self.check_member(who)?;
         self.heartbeat_member(&who.member_id, now);

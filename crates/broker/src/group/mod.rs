@@ -21,11 +21,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use kafka_protocol::error::ResponseError;
+use kraft_metadata::CONSUMER_OFFSETS;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::handlers::topic_name::CONSUMER_OFFSETS;
 use crate::metadata_cache::{CacheQueries, MetadataCache};
 use crate::replica::{now_ms, PartitionLookup, ReplicaManager};
 
@@ -49,28 +50,6 @@ pub use publisher::GroupPublisher;
 pub use shard::Shard;
 pub use shard_ops::{GroupListing, GroupSummary, OffsetCommit};
 pub use state::{GroupState, GroupTimings};
-
-/// The Kafka error codes of group operations.
-pub mod codes {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const NOT_COORDINATOR: i16 = 16;
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    pub const INVALID_GROUP_ID: i16 = 24;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    pub const INVALID_COMMIT_OFFSET_SIZE: i16 = 28;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const NON_EMPTY_GROUP: i16 = 68;
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-}
 
 /// The coordinator's settings (Kafka's keys in the field docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,7 +211,7 @@ impl GroupCoordinator {
                 _ => {}
             }
             if let Some(Slot::Loaded { shard, timers }) = slots.remove(&partition) {
-                shard.close(codes::NOT_COORDINATOR);
+                shard.close(ResponseError::NotCoordinator.code());
                 timers.abort();
             }
             slots.insert(partition, Slot::Loading { epoch, attempt });
@@ -294,7 +273,7 @@ impl GroupCoordinator {
     fn resign(&self, partition: i32) {
         if let Some(Slot::Loaded { shard, timers }) = self.lock_slots().remove(&partition) {
             tracing::info!(partition, "unloaded __consumer_offsets partition");
-            shard.close(codes::NOT_COORDINATOR);
+            shard.close(ResponseError::NotCoordinator.code());
             timers.abort();
         }
     }
@@ -304,7 +283,7 @@ impl GroupCoordinator {
         let slots: Vec<Slot> = self.lock_slots().drain().map(|(_, s)| s).collect();
         for slot in slots {
             if let Slot::Loaded { shard, timers } = slot {
-                shard.close(codes::NOT_COORDINATOR);
+                shard.close(ResponseError::NotCoordinator.code());
                 timers.abort();
             }
         }
@@ -333,8 +312,8 @@ impl GroupCoordinator {
         let partition = self.partition_for(group);
         match self.lock_slots().get(&partition) {
             Some(Slot::Loaded { shard, .. }) => Ok(shard.clone()),
-            Some(Slot::Loading { .. }) => Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
-            None => Err(codes::NOT_COORDINATOR),
+            Some(Slot::Loading { .. }) => Err(ResponseError::CoordinatorLoadInProgress.code()),
+            None => Err(ResponseError::NotCoordinator.code()),
         }
     }
 

@@ -10,11 +10,10 @@
 
 use std::sync::Arc;
 
-use kraft_metadata::{MetadataDelta, MetadataImage};
+use kraft_metadata::{MetadataDelta, MetadataImage, CONSUMER_OFFSETS};
 use tokio::sync::mpsc;
 
 use super::Leadership;
-use crate::handlers::topic_name::CONSUMER_OFFSETS;
 use crate::metadata_loader::MetadataPublisher;
 
 /// Publishes `__consumer_offsets` leadership changes to the coordinator.

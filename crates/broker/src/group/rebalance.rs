@@ -9,9 +9,9 @@
 //! In: the group and the time, from the request operations and from
 //! [`super::events`]. Out: replies and writes added to [`Effects`].
 
-use super::codes;
 use super::member::{JoinResult, JoinedMember, SyncResult};
 use super::state::{Effects, Group, GroupState, Persist, Reply};
+use kafka_protocol::error::ResponseError;
 
 impl Group {
     /// Starts a rebalance if the state allows one (Stable, Completing, Empty).
@@ -30,7 +30,7 @@ impl Group {
     /// timeout.
     pub(super) fn prepare_rebalance(&mut self, now: i64, effects: &mut Effects) {
         if self.state == GroupState::CompletingRebalance {
-            self.reset_assignments(codes::REBALANCE_IN_PROGRESS, effects);
+            self.reset_assignments(ResponseError::RebalanceInProgress.code(), effects);
         }
         self.pending_sync.clear();
         self.pending_sync_deadline = None;
@@ -153,7 +153,7 @@ impl Group {
             effects.replies.push(Reply::Join(
                 waiter,
                 JoinResult {
-                    error: codes::NONE,
+                    error: 0,
                     generation_id: self.generation,
                     protocol_type: self.protocol_type.clone(),
                     protocol_name: self.protocol_name.clone(),
@@ -210,13 +210,13 @@ impl Group {
         if let Some(waiter) = member.awaiting_join {
             effects.replies.push(Reply::Join(
                 waiter,
-                JoinResult::error(member_id, codes::UNKNOWN_MEMBER_ID),
+                JoinResult::error(member_id, ResponseError::UnknownMemberId.code()),
             ));
         }
         if let Some(waiter) = member.awaiting_sync {
             effects.replies.push(Reply::Sync(
                 waiter,
-                SyncResult::error(codes::UNKNOWN_MEMBER_ID),
+                SyncResult::error(ResponseError::UnknownMemberId.code()),
             ));
         }
         if let Some(instance) = &member.group_instance_id {

@@ -19,17 +19,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use tokio::sync::{oneshot, Notify};
 
-use super::codes;
 use super::member::{JoinResult, SyncResult, WaiterId};
 use super::records::CoordinatorRecord;
 use super::shard_data::ShardData;
 use super::state::{Effects, GroupTimings, Persist, Reply};
-use crate::replica::{codes as log_codes, now_ms, Partition};
+use crate::replica::{now_ms, Partition};
 
 /// The mutable part of a shard.
 pub(super) struct ShardInner {
@@ -124,7 +124,7 @@ impl Shard {
         let now = now_ms();
         let batch = encode_batch(records, now).map_err(|e| {
             tracing::error!(shard = ?self, error = %e, "cannot encode coordinator records");
-            codes::UNKNOWN_SERVER_ERROR
+            ResponseError::UnknownServerError.code()
         })?;
         match self.partition.append_as_leader(batch, -1, now) {
             Ok((info, leader_epoch)) => Ok(Appended {
@@ -147,7 +147,7 @@ impl Shard {
             .partition
             .wait_for_replication(appended.end_offset, appended.leader_epoch, deadline)
             .await;
-        if code == log_codes::NONE {
+        if code == 0 {
             Ok(())
         } else {
             Err(coordinator_error(code))
@@ -287,17 +287,19 @@ impl Shard {
 
 /// A partition error as the error a group client gets, as Kafka maps them.
 pub(super) fn coordinator_error(code: i16) -> i16 {
-    match code {
-        log_codes::UNKNOWN_TOPIC_OR_PARTITION
-        | log_codes::NOT_ENOUGH_REPLICAS
-        | log_codes::NOT_ENOUGH_REPLICAS_AFTER_APPEND
-        | log_codes::REQUEST_TIMED_OUT => codes::COORDINATOR_NOT_AVAILABLE,
-        log_codes::NOT_LEADER_OR_FOLLOWER | log_codes::KAFKA_STORAGE_ERROR => {
-            codes::NOT_COORDINATOR
-        }
-        log_codes::MESSAGE_TOO_LARGE => codes::INVALID_COMMIT_OFFSET_SIZE,
-        _ => codes::UNKNOWN_SERVER_ERROR,
-    }
+    use ResponseError::*;
+    let mapped = match ResponseError::try_from_code(code) {
+        Some(
+            UnknownTopicOrPartition
+            | NotEnoughReplicas
+            | NotEnoughReplicasAfterAppend
+            | RequestTimedOut,
+        ) => CoordinatorNotAvailable,
+        Some(NotLeaderOrFollower | KafkaStorageError) => NotCoordinator,
+        Some(MessageTooLarge) => InvalidCommitOffsetSize,
+        _ => UnknownServerError,
+    };
+    mapped.code()
 }
 
 /// One uncompressed v2 batch of coordinator records (the log gives it

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
-use super::codes;
 use super::member::{JoinRequest, JoinResult, MemberRef, SyncRequest, SyncResult};
 use super::records::{CoordinatorRecord, OffsetValue};
 use super::shard::Shard;
@@ -73,7 +73,7 @@ impl Shard {
         let mut inner = self.lock();
         let (waiter, rx) = inner.join_waiter();
         let effects = if !inner.data.groups.contains_key(group_id) && !req.member_id.is_empty() {
-            let error = JoinResult::error(&req.member_id, codes::UNKNOWN_MEMBER_ID);
+            let error = JoinResult::error(&req.member_id, ResponseError::UnknownMemberId.code());
             Effects {
                 replies: vec![Reply::Join(waiter, error)],
                 persist: Vec::new(),
@@ -108,7 +108,7 @@ impl Shard {
             None => Effects {
                 replies: vec![Reply::Sync(
                     waiter,
-                    SyncResult::error(codes::UNKNOWN_MEMBER_ID),
+                    SyncResult::error(ResponseError::UnknownMemberId.code()),
                 )],
                 persist: Vec::new(),
             },
@@ -124,9 +124,9 @@ impl Shard {
         let now = now_ms();
         let code = match self.lock().data.groups.get_mut(group_id) {
             Some(entry) => entry.group.heartbeat(who, now),
-            None => codes::UNKNOWN_MEMBER_ID,
+            None => ResponseError::UnknownMemberId.code(),
         };
-        if code != codes::NONE {
+        if code != 0 {
             tracing::debug!(group = group_id, member = %who.member_id, generation = who.generation_id, code, "heartbeat refused");
         }
         self.poke();
@@ -138,7 +138,7 @@ impl Shard {
         let now = now_ms();
         let mut inner = self.lock();
         let Some(entry) = inner.data.groups.get_mut(group_id) else {
-            return vec![codes::UNKNOWN_MEMBER_ID; members.len()];
+            return vec![ResponseError::UnknownMemberId.code(); members.len()];
         };
         let mut effects = Effects::default();
         let results: Vec<i16> = members
@@ -162,7 +162,7 @@ impl Shard {
         max_metadata_bytes: usize,
     ) -> Vec<i16> {
         let now = now_ms();
-        let mut results = vec![codes::NONE; offsets.len()];
+        let mut results = vec![0; offsets.len()];
         let (appended, accepted) = {
             let mut inner = self.lock();
             let timings = self.timings;
@@ -173,7 +173,7 @@ impl Shard {
                     .groups
                     .entry(group_id.to_string())
                     .or_insert_with(|| GroupEntry::new(group_id, timings, now)),
-                None => return vec![codes::ILLEGAL_GENERATION; offsets.len()],
+                None => return vec![ResponseError::IllegalGeneration.code(); offsets.len()],
             };
             if let Err(code) = entry.group.check_commit(who, now) {
                 return vec![code; offsets.len()];
@@ -182,7 +182,7 @@ impl Shard {
             let mut accepted = Vec::new();
             for (i, o) in offsets.iter().enumerate() {
                 if o.value.metadata.len() > max_metadata_bytes {
-                    results[i] = codes::OFFSET_METADATA_TOO_LARGE;
+                    results[i] = ResponseError::OffsetMetadataTooLarge.code();
                     continue;
                 }
                 records.push(CoordinatorRecord::Offset {
@@ -337,10 +337,10 @@ impl Shard {
         let appended = {
             let mut inner = self.lock();
             let Some(entry) = inner.data.groups.get(group_id).filter(|e| e.exists()) else {
-                return codes::GROUP_ID_NOT_FOUND;
+                return ResponseError::GroupIdNotFound.code();
             };
             if !matches!(entry.group.state(), GroupState::Empty | GroupState::Dead) {
-                return codes::NON_EMPTY_GROUP;
+                return ResponseError::NonEmptyGroup.code();
             }
             let mut records: Vec<CoordinatorRecord> = entry
                 .offsets
@@ -371,7 +371,7 @@ impl Shard {
             appended
         };
         match self.replicated(appended).await {
-            Ok(()) => codes::NONE,
+            Ok(()) => 0,
             Err(code) => code,
         }
     }

@@ -2,8 +2,8 @@
 //! clock moved by the test, every answer checked.
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 
-use super::codes;
 use super::member::{JoinRequest, JoinResult, MemberRef, Protocol, SyncRequest, SyncResult};
 use super::records::CoordinatorRecord;
 use super::state::{Effects, Group, GroupState, GroupTimings, Persist, Reply};
@@ -51,7 +51,7 @@ impl Sim {
     fn join_new(&mut self, id: &str) -> (u64, Effects) {
         let (w, effects) = self.join("", id);
         let required = join_reply(&effects, w).expect("answered at once");
-        assert_eq!(required.error, codes::MEMBER_ID_REQUIRED);
+        assert_eq!(required.error, ResponseError::MemberIdRequired.code());
         assert_eq!(required.member_id, id);
         self.join(id, "unused")
     }
@@ -161,7 +161,7 @@ fn the_first_rebalance_waits_the_initial_delay() {
     assert!(sim.tick_at(99).replies.is_empty());
     let done = sim.tick_at(100);
     let result = join_reply(&done, w).expect("answered at the deadline");
-    assert_eq!(result.error, codes::NONE);
+    assert_eq!(result.error, 0);
     assert_eq!(result.generation_id, 1);
     assert_eq!(result.leader, "a");
     assert_eq!(result.protocol_name.as_deref(), Some("range"));
@@ -208,7 +208,7 @@ fn syncs_are_answered_once_the_leaders_assignment_is_stored() {
     assert_eq!(stored.members.len(), 2);
     assert_eq!(stored.members[1].assignment, Bytes::from("B"));
     let done = sim.group.persisted(&effects.persist[0], Ok(()), sim.now);
-    assert_eq!(sync_reply(&done, sa).map(|r| r.error), Some(codes::NONE));
+    assert_eq!(sync_reply(&done, sa).map(|r| r.error), Some(0));
     assert_eq!(
         sync_reply(&done, sb).map(|r| r.assignment.clone()),
         Some(Bytes::from("B"))
@@ -228,12 +228,14 @@ fn a_failed_write_fails_the_syncs_and_rebalances() {
     let (_, _) = sim.join_new("a");
     sim.tick_at(100);
     let (sa, effects) = sim.sync("a", &[("a", "A")]);
-    let done = sim
-        .group
-        .persisted(&effects.persist[0], Err(codes::NOT_COORDINATOR), sim.now);
+    let done = sim.group.persisted(
+        &effects.persist[0],
+        Err(ResponseError::NotCoordinator.code()),
+        sim.now,
+    );
     assert_eq!(
         sync_reply(&done, sa).map(|r| r.error),
-        Some(codes::NOT_COORDINATOR)
+        Some(ResponseError::NotCoordinator.code())
     );
     assert_eq!(sim.group.state(), GroupState::PreparingRebalance);
 }
@@ -242,12 +244,15 @@ fn a_failed_write_fails_the_syncs_and_rebalances() {
 fn heartbeats_check_member_and_generation() {
     let mut sim = Sim::new();
     sim.stable_pair();
-    assert_eq!(sim.heartbeat("a"), codes::NONE);
-    assert_eq!(sim.heartbeat("nobody"), codes::UNKNOWN_MEMBER_ID);
+    assert_eq!(sim.heartbeat("a"), 0);
+    assert_eq!(
+        sim.heartbeat("nobody"),
+        ResponseError::UnknownMemberId.code()
+    );
     let stale = member("a", 0);
     assert_eq!(
         sim.group.heartbeat(&stale, sim.now),
-        codes::ILLEGAL_GENERATION
+        ResponseError::IllegalGeneration.code()
     );
 }
 
@@ -258,13 +263,16 @@ fn a_silent_member_expires_and_the_group_rebalances_without_it() {
     // a heartbeats every 500 ms; b says nothing after the sync at 200.
     for t in [500, 1000] {
         sim.now = t;
-        assert_eq!(sim.heartbeat("a"), codes::NONE);
+        assert_eq!(sim.heartbeat("a"), 0);
     }
     assert!(sim.tick_at(1199).replies.is_empty());
     assert_eq!(sim.group.state(), GroupState::Stable);
     sim.tick_at(1200);
     assert_eq!(sim.group.state(), GroupState::PreparingRebalance);
-    assert_eq!(sim.heartbeat("a"), codes::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        sim.heartbeat("a"),
+        ResponseError::RebalanceInProgress.code()
+    );
     // a rejoins: everyone left has joined, so the rebalance completes.
     let (w, effects) = sim.join("a", "unused");
     let result = join_reply(&effects, w).expect("completes at once");
@@ -283,7 +291,10 @@ fn members_that_do_not_rejoin_in_the_rebalance_timeout_are_dropped() {
     assert!(effects.replies.is_empty());
     for t in (500..5_000).step_by(500) {
         sim.now = t;
-        assert_eq!(sim.heartbeat("b"), codes::REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            sim.heartbeat("b"),
+            ResponseError::RebalanceInProgress.code()
+        );
         assert!(sim.tick_at(t).replies.is_empty());
     }
     let done = sim.tick_at(200 + i64::from(REBALANCE));
@@ -297,15 +308,12 @@ fn the_last_member_leaving_empties_the_group_durably() {
     let mut sim = Sim::new();
     sim.stable_pair();
     let mut effects = Effects::default();
-    assert_eq!(
-        sim.group.leave(&member("b", -1), sim.now, &mut effects),
-        codes::NONE
-    );
+    assert_eq!(sim.group.leave(&member("b", -1), sim.now, &mut effects), 0);
     assert_eq!(sim.group.state(), GroupState::PreparingRebalance);
     assert_eq!(
         sim.group
             .leave(&member("nobody", -1), sim.now, &mut effects),
-        codes::UNKNOWN_MEMBER_ID
+        ResponseError::UnknownMemberId.code()
     );
     // a never rejoined: at the rebalance timeout the group empties.
     let done = sim.tick_at(sim.now + i64::from(REBALANCE));
@@ -344,14 +352,14 @@ fn pending_member_ids_lapse_after_the_session_timeout() {
     let (w, effects) = sim.join("", "p");
     assert_eq!(
         join_reply(&effects, w).map(|r| r.error),
-        Some(codes::MEMBER_ID_REQUIRED)
+        Some(ResponseError::MemberIdRequired.code())
     );
     assert_eq!(sim.group.next_deadline(), Some(i64::from(SESSION)));
     sim.tick_at(i64::from(SESSION));
     let (w, effects) = sim.join("p", "unused");
     assert_eq!(
         join_reply(&effects, w).map(|r| r.error),
-        Some(codes::UNKNOWN_MEMBER_ID)
+        Some(ResponseError::UnknownMemberId.code())
     );
 }
 
@@ -392,7 +400,7 @@ fn a_static_member_rejoining_keeps_its_assignment_and_fences_its_old_id() {
     };
     assert_eq!(
         sim.group.heartbeat(&old, sim.now),
-        codes::FENCED_INSTANCE_ID
+        ResponseError::FencedInstanceId.code()
     );
 }
 
@@ -408,22 +416,22 @@ fn commits_follow_kafkas_membership_rules() {
     sim.tick_at(100);
     assert_eq!(
         sim.group.check_commit(&member("a", 1), sim.now),
-        Err(codes::REBALANCE_IN_PROGRESS)
+        Err(ResponseError::RebalanceInProgress.code())
     );
     let (_, effects) = sim.sync("a", &[("a", "A")]);
     sim.group.persisted(&effects.persist[0], Ok(()), sim.now);
     assert_eq!(sim.group.check_commit(&member("a", 1), sim.now), Ok(()));
     assert_eq!(
         sim.group.check_commit(&member("a", 0), sim.now),
-        Err(codes::ILLEGAL_GENERATION)
+        Err(ResponseError::IllegalGeneration.code())
     );
     assert_eq!(
         sim.group.check_commit(&member("x", 1), sim.now),
-        Err(codes::UNKNOWN_MEMBER_ID)
+        Err(ResponseError::UnknownMemberId.code())
     );
     assert_eq!(
         sim.group.check_commit(&member("", -1), sim.now),
-        Err(codes::UNKNOWN_MEMBER_ID),
+        Err(ResponseError::UnknownMemberId.code()),
         "a group with members takes commits only from them"
     );
 }
@@ -437,7 +445,7 @@ fn inconsistent_protocols_are_refused() {
     let (w, effects) = sim.join_with(other, "b");
     assert_eq!(
         join_reply(&effects, w).map(|r| r.error),
-        Some(codes::INCONSISTENT_GROUP_PROTOCOL)
+        Some(ResponseError::InconsistentGroupProtocol.code())
     );
 }
 
@@ -466,7 +474,7 @@ fn a_stored_group_loads_back_stable_with_its_members() {
     assert_eq!(loaded.members()[1].assignment, Bytes::from("B"));
     // Members keep their generation, with a fresh session from the load.
     let mut loaded = loaded;
-    assert_eq!(loaded.heartbeat(&member("b", 1), 10_500), codes::NONE);
+    assert_eq!(loaded.heartbeat(&member("b", 1), 10_500), 0);
     assert_eq!(loaded.next_deadline(), Some(11_000));
 }
 
@@ -475,10 +483,7 @@ fn every_generation_stores_the_leaders_new_assignment() {
     let mut sim = Sim::new();
     sim.stable_pair();
     let mut effects = Effects::default();
-    assert_eq!(
-        sim.group.leave(&member("b", -1), sim.now, &mut effects),
-        codes::NONE
-    );
+    assert_eq!(sim.group.leave(&member("b", -1), sim.now, &mut effects), 0);
     let (w, effects) = sim.join("a", "unused");
     assert_eq!(join_reply(&effects, w).map(|r| r.generation_id), Some(2));
     let (s, effects) = sim.sync("a", &[("a", "AB")]);

@@ -20,10 +20,11 @@ use kafka_protocol::messages::{
     ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kraft_metadata::validate_topic_name;
 use kraft_proto::controller::{self as pb, controller_request::Body, controller_response};
 
 use super::writes::{self, kafka_code, ItemError};
-use super::{topic_name, Handler};
+use super::Handler;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 use crate::metadata_cache::CacheQueries;
@@ -87,10 +88,10 @@ impl Handler for CreatePartitionsHandler {
                     format!("topic '{name}' appears more than once in the request"),
                 );
                 rejected.insert(name, e);
-            } else if let Some(reason) = topic_name::invalid_reason(name) {
+            } else if let Err(invalid) = validate_topic_name(name) {
                 rejected.insert(
                     name,
-                    ItemError::new(ResponseError::InvalidTopicException, reason),
+                    ItemError::new(ResponseError::InvalidTopicException, invalid.0),
                 );
             } else {
                 let existing = image.topic_named(name).map_or(0, |t| t.partitions().len());

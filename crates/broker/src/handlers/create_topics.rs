@@ -27,12 +27,12 @@ use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, CreateTopicsResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kraft_metadata::{topic_config, validate_topic_name};
 use kraft_proto::controller::{self as pb, controller_request::Body, controller_response};
 
-use super::config_defaults::{check_value, topic_config};
 use super::describe_configs::topic_configs_with;
 use super::writes::{self, kafka_code, uuid_from_bytes, ItemError};
-use super::{topic_name, Handler};
+use super::Handler;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 
@@ -59,8 +59,11 @@ pub struct CreateTopicsHandler;
 /// Checks one topic that is not a duplicate; `Ok` is its controller form.
 fn validate(topic: &CreatableTopic) -> Result<pb::CreatableTopic, ItemError> {
     let name = topic.name.0.as_str();
-    if let Some(reason) = topic_name::invalid_reason(name) {
-        return Err(ItemError::new(ResponseError::InvalidTopicException, reason));
+    if let Err(invalid) = validate_topic_name(name) {
+        return Err(ItemError::new(
+            ResponseError::InvalidTopicException,
+            invalid.0,
+        ));
     }
     if !topic.assignments.is_empty()
         && (topic.num_partitions != -1 || topic.replication_factor != -1)
@@ -80,8 +83,8 @@ fn validate(topic: &CreatableTopic) -> Result<pb::CreatableTopic, ItemError> {
             ));
         };
         if let Some(def) = topic_config(key) {
-            check_value(key, def.kind, value)
-                .map_err(|m| ItemError::new(ResponseError::InvalidConfig, m))?;
+            def.check(value)
+                .map_err(|e| ItemError::new(ResponseError::InvalidConfig, e.to_string()))?;
         }
         if configs.insert(key.to_string(), value.to_string()).is_some() {
             return Err(ItemError::new(

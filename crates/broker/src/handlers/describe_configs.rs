@@ -3,7 +3,8 @@
 //!
 //! In: resources (type + name) with an optional key filter, and whether to
 //! include synonyms. Out, per resource:
-//! - TOPIC: every known topic key ([`TOPIC_CONFIGS`]) with its default
+//! - TOPIC: every known topic key (kraft-metadata's [`TOPIC_CONFIGS`]) with
+//!   its default
 //!   (DEFAULT_CONFIG), overridden by the dynamic values in the image's
 //!   ConfigurationsImage (DYNAMIC_TOPIC_CONFIG), plus dynamic keys this
 //!   broker does not know. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION;
@@ -26,13 +27,23 @@ use kafka_protocol::messages::{
     ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader,
 };
 use kafka_protocol::protocol::StrBytes;
-use kraft_metadata::{ConfigResource, MetadataImage};
+use kraft_metadata::{
+    validate_topic_name, ConfigResource, ConfigType, MetadataImage, TOPIC_CONFIGS,
+};
 
-use super::config_defaults::{source, ConfigType, TOPIC_CONFIGS};
 use super::writes::ItemError;
-use super::{topic_name, Handler};
+use super::Handler;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::{BrokerContext, MAX_REQUEST_BYTES};
+
+/// `config_source` codes of DescribeConfigs / CreateTopics.
+pub mod source {
+    pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+    pub const STATIC_BROKER_CONFIG: i8 = 4;
+    pub const DEFAULT_CONFIG: i8 = 5;
+}
 
 /// `resource_type` codes.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -107,7 +118,14 @@ pub fn topic_configs_with<'a>(
 ) -> Vec<ConfigEntry> {
     let mut entries: Vec<ConfigEntry> = TOPIC_CONFIGS
         .iter()
-        .map(|d| ConfigEntry::new(d.name, d.kind, d.default, source::DEFAULT_CONFIG))
+        .map(|d| {
+            ConfigEntry::new(
+                d.name,
+                d.kind.config_type(),
+                d.default,
+                source::DEFAULT_CONFIG,
+            )
+        })
         .collect();
     for (key, value) in dynamic {
         let src = source::DYNAMIC_TOPIC_CONFIG;
@@ -184,8 +202,11 @@ fn describe(
 ) -> Result<Vec<ConfigEntry>, ItemError> {
     match kind {
         RESOURCE_TOPIC => {
-            if let Some(reason) = topic_name::invalid_reason(name) {
-                return Err(ItemError::new(ResponseError::InvalidTopicException, reason));
+            if let Err(invalid) = validate_topic_name(name) {
+                return Err(ItemError::new(
+                    ResponseError::InvalidTopicException,
+                    invalid.0,
+                ));
             }
             if image.topics().topic_by_name(name).is_none() {
                 return Err(ItemError::new(
@@ -217,7 +238,7 @@ fn to_result(entry: ConfigEntry, version: i16, synonyms: bool) -> DescribeConfig
         .with_config_source(src)
         .with_is_sensitive(false);
     if version >= 3 {
-        result = result.with_config_type(entry.kind as i8);
+        result = result.with_config_type(entry.kind.code());
     }
     if synonyms {
         result.synonyms = entry

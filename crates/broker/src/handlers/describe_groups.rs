@@ -8,6 +8,7 @@
 //! not exist is `Dead` (v6: GROUP_ID_NOT_FOUND). Errors per group:
 //! INVALID_GROUP_ID, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, RequestHeader,
@@ -15,7 +16,6 @@ use kafka_protocol::messages::{
 
 use super::group_support::{shard, strb};
 use super::Handler;
-use crate::group::codes;
 use crate::kafka::shape::{field, Kind, Shape};
 use crate::kafka::BrokerContext;
 
@@ -59,7 +59,7 @@ impl Handler for DescribeGroupsHandler {
                 let Some(summary) = summary else {
                     let dead = base.with_group_state(strb("Dead"));
                     return if version >= 6 {
-                        dead.with_error_code(codes::GROUP_ID_NOT_FOUND)
+                        dead.with_error_code(ResponseError::GroupIdNotFound.code())
                             .with_error_message(Some(strb(format!(
                                 "group {} not found",
                                 id.0.as_str()

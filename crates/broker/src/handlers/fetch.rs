@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use futures::future::select_all;
 use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
@@ -50,10 +51,7 @@ use super::Handler;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 use crate::replica::partition::FollowerRead;
-use crate::replica::{codes, now_ms, Partition};
-
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+use crate::replica::{now_ms, Partition};
 
 const PARTITION: &[Field] = &[
     field(0, i16::MAX, Kind::Int32),
@@ -134,10 +132,13 @@ impl Handler for FetchHandler {
         let version = header.request_api_version;
         if version >= 7 {
             if request.session_id != 0 {
-                return session_error(FETCH_SESSION_ID_NOT_FOUND, request.session_id);
+                return session_error(
+                    ResponseError::FetchSessionIdNotFound.code(),
+                    request.session_id,
+                );
             }
             if request.session_epoch > 0 {
-                return session_error(INVALID_FETCH_SESSION_EPOCH, 0);
+                return session_error(ResponseError::InvalidFetchSessionEpoch.code(), 0);
             }
         }
         let image = ctx.cache.image();
@@ -350,7 +351,7 @@ fn read_all(
 fn partition_data(index: i32, result: ReadResult, read_committed: bool) -> PartitionData {
     PartitionData::default()
         .with_partition_index(index)
-        .with_error_code(codes::NONE)
+        .with_error_code(0)
         .with_high_watermark(result.high_watermark)
         .with_last_stable_offset(result.high_watermark)
         .with_log_start_offset(result.log_start_offset)
@@ -365,8 +366,10 @@ fn error_data(
     topic_id: Option<Uuid>,
     image: &MetadataImage,
 ) -> PartitionData {
-    let (hw, log_start) = match (&wanted.target, code) {
-        (Ok(p), codes::OFFSET_OUT_OF_RANGE) => (p.high_watermark(), p.log().log_start_offset()),
+    let (hw, log_start) = match (&wanted.target, ResponseError::try_from_code(code)) {
+        (Ok(p), Some(ResponseError::OffsetOutOfRange)) => {
+            (p.high_watermark(), p.log().log_start_offset())
+        }
         _ => (-1, -1),
     };
     let mut data = PartitionData::default()
@@ -378,8 +381,8 @@ fn error_data(
         .with_preferred_read_replica((-1).into())
         .with_records(None);
     if matches!(
-        code,
-        codes::NOT_LEADER_OR_FOLLOWER | codes::FENCED_LEADER_EPOCH
+        ResponseError::try_from_code(code),
+        Some(ResponseError::NotLeaderOrFollower | ResponseError::FencedLeaderEpoch)
     ) {
         if let Some(p) = topic_id.and_then(|id| image.topics().partition(id, wanted.index)) {
             data.current_leader = LeaderIdAndEpoch::default()

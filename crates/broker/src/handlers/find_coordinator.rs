@@ -11,18 +11,18 @@
 //! clients retry. Transactions are not supported: a transactional key gets
 //! COORDINATOR_NOT_AVAILABLE; an unknown key type INVALID_REQUEST.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader,
 };
 
 use super::group_support::{ensure_offsets_topic, strb};
-use super::topic_name::CONSUMER_OFFSETS;
 use super::Handler;
-use crate::group::codes;
 use crate::kafka::shape::{field, Kind, Shape};
 use crate::kafka::BrokerContext;
 use crate::metadata_cache::CacheQueries;
+use kraft_metadata::CONSUMER_OFFSETS;
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -95,13 +95,13 @@ async fn find(ctx: &BrokerContext, key_type: i8, key: &str) -> Coordinator {
         GROUP_KEY => {}
         TRANSACTION_KEY => {
             return failed(
-                codes::COORDINATOR_NOT_AVAILABLE,
+                ResponseError::CoordinatorNotAvailable.code(),
                 "this broker has no transaction coordinator".to_string(),
             )
         }
         other => {
             return failed(
-                codes::INVALID_REQUEST,
+                ResponseError::InvalidRequest.code(),
                 format!("unknown coordinator key type {other}"),
             )
         }
@@ -127,10 +127,10 @@ async fn find(ctx: &BrokerContext, key_type: i8, key: &str) -> Coordinator {
             .with_node_id(BrokerId(id))
             .with_host(strb(host))
             .with_port(i32::from(port))
-            .with_error_code(codes::NONE)
+            .with_error_code(0)
             .with_error_message(None),
         None => failed(
-            codes::COORDINATOR_NOT_AVAILABLE,
+            ResponseError::CoordinatorNotAvailable.code(),
             format!("{CONSUMER_OFFSETS}-{partition} has no live leader"),
         ),
     }

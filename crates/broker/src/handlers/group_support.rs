@@ -9,23 +9,24 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 use kraft_proto::controller::{
     controller_request::Body, controller_response, CreatableTopic, CreateTopicsRequest,
 };
 
-use super::topic_name::CONSUMER_OFFSETS;
 use super::writes;
-use crate::group::{codes, Shard};
+use crate::group::Shard;
 use crate::kafka::BrokerContext;
 use crate::metadata_cache::CacheQueries;
+use kraft_metadata::CONSUMER_OFFSETS;
 
 const TOPIC_ALREADY_EXISTS: i32 = 36;
 
 /// The loaded shard coordinating `group`, or the error code.
 pub fn shard(ctx: &BrokerContext, group: &str) -> Result<Arc<Shard>, i16> {
     if group.is_empty() {
-        return Err(codes::INVALID_GROUP_ID);
+        return Err(ResponseError::InvalidGroupId.code());
     }
     ctx.groups.shard_for(group)
 }
@@ -63,7 +64,7 @@ pub async fn ensure_offsets_topic(ctx: &BrokerContext) -> Result<(), (i16, Strin
     let alive = image.alive_brokers().len();
     if (alive as i32) < wanted {
         return Err((
-            codes::COORDINATOR_NOT_AVAILABLE,
+            ResponseError::CoordinatorNotAvailable.code(),
             format!(
                 "{CONSUMER_OFFSETS} needs {wanted} brokers (offsets.topic.replication.factor) \
                  but {alive} are alive"
@@ -92,7 +93,7 @@ pub async fn ensure_offsets_topic(ctx: &BrokerContext) -> Result<(), (i16, Strin
         validate_only: false,
     });
     let deadline = writes::deadline(ctx, 0);
-    let unavailable = |message: String| (codes::COORDINATOR_NOT_AVAILABLE, message);
+    let unavailable = |message: String| (ResponseError::CoordinatorNotAvailable.code(), message);
     let response = writes::write(ctx, body, deadline)
         .await
         .map_err(|e| unavailable(format!("creating {CONSUMER_OFFSETS}: {}", e.message)))?;

@@ -6,8 +6,9 @@
 //! `validate_only`. Checked per resource, in stages: a resource given twice,
 //! an unsupported type, a bad broker name, a key given twice, an unknown
 //! operation or a null value where one is needed are INVALID_REQUEST; an
-//! illegal topic name is INVALID_TOPIC_EXCEPTION; a value of the wrong type
-//! for a known key, or APPEND/SUBTRACT on a key that is not a list, is
+//! illegal topic name is INVALID_TOPIC_EXCEPTION; a value a known key does
+//! not accept (type, range, allowed values: kraft-metadata's topic config
+//! table), or APPEND/SUBTRACT on a key that is not a list, is
 //! INVALID_CONFIG. APPEND and SUBTRACT are turned into a SET of the new list,
 //! computed from the current value (dynamic, else the default) in this
 //! broker's cache.
@@ -25,14 +26,15 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{
     ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
 };
-use kraft_metadata::{ConfigResource, MetadataImage};
+use kraft_metadata::{
+    list_items, topic_config, validate_topic_name, ConfigResource, MetadataImage,
+};
 use kraft_proto::controller::{controller_request::Body, AlterConfigsRequest};
 use kraft_proto::metadata::{ConfigRecord, ConfigResourceType};
 
-use super::config_defaults::{check_value, list_items, topic_config, ConfigType};
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::writes::{self, ItemError};
-use super::{topic_name, Handler};
+use super::Handler;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 
@@ -53,9 +55,12 @@ fn invalid_config(message: impl Into<String>) -> ItemError {
 fn config_resource(resource: &AlterConfigsResource) -> Result<ConfigResource, ItemError> {
     let name = resource.resource_name.as_str();
     match resource.resource_type {
-        RESOURCE_TOPIC => match topic_name::invalid_reason(name) {
-            Some(reason) => Err(ItemError::new(ResponseError::InvalidTopicException, reason)),
-            None => Ok(ConfigResource::topic(name)),
+        RESOURCE_TOPIC => match validate_topic_name(name) {
+            Err(invalid) => Err(ItemError::new(
+                ResponseError::InvalidTopicException,
+                invalid.0,
+            )),
+            Ok(()) => Ok(ConfigResource::topic(name)),
         },
         RESOURCE_BROKER if name.is_empty() || name.parse::<i32>().is_ok_and(|id| id >= 0) => {
             Ok(ConfigResource::broker(name))
@@ -99,15 +104,18 @@ fn changes(
             OP_SET => {
                 let value = needs_value(value)?;
                 if let Some(def) = known {
-                    check_value(key, def.kind, &value).map_err(invalid_config)?;
+                    def.check(&value)
+                        .map_err(|e| invalid_config(e.to_string()))?;
                 }
                 Some(value)
             }
             OP_DELETE => None,
             OP_APPEND | OP_SUBTRACT => {
-                let def = known
-                    .filter(|d| d.kind == ConfigType::List)
-                    .ok_or_else(|| invalid_config(format!("config '{key}' is not a list; it cannot be appended to or subtracted from")))?;
+                let def = known.filter(|d| d.kind.is_list()).ok_or_else(|| {
+                    invalid_config(format!(
+                        "config '{key}' is not a list; it cannot be appended to or subtracted from"
+                    ))
+                })?;
                 let items = list_items(&needs_value(value)?);
                 let current = image.configs().get(&target, key).unwrap_or(def.default);
                 let mut list = list_items(current);

@@ -12,13 +12,14 @@
 //! INCONSISTENT_GROUP_PROTOCOL, NOT_COORDINATOR,
 //! COORDINATOR_LOAD_IN_PROGRESS.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse, RequestHeader};
 use uuid::Uuid;
 
 use super::group_support::{client_id, shard, strb};
 use super::Handler;
-use crate::group::{codes, JoinRequest, JoinResult, Protocol};
+use crate::group::{JoinRequest, JoinResult, Protocol};
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 
@@ -66,7 +67,7 @@ impl Handler for JoinGroupHandler {
                 if session < config.min_session_timeout_ms
                     || session > config.max_session_timeout_ms =>
             {
-                JoinResult::error(&member_id, codes::INVALID_SESSION_TIMEOUT)
+                JoinResult::error(&member_id, ResponseError::InvalidSessionTimeout.code())
             }
             Ok(shard) => {
                 let client = client_id(header);
@@ -99,7 +100,9 @@ impl Handler for JoinGroupHandler {
                 shard
                     .join(&group, req, &new_member_id)
                     .await
-                    .unwrap_or_else(|_| JoinResult::error(&member_id, codes::NOT_COORDINATOR))
+                    .unwrap_or_else(|_| {
+                        JoinResult::error(&member_id, ResponseError::NotCoordinator.code())
+                    })
             }
         };
         tracing::debug!(%group, version, member = %result.member_id, error = result.error, generation = result.generation_id, leader = %result.leader, members = result.members.len(), "JoinGroup answered");
@@ -154,7 +157,7 @@ mod tests {
     fn responses_encode_at_every_served_version() {
         for version in JoinGroupHandler::MIN_VERSION..=JoinGroupHandler::MAX_VERSION {
             for result in [
-                JoinResult::error("m", codes::UNKNOWN_MEMBER_ID),
+                JoinResult::error("m", ResponseError::UnknownMemberId.code()),
                 JoinResult {
                     error: 0,
                     generation_id: 3,

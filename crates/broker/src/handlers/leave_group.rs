@@ -12,7 +12,7 @@ use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse, Re
 
 use super::group_support::{shard, strb};
 use super::Handler;
-use crate::group::{codes, MemberRef};
+use crate::group::MemberRef;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 
@@ -70,7 +70,7 @@ impl Handler for LeaveGroupHandler {
         };
         let results = shard.leave(&group, &members);
         if version < 3 {
-            let code = results.first().copied().unwrap_or(codes::NONE);
+            let code = results.first().copied().unwrap_or(0);
             return LeaveGroupResponse::default().with_error_code(code);
         }
         let responses = members

@@ -7,6 +7,7 @@
 //! partitions this broker has loaded; COORDINATOR_LOAD_IN_PROGRESS while
 //! one of them is still loading.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{
     ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse, RequestHeader,
@@ -14,7 +15,6 @@ use kafka_protocol::messages::{
 
 use super::group_support::strb;
 use super::Handler;
-use crate::group::codes;
 use crate::kafka::shape::{field, Kind, Shape};
 use crate::kafka::BrokerContext;
 
@@ -78,9 +78,9 @@ impl Handler for ListGroupsHandler {
         }
         groups.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
         let error = if loading {
-            codes::COORDINATOR_LOAD_IN_PROGRESS
+            ResponseError::CoordinatorLoadInProgress.code()
         } else {
-            codes::NONE
+            0
         };
         ListGroupsResponse::default()
             .with_error_code(error)

@@ -31,12 +31,12 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kraft_metadata::{MetadataImage, TopicImage};
+use kraft_metadata::{topic_name, MetadataImage, TopicImage};
 use kraft_proto::controller::{controller_request::Body, CreatableTopic, CreateTopicsRequest};
 use uuid::Uuid;
 
 use super::describe_cluster::reported_controller_id;
-use super::{topic_name, writes, Handler};
+use super::{writes, Handler};
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 use crate::metadata_cache::CacheQueries;
@@ -107,7 +107,7 @@ impl Handler for MetadataHandler {
                         Wanted::Id(_) => None,
                     })
                     .filter(|name| image.topic_named(name).is_none())
-                    .filter(|name| topic_name::invalid_reason(name).is_none())
+                    .filter(|name| topic_name::validate_topic_name(name).is_ok())
                     .filter(|name| !topic_name::is_internal(name))
                     .collect();
                 if !missing.is_empty() {
@@ -184,7 +184,7 @@ async fn create_missing_topics(ctx: &BrokerContext, names: &[&str]) {
 /// A topic that is not in the image (after any auto-creation).
 /// `auto_create` says whether creation was attempted.
 fn missing_topic(name: &str, auto_create: bool) -> MetadataResponseTopic {
-    let code = if topic_name::invalid_reason(name).is_some() {
+    let code = if topic_name::validate_topic_name(name).is_err() {
         ResponseError::InvalidTopicException
     } else if auto_create && !topic_name::is_internal(name) {
         ResponseError::LeaderNotAvailable

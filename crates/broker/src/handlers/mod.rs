@@ -27,7 +27,6 @@ use crate::kafka::BrokerContext;
 
 pub mod alter_partition_reassignments;
 pub mod api_versions;
-pub mod config_defaults;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -52,7 +51,6 @@ pub mod offset_fetch;
 pub mod partitions;
 pub mod produce;
 pub mod sync_group;
-pub mod topic_name;
 pub mod writes;
 
 /// A Kafka API served by this broker.

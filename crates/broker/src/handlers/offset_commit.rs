@@ -14,6 +14,7 @@
 //! UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID,
 //! NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -26,7 +27,7 @@ use crate::group::{MemberRef, OffsetCommit};
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 use crate::metadata_cache::CacheQueries;
-use crate::replica::{codes as log_codes, now_ms};
+use crate::replica::now_ms;
 
 const PARTITION: &[Field] = &[
     field(0, i16::MAX, Kind::Int32),
@@ -80,7 +81,7 @@ impl Handler for OffsetCommitHandler {
                     .as_ref()
                     .is_some_and(|ps| ps.iter().any(|(i, _)| *i == partition.partition_index));
                 if !exists {
-                    topic_codes.push(log_codes::UNKNOWN_TOPIC_OR_PARTITION);
+                    topic_codes.push(ResponseError::UnknownTopicOrPartition.code());
                     continue;
                 }
                 topic_codes.push(0);

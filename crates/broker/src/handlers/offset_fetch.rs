@@ -18,7 +18,6 @@ use kafka_protocol::messages::{
 
 use super::group_support::{shard, strb};
 use super::Handler;
-use crate::group::codes;
 use crate::group::records::OffsetValue;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
@@ -50,16 +49,11 @@ struct GroupAnswer {
 fn fetch(ctx: &BrokerContext, group: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> GroupAnswer {
     match shard(ctx, group) {
         Ok(shard) => GroupAnswer {
-            error: codes::NONE,
+            error: 0,
             topics: shard
                 .fetch_offsets(group, wanted)
                 .into_iter()
-                .map(|(t, ps)| {
-                    (
-                        t,
-                        ps.into_iter().map(|(p, v)| (p, v, codes::NONE)).collect(),
-                    )
-                })
+                .map(|(t, ps)| (t, ps.into_iter().map(|(p, v)| (p, v, 0)).collect()))
                 .collect(),
         },
         Err(code) => GroupAnswer {
@@ -106,7 +100,7 @@ impl Handler for OffsetFetchHandler {
                             .collect()
                     });
                     let answer = fetch(ctx, &g.group_id.0, wanted);
-                    let topics = if answer.error != codes::NONE {
+                    let topics = if answer.error != 0 {
                         Vec::new()
                     } else {
                         answer

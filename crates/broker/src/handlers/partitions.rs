@@ -10,11 +10,12 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kraft_metadata::MetadataImage;
 use uuid::Uuid;
 
 use crate::kafka::BrokerContext;
-use crate::replica::{codes, Partition, PartitionLookup};
+use crate::replica::{Partition, PartitionLookup};
 
 /// A topic as a request names it.
 #[derive(Clone, Copy, Debug)]
@@ -35,8 +36,8 @@ pub fn resolve_topic<'i>(
     };
     match (found, topic) {
         (Some(t), _) => Ok((t.id(), t.name())),
-        (None, TopicRef::Name(_)) => Err(codes::UNKNOWN_TOPIC_OR_PARTITION),
-        (None, TopicRef::Id(_)) => Err(codes::UNKNOWN_TOPIC_ID),
+        (None, TopicRef::Name(_)) => Err(ResponseError::UnknownTopicOrPartition.code()),
+        (None, TopicRef::Id(_)) => Err(ResponseError::UnknownTopicId.code()),
     }
 }
 
@@ -49,12 +50,12 @@ pub fn hosted_partition(
 ) -> Result<Arc<Partition>, i16> {
     match ctx.replicas.lookup(topic_id, index) {
         PartitionLookup::Hosted(p) => Ok(p),
-        PartitionLookup::Offline(_) => Err(codes::KAFKA_STORAGE_ERROR),
+        PartitionLookup::Offline(_) => Err(ResponseError::KafkaStorageError.code()),
         PartitionLookup::NotHosted => {
             if image.topics().partition(topic_id, index).is_some() {
-                Err(codes::NOT_LEADER_OR_FOLLOWER)
+                Err(ResponseError::NotLeaderOrFollower.code())
             } else {
-                Err(codes::UNKNOWN_TOPIC_OR_PARTITION)
+                Err(ResponseError::UnknownTopicOrPartition.code())
             }
         }
     }

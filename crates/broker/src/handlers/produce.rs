@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -33,9 +34,7 @@ use super::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
-use crate::replica::{codes, now_ms, Partition};
-
-const INVALID_REQUIRED_ACKS: i16 = 21;
+use crate::replica::{now_ms, Partition};
 
 const PARTITION: &[Field] = &[
     field(0, i16::MAX, Kind::Int32),
@@ -91,7 +90,7 @@ impl Handler for ProduceHandler {
             .responses
             .iter()
             .flat_map(|t| &t.partition_responses)
-            .any(|p| p.error_code != codes::NONE)
+            .any(|p| p.error_code != 0)
     }
 
     async fn handle(
@@ -139,20 +138,16 @@ impl Handler for ProduceHandler {
                                 .wait_for_replication(info.last_offset + 1, leader_epoch, deadline)
                                 .await
                         } else {
-                            codes::NONE
+                            0
                         };
                         partition_response(outcome.index, code, None)
-                            .with_base_offset(if code == codes::NONE {
-                                info.first_offset
-                            } else {
-                                -1
-                            })
+                            .with_base_offset(if code == 0 { info.first_offset } else { -1 })
                             .with_log_append_time_ms(info.log_append_time)
                             .with_log_start_offset(info.log_start_offset)
                     }
                     Err((code, message)) => {
                         let mut response = partition_response(outcome.index, code, message);
-                        if code == codes::NOT_LEADER_OR_FOLLOWER && version >= 10 {
+                        if code == ResponseError::NotLeaderOrFollower.code() && version >= 10 {
                             response.current_leader = current_leader(
                                 &image,
                                 topic_id_of(&image, &name, topic_id, version),
@@ -216,14 +211,17 @@ fn append(
 ) -> Result<Appended, Refused> {
     if !matches!(acks, -1..=1) {
         return Err((
-            INVALID_REQUIRED_ACKS,
+            ResponseError::InvalidRequiredAcks.code(),
             Some(format!("acks must be -1, 0 or 1, not {acks}")),
         ));
     }
     let partition = topic
         .and_then(|id| hosted_partition(ctx, image, id, index))
         .map_err(|code| (code, None))?;
-    let records = records.ok_or((codes::INVALID_RECORD, Some("no records".to_string())))?;
+    let records = records.ok_or((
+        ResponseError::InvalidRecord.code(),
+        Some("no records".to_string()),
+    ))?;
     match partition.append_as_leader(records, acks, now) {
         Ok((info, leader_epoch)) => Ok(Appended {
             partition,
@@ -281,14 +279,17 @@ mod tests {
     #[test]
     fn a_full_response_encodes_at_every_served_version() {
         for version in ProduceHandler::MIN_VERSION..=ProduceHandler::MAX_VERSION {
-            let partition =
-                partition_response(0, codes::NOT_LEADER_OR_FOLLOWER, Some("moved".into()))
-                    .with_log_start_offset(5)
-                    .with_current_leader(
-                        LeaderIdAndEpoch::default()
-                            .with_leader_id(2.into())
-                            .with_leader_epoch(3),
-                    );
+            let partition = partition_response(
+                0,
+                ResponseError::NotLeaderOrFollower.code(),
+                Some("moved".into()),
+            )
+            .with_log_start_offset(5)
+            .with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(2.into())
+                    .with_leader_epoch(3),
+            );
             let response =
                 ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
                     .with_name(TopicName(StrBytes::from_static_str("t")))

@@ -10,11 +10,12 @@
 //! REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID, INCONSISTENT_GROUP_PROTOCOL,
 //! NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestHeader, SyncGroupRequest, SyncGroupResponse};
 
 use super::group_support::{shard, strb};
 use super::Handler;
-use crate::group::{codes, SyncRequest, SyncResult};
+use crate::group::{SyncRequest, SyncResult};
 use crate::kafka::shape::{field, Field, Kind, Shape};
 use crate::kafka::BrokerContext;
 
@@ -70,7 +71,7 @@ impl Handler for SyncGroupHandler {
                 shard
                     .sync(&group, req)
                     .await
-                    .unwrap_or_else(|_| SyncResult::error(codes::NOT_COORDINATOR))
+                    .unwrap_or_else(|_| SyncResult::error(ResponseError::NotCoordinator.code()))
             }
         };
         tracing::debug!(%group, version, member = %request.member_id.as_str(), generation = request.generation_id, error = result.error, assignment = result.assignment.len(), "SyncGroup answered");

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -32,7 +33,7 @@ use uuid::Uuid;
 
 use crate::kafka::KafkaClient;
 use crate::metadata_cache::{CacheQueries, MetadataCache};
-use crate::replica::{codes, Partition};
+use crate::replica::Partition;
 
 /// `replica.fetch.wait.max.ms`.
 const FETCH_WAIT_MS: i32 = 500;
@@ -239,7 +240,7 @@ impl FetcherTask {
                 .await
                 .map_err(|_| "fetch timed out".to_string())?
                 .map_err(|e| e.to_string())?;
-        if response.error_code != codes::NONE {
+        if response.error_code != 0 {
             return Err(format!("fetch failed with error {}", response.error_code));
         }
         let mut backoff = false;
@@ -319,8 +320,8 @@ fn apply(
     data: kafka_protocol::messages::fetch_response::PartitionData,
 ) -> Result<(), String> {
     let partition = &followed.partition;
-    match data.error_code {
-        codes::NONE => {
+    match ResponseError::try_from_code(data.error_code) {
+        None => {
             if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
                 return partition
                     .truncate_to_leader(data.diverging_epoch.end_offset)
@@ -331,7 +332,7 @@ fn apply(
                 .append_as_follower(records, data.high_watermark)
                 .map_err(|e| e.to_string())
         }
-        codes::OFFSET_OUT_OF_RANGE => {
+        Some(ResponseError::OffsetOutOfRange) => {
             let log = partition.log();
             if data.log_start_offset > log.log_end_offset() {
                 partition
@@ -343,6 +344,6 @@ fn apply(
                     .map_err(|e| e.to_string())
             }
         }
-        code => Err(format!("leader answered error {code}")),
+        Some(_) => Err(format!("leader answered error {}", data.error_code)),
     }
 }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::controller_channel::ControllerChannel;
 use crate::lifecycle::BrokerState;
-use crate::replica::{codes, now_ms, Partition, ReplicaManager};
+use crate::replica::{now_ms, Partition, ReplicaManager};
 
 /// How often led partitions are checked.
 const CHECK_INTERVAL: Duration = Duration::from_millis(250);
@@ -73,7 +73,7 @@ pub async fn run(
         match controller.alter_partition(request).await {
             Ok((response, _committed)) => {
                 for result in response.partitions {
-                    if result.error_code == i32::from(codes::NONE) {
+                    if result.error_code == 0 {
                         continue;
                     }
                     let id = Uuid::from_slice(&result.topic_id).unwrap_or_default();

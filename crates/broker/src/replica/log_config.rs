@@ -15,9 +15,7 @@
 use std::collections::BTreeMap;
 
 use kraft_log::{LogConfig, TimestampType};
-use kraft_metadata::ResourceConfigs;
-
-use crate::handlers::config_defaults::topic_config;
+use kraft_metadata::{topic_config, ResourceConfigs};
 
 /// Broker-wide defaults for topic configs, keyed by the topic config name
 /// (`segment.bytes`, not `log.segment.bytes`).

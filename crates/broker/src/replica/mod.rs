@@ -43,7 +43,7 @@ pub mod partition;
 
 pub use fetcher::ReplicaFetchers;
 pub use log_config::{partition_settings, LogDefaults, PartitionSettings};
-pub use partition::{codes, Partition, PartitionError, ReplicaState};
+pub use partition::{Partition, PartitionError, ReplicaState};
 
 /// The replica manager's settings (Kafka's keys in the field docs).
 #[derive(Clone, Debug)]

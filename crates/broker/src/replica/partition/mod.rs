@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kraft_log::batch::BatchHeader;
 use kraft_log::{
     LogAppendInfo, LogError, PartitionLog, ReadBound, ReadResult, TimestampOffset, TimestampType,
@@ -39,25 +40,6 @@ use crate::replica::log_config::PartitionSettings;
 mod replication;
 
 pub use replication::{FollowerRead, IsrChange, PendingIsr};
-
-/// Kafka error codes a partition operation can end with.
-pub mod codes {
-    pub const NONE: i16 = 0;
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const MESSAGE_TOO_LARGE: i16 = 10;
-    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
-    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
-    pub const INVALID_TIMESTAMP: i16 = 32;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    pub const FENCED_LEADER_EPOCH: i16 = 74;
-    pub const UNKNOWN_LEADER_EPOCH: i16 = 76;
-    pub const INVALID_RECORD: i16 = 87;
-    pub const UNKNOWN_TOPIC_ID: i16 = 100;
-}
 
 /// Why a partition operation failed; each maps to one Kafka error code.
 #[derive(Debug, thiserror::Error)]
@@ -82,12 +64,12 @@ impl PartitionError {
     pub fn code(&self) -> i16 {
         match self {
             PartitionError::NotLeader | PartitionError::NotAReplica(_) => {
-                codes::NOT_LEADER_OR_FOLLOWER
+                ResponseError::NotLeaderOrFollower.code()
             }
-            PartitionError::NotEnoughReplicas { .. } => codes::NOT_ENOUGH_REPLICAS,
-            PartitionError::InvalidTimestamp { .. } => codes::INVALID_TIMESTAMP,
-            PartitionError::FencedLeaderEpoch { .. } => codes::FENCED_LEADER_EPOCH,
-            PartitionError::UnknownLeaderEpoch { .. } => codes::UNKNOWN_LEADER_EPOCH,
+            PartitionError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas.code(),
+            PartitionError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp.code(),
+            PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
+            PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch.code(),
             PartitionError::Log(e) => e.kafka_error_code(),
         }
     }
@@ -317,19 +299,19 @@ impl Partition {
                     || registration.leader_epoch != leader_epoch
                     || !self.may_lead.load(Ordering::Acquire)
                 {
-                    return codes::NOT_LEADER_OR_FOLLOWER;
+                    return ResponseError::NotLeaderOrFollower.code();
                 }
                 if self.log.high_watermark() >= offset {
                     return if registration.isr.len() < state.settings.min_insync_replicas {
-                        codes::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                        ResponseError::NotEnoughReplicasAfterAppend.code()
                     } else {
-                        codes::NONE
+                        0
                     };
                 }
             }
             match tokio::time::timeout_at(deadline, hw.changed()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return codes::REQUEST_TIMED_OUT,
+                Ok(Err(_)) | Err(_) => return ResponseError::RequestTimedOut.code(),
             }
         }
     }

@@ -1,0 +1,195 @@
+//! The keys this build reads, their defaults, and typed, checked access
+//! to them: numbers with minimums, booleans, durations, the group
+//! coordinator's keys and the broker's `log.*` defaults for topic configs.
+//!
+//! In: the raw key/value map from [`super::properties`]. Out: typed values
+//! or a [`ConfigError::Invalid`] naming the key, its value and why.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kraft_broker::GroupCoordinatorConfig;
+use kraft_metadata::{ConfigKind, TOPIC_CONFIGS};
+
+use super::ConfigError;
+
+/// Every key this build reads (besides the topic configs' broker keys in
+/// kraft-metadata's table), with its default (None: no default).
+pub(super) const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
+    ("process.roles", None),
+    ("node.id", None),
+    ("controller.quorum.voters", None),
+    ("listeners", None),
+    ("controller.listener.names", Some("CONTROLLER")),
+    ("log.dirs", None),
+    ("log.dir", Some("/tmp/kraft-logs")),
+    ("metadata.log.dir", None),
+    // Kafka's default is 1000 ms; see README "Failover" for why Kraft's is lower.
+    ("controller.quorum.election.timeout.ms", Some("300")),
+    ("metadata.max.idle.interval.ms", Some("500")),
+    (
+        "metadata.log.max.record.bytes.between.snapshots",
+        Some("20971520"),
+    ),
+    ("metadata.log.max.snapshot.interval.ms", Some("3600000")),
+    ("metadata.log.segment.bytes", Some("16777216")),
+    ("broker.heartbeat.interval.ms", Some("2000")),
+    ("broker.session.timeout.ms", Some("9000")),
+    ("broker.rack", None),
+    ("advertised.listeners", None),
+    ("auto.create.topics.enable", Some("true")),
+    ("num.partitions", Some("1")),
+    ("default.replication.factor", Some("1")),
+    ("log.retention.check.interval.ms", Some("300000")),
+    ("replica.lag.time.max.ms", Some("30000")),
+    ("log.retention.hours", None),
+    ("log.retention.minutes", None),
+    ("log.roll.hours", None),
+    ("auto.leader.rebalance.enable", Some("true")),
+    ("leader.imbalance.check.interval.seconds", Some("300")),
+    // Kraft extension (tests, small clusters): the interval in ms; wins
+    // over the seconds key when set.
+    ("leader.imbalance.check.interval.ms", None),
+    ("leader.imbalance.per.broker.percentage", Some("10")),
+    ("offsets.topic.num.partitions", Some("50")),
+    ("offsets.topic.replication.factor", Some("3")),
+    ("offsets.topic.segment.bytes", Some("104857600")),
+    ("offsets.commit.timeout.ms", Some("5000")),
+    ("offset.metadata.max.bytes", Some("4096")),
+    ("group.initial.rebalance.delay.ms", Some("3000")),
+    ("group.min.session.timeout.ms", Some("6000")),
+    ("group.max.session.timeout.ms", Some("1800000")),
+];
+
+/// The group coordinator's keys (`offsets.topic.*`, `group.*`), checked.
+pub(super) fn group_settings(p: &Props<'_>) -> Result<GroupCoordinatorConfig, ConfigError> {
+    let settings = GroupCoordinatorConfig {
+        offsets_topic_num_partitions: p.number::<i32>("offsets.topic.num.partitions", 1)?,
+        offsets_topic_replication_factor: p.number::<i16>("offsets.topic.replication.factor", 1)?,
+        offsets_topic_segment_bytes: p.number::<i64>("offsets.topic.segment.bytes", 14)?,
+        offsets_commit_timeout: p.millis("offsets.commit.timeout.ms", 1)?,
+        offset_metadata_max_bytes: p.number::<usize>("offset.metadata.max.bytes", 0)?,
+        initial_rebalance_delay: p.millis("group.initial.rebalance.delay.ms", 0)?,
+        min_session_timeout_ms: p.number::<i32>("group.min.session.timeout.ms", 0)?,
+        max_session_timeout_ms: p.number::<i32>("group.max.session.timeout.ms", 0)?,
+    };
+    if settings.min_session_timeout_ms > settings.max_session_timeout_ms {
+        return Err(invalid(
+            "group.min.session.timeout.ms",
+            &settings.min_session_timeout_ms.to_string(),
+            "must not be larger than group.max.session.timeout.ms",
+        ));
+    }
+    Ok(settings)
+}
+
+/// The topic-config defaults set in `props`, keyed by topic key: each
+/// topic config's broker key (kraft-metadata's table, e.g.
+/// `log.segment.bytes` for `segment.bytes`), checked for its shape. Kafka's precedence holds:
+/// `log.retention.ms` over `.minutes` over `.hours`, `log.roll.ms` over
+/// `log.roll.hours`.
+pub(super) fn log_defaults(
+    props: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for def in TOPIC_CONFIGS {
+        let Some(key) = def.broker_key else {
+            continue;
+        };
+        let Some(value) = props.get(key) else {
+            continue;
+        };
+        let value = value.trim();
+        match def.kind {
+            ConfigKind::OneOf(allowed) => {
+                if !allowed.contains(&value) {
+                    let expected = format!("expected {}", allowed.join(" or "));
+                    return Err(invalid(key, value, &expected));
+                }
+            }
+            _ => {
+                if value.parse::<i64>().is_err() {
+                    return Err(invalid(key, value, "expected a whole number"));
+                }
+            }
+        }
+        out.insert(def.name.to_string(), value.to_string());
+    }
+    let scaled: [(&'static str, &str, i64); 3] = [
+        ("log.retention.minutes", "retention.ms", 60_000),
+        ("log.retention.hours", "retention.ms", 3_600_000),
+        ("log.roll.hours", "segment.ms", 3_600_000),
+    ];
+    for (key, topic_key, scale) in scaled {
+        let Some(value) = props.get(key) else {
+            continue;
+        };
+        let n: i64 = value
+            .trim()
+            .parse()
+            .map_err(|_| invalid(key, value, "expected a whole number"))?;
+        out.entry(topic_key.to_string()).or_insert_with(|| {
+            if n < 0 {
+                "-1".to_string()
+            } else {
+                n.saturating_mul(scale).to_string()
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Typed access to the raw map: a missing key falls back to its default
+/// in [`KNOWN_KEYS`].
+pub(super) struct Props<'a>(pub(super) &'a BTreeMap<String, String>);
+
+impl Props<'_> {
+    pub(super) fn get(&self, key: &'static str) -> Option<&str> {
+        self.0.get(key).map(String::as_str).or_else(|| {
+            KNOWN_KEYS
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, d)| *d)
+        })
+    }
+
+    pub(super) fn required(&self, key: &'static str) -> Result<&str, ConfigError> {
+        self.get(key).ok_or(ConfigError::Missing(key))
+    }
+
+    pub(super) fn number<T>(&self, key: &'static str, min: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let value = self.required(key)?;
+        let parsed: T = value
+            .parse()
+            .map_err(|_| invalid(key, value, "expected a whole number"))?;
+        if parsed < min {
+            return Err(invalid(key, value, &format!("must be at least {min}")));
+        }
+        Ok(parsed)
+    }
+
+    pub(super) fn boolean(&self, key: &'static str) -> Result<bool, ConfigError> {
+        let value = self.required(key)?;
+        match value.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(invalid(key, value, "expected true or false")),
+        }
+    }
+
+    pub(super) fn millis(&self, key: &'static str, min: u64) -> Result<Duration, ConfigError> {
+        self.number::<u64>(key, min).map(Duration::from_millis)
+    }
+}
+
+/// The error for `key`'s `value`, saying why.
+pub(super) fn invalid(key: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}

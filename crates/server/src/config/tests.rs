@@ -1,0 +1,156 @@
+//! Tests of the validated config: defaults, checks, and the keys that
+//! default topic configs and the group coordinator.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+fn props(text: &str) -> BTreeMap<String, String> {
+    parse_properties(text).unwrap()
+}
+
+const CONTROLLER: &str = "process.roles=controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9094\nlisteners=CONTROLLER://127.0.0.1:9093\nlog.dirs=/tmp/x\n";
+
+#[test]
+fn parses_a_controller_config_with_defaults() {
+    let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
+    assert!(config.roles.controller && !config.roles.broker);
+    assert_eq!(config.voters.len(), 2);
+    assert_eq!(config.controller_listener().unwrap().port, 9093);
+    assert_eq!(config.metadata_log_dir, PathBuf::from("/tmp/x"));
+    assert_eq!(config.snapshot_max_bytes, 20 * 1024 * 1024);
+    assert_eq!(config.max_idle_interval, Duration::from_millis(500));
+    assert!(config.unknown_keys.is_empty());
+}
+
+#[test]
+fn invalid_values_name_the_key() {
+    let mut p = props(CONTROLLER);
+    p.insert("node.id".into(), "one".into());
+    let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
+    assert!(err.contains("node.id") && err.contains("one"), "{err}");
+
+    let mut p = props(CONTROLLER);
+    apply_overrides(&mut p, &["metadata.max.idle.interval.ms=-5".into()]).unwrap();
+    let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
+    assert!(err.contains("metadata.max.idle.interval.ms"), "{err}");
+
+    let mut p = props(CONTROLLER);
+    p.insert("controller.quorum.voters".into(), "1@nohost".into());
+    let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
+    assert!(err.contains("controller.quorum.voters"), "{err}");
+
+    let mut p = props(CONTROLLER);
+    p.insert("node.id".into(), "3".into());
+    let err = KraftConfig::from_properties(&p).unwrap_err().to_string();
+    assert!(err.contains("must be one of the voters"), "{err}");
+}
+
+#[test]
+fn broker_log_keys_default_topic_configs() {
+    let base = "process.roles=broker\nnode.id=4\ncontroller.quorum.voters=1@h:9093\nlisteners=PLAINTEXT://:9092\n";
+    let config = KraftConfig::from_properties(&props(&format!(
+        "{base}log.segment.bytes=1000\nlog.retention.hours=2\nlog.roll.ms=60000\nlog.roll.hours=1\nlog.message.timestamp.type=LogAppendTime\n"
+    )))
+    .expect("valid");
+    let d = &config.log_defaults;
+    assert_eq!(d.get("segment.bytes").map(String::as_str), Some("1000"));
+    assert_eq!(d.get("retention.ms").map(String::as_str), Some("7200000"));
+    assert_eq!(d.get("segment.ms").map(String::as_str), Some("60000"));
+    assert_eq!(
+        d.get("message.timestamp.type").map(String::as_str),
+        Some("LogAppendTime")
+    );
+    assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
+    let err = KraftConfig::from_properties(&props(&format!("{base}log.segment.bytes=big\n")))
+        .expect_err("not a number");
+    assert!(err.to_string().contains("log.segment.bytes"), "{err}");
+}
+
+#[test]
+fn leader_balance_keys_default_to_kafkas_and_ms_wins() {
+    let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
+    assert!(config.auto_leader_rebalance_enable);
+    assert_eq!(
+        config.leader_imbalance_check_interval,
+        Duration::from_secs(300)
+    );
+    assert_eq!(config.leader_imbalance_per_broker_percentage, 10);
+    let config = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}auto.leader.rebalance.enable=false
+leader.imbalance.check.interval.seconds=5
+leader.imbalance.per.broker.percentage=0
+"
+    )))
+    .unwrap();
+    assert!(!config.auto_leader_rebalance_enable);
+    assert_eq!(
+        config.leader_imbalance_check_interval,
+        Duration::from_secs(5)
+    );
+    assert_eq!(config.leader_imbalance_per_broker_percentage, 0);
+    let config = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}leader.imbalance.check.interval.seconds=5
+leader.imbalance.check.interval.ms=250
+"
+    )))
+    .unwrap();
+    assert_eq!(
+        config.leader_imbalance_check_interval,
+        Duration::from_millis(250)
+    );
+    assert!(config.unknown_keys.is_empty());
+    let err = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}leader.imbalance.check.interval.seconds=0
+"
+    )))
+    .unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("leader.imbalance.check.interval.seconds"));
+}
+
+#[test]
+fn group_keys_default_to_kafkas() {
+    let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
+    let g = &config.groups;
+    assert_eq!(g.offsets_topic_num_partitions, 50);
+    assert_eq!(g.offsets_topic_replication_factor, 3);
+    assert_eq!(g.initial_rebalance_delay, Duration::from_secs(3));
+    assert_eq!(g.min_session_timeout_ms, 6000);
+    assert_eq!(g.max_session_timeout_ms, 1_800_000);
+    assert_eq!(g.offsets_commit_timeout, Duration::from_secs(5));
+    let config = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}offsets.topic.replication.factor=1\ngroup.initial.rebalance.delay.ms=0\n"
+    )))
+    .unwrap();
+    assert_eq!(config.groups.offsets_topic_replication_factor, 1);
+    assert_eq!(config.groups.initial_rebalance_delay, Duration::ZERO);
+    assert!(config.unknown_keys.is_empty());
+    let err = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}group.min.session.timeout.ms=10\ngroup.max.session.timeout.ms=5\n"
+    )))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("group.min.session.timeout.ms"),
+        "{err}"
+    );
+    let err = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}offsets.topic.num.partitions=0\n"
+    )))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("offsets.topic.num.partitions"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_reported_not_rejected() {
+    let mut p = props(CONTROLLER);
+    p.insert("some.future.key".into(), "1".into());
+    let config = KraftConfig::from_properties(&p).unwrap();
+    assert_eq!(config.unknown_keys, vec!["some.future.key".to_string()]);
+}
