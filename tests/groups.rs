@@ -446,7 +446,7 @@ async fn the_offsets_topic_waits_for_enough_brokers() {
         .start()
         .await
         .expect("cluster starts");
-    let mut client = kraft_broker::KafkaClient::connect(cluster.broker_addr(1))
+    let mut client = kraft_kafka_client::KafkaClient::connect(cluster.broker_addr(1))
         .await
         .expect("connect");
     let request = FindCoordinatorRequest::default()

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use kraft::kafka_admin;
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use kraft_metadata::PartitionRegistration;
 use kraft_testkit::{wait_for, TestCluster};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
