@@ -352,6 +352,3 @@ impl GroupCoordinator {
         (loaded, loading)
     }
 }
-
-#[cfg(test)]
-mod state_tests;
