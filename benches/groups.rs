@@ -38,7 +38,7 @@ use kafka_protocol::messages::{
     SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use kraft_testkit::bench_support::{arg, ms, percentile};
 use kraft_testkit::process::ProcessCluster;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

@@ -34,8 +34,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 use kafka_protocol::ResponseError;
-use kraft_broker::KafkaClient;
 use kraft_controller::QuorumClient;
+use kraft_kafka_client::KafkaClient;
 use kraft_proto::controller::{
     controller_request::Body, controller_response, DescribeQuorumRequest,
 };

@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use serde_json::{json, Value};
 
 pub mod groups;

@@ -16,7 +16,7 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use kraft_testkit::TestCluster;
 
 use common::create_topic;

@@ -16,6 +16,7 @@ use common::groups::{
     committed_offsets, coordinator, describe, find_coordinator, group_consumer, heartbeat,
     heartbeat_accepted, join, join_once, leave, positions, sync,
 };
+use common::kraftctl::kraftctl_async;
 use common::{create_topic, poll_messages, produce_all, producer, Outgoing};
 use kraft_testkit::{wait_for, TestCluster};
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -358,26 +359,6 @@ async fn offsets_and_group_state_survive_restarts() {
     cluster.shutdown().await;
 }
 
-const KRAFTCTL: &str = env!("CARGO_BIN_EXE_kraftctl");
-
-/// Runs kraftctl with `args` off the runtime; (success, stdout, stderr).
-async fn kraftctl(args: &[&str]) -> (bool, String, String) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(KRAFTCTL)
-            .args(&args)
-            .output()
-            .expect("kraftctl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .expect("kraftctl thread")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kraftctl_lists_describes_and_deletes_groups() {
     let cluster = single_node().await;
@@ -389,7 +370,7 @@ async fn kraftctl_lists_describes_and_deletes_groups() {
     consume_and_commit(s, "auditors", "audit", 30).await;
     produce_all(&producer, "audit", &messages("b", 5)).await;
 
-    let (ok, out, err) = kraftctl(&[
+    let (ok, out, err) = kraftctl_async(&[
         "--bootstrap-server",
         s,
         "groups",
@@ -403,7 +384,7 @@ async fn kraftctl_lists_describes_and_deletes_groups() {
     assert_eq!(listed[0]["group_id"], "auditors");
     assert_eq!(listed[0]["state"], "Empty");
 
-    let (ok, out, err) = kraftctl(&[
+    let (ok, out, err) = kraftctl_async(&[
         "--bootstrap-server",
         s,
         "groups",
@@ -424,14 +405,17 @@ async fn kraftctl_lists_describes_and_deletes_groups() {
         .sum();
     assert_eq!(lag, 5, "the 5 messages produced after the commit");
     let (ok, table, _) =
-        kraftctl(&["--bootstrap-server", s, "groups", "describe", "auditors"]).await;
+        kraftctl_async(&["--bootstrap-server", s, "groups", "describe", "auditors"]).await;
     assert!(ok && table.contains("LogEndOffset"), "{table}");
 
-    let (ok, _, err) = kraftctl(&["--bootstrap-server", s, "groups", "delete", "auditors"]).await;
+    let (ok, _, err) =
+        kraftctl_async(&["--bootstrap-server", s, "groups", "delete", "auditors"]).await;
     assert!(ok, "{err}");
-    let (ok, _, err) = kraftctl(&["--bootstrap-server", s, "groups", "describe", "auditors"]).await;
+    let (ok, _, err) =
+        kraftctl_async(&["--bootstrap-server", s, "groups", "describe", "auditors"]).await;
     assert!(!ok && err.contains("GROUP_ID_NOT_FOUND"), "{err}");
-    let (ok, _, err) = kraftctl(&["--bootstrap-server", s, "groups", "delete", "auditors"]).await;
+    let (ok, _, err) =
+        kraftctl_async(&["--bootstrap-server", s, "groups", "delete", "auditors"]).await;
     assert!(!ok && err.contains("GROUP_ID_NOT_FOUND"), "{err}");
     cluster.shutdown().await;
 }
@@ -446,7 +430,7 @@ async fn the_offsets_topic_waits_for_enough_brokers() {
         .start()
         .await
         .expect("cluster starts");
-    let mut client = kraft_broker::KafkaClient::connect(cluster.broker_addr(1))
+    let mut client = kraft_kafka_client::KafkaClient::connect(cluster.broker_addr(1))
         .await
         .expect("connect");
     let request = FindCoordinatorRequest::default()

@@ -1,16 +1,18 @@
 //! `kraftd` and `kraftctl` as a user runs them: real processes, SIGKILL,
 //! SIGTERM, exit codes and the messages on stderr.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::kraftctl::{kraftctl, KRAFTCTL};
 use kraft_testkit::process::{free_ports, ProcessCluster};
+use kraft_testkit::DEADLINE;
 use serde_json::Value;
 
 const KRAFTD: &str = env!("CARGO_BIN_EXE_kraftd");
-const KRAFTCTL: &str = env!("CARGO_BIN_EXE_kraftctl");
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// `kraftctl quorum describe --output json` against `addr`, if it answers.
 fn describe(addr: &str) -> Option<Value> {
@@ -276,16 +278,6 @@ fn a_corrupt_metadata_log_is_refused_naming_the_file_and_offset() {
         stderr.contains(&segment.display().to_string()) && stderr.contains("at byte"),
         "{stderr}"
     );
-}
-
-/// Runs kraftctl with `args`; (success, stdout, stderr).
-fn kraftctl(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(KRAFTCTL).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -5,11 +5,12 @@
 //!
 //! Cluster: controller 1, brokers 2, 3 and 4.
 
-mod replication_support;
+mod common;
 
+use common::kraftctl::kraftctl_json;
+use common::replication::{create_assigned, kafka, wait_partition};
 use kraft::kafka_admin::replication::{self, ElectionType, ReassignmentPlan};
 use kraft_testkit::TestCluster;
-use replication_support::{create_assigned, kafka, kraftctl_json, wait_partition};
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::raw::{batch, produce};
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use kraft_testkit::{wait_for, TestCluster};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 

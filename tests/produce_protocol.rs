@@ -10,7 +10,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{CreateTopicsRequest, FetchRequest, FetchResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use kraft_testkit::{wait_for, TestCluster};
 
 mod common;

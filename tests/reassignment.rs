@@ -4,18 +4,18 @@
 //!
 //! Cluster: controller 1, brokers 2 to 5.
 
-mod replication_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
+use common::client_config;
+use common::kraftctl::kraftctl_json;
+use common::replication::{create_assigned, kafka, partition_state, wait_partition};
 use kraft::kafka_admin::replication::{self, ReassignmentPlan};
 use kraft_testkit::TestCluster;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use replication_support::{
-    client_config, create_assigned, kafka, kraftctl_json, partition_state, wait_partition,
-};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{consume, create_topic, produce_all, producer, raw, Outgoing};
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use kraft_log::ReadBound;
 use kraft_testkit::{wait_for, TestCluster};
 use rdkafka::producer::FutureRecord;

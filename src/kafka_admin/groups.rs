@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
     ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use serde_json::{json, Value};
 
 use super::{check, connect, describe_topics};

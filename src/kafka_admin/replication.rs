@@ -23,7 +23,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use serde_json::{json, Value};
 
 use super::{check, describe_error, describe_topics, TIMEOUT_MS};

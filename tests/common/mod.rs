@@ -1,11 +1,22 @@
-//! Helpers shared by the tests that use librdkafka (`rdkafka`) as the
-//! client: topic creation, a producer that reports every acknowledgement,
-//! and a consumer of assigned partitions (no group).
+//! The one helper module of the root `tests/` tree: every end-to-end test
+//! binary declares `mod common;` and takes what it needs from here, so no
+//! helper is written twice (see `docs/testing.md`).
+//!
+//! This file holds what the tests that use librdkafka (`rdkafka`) as the
+//! client share: its client configuration, topic creation, a producer that
+//! reports every acknowledgement, and a consumer of assigned partitions (no
+//! group). [`groups`] speaks the group protocol, [`raw`] builds batches for
+//! kraft's own Kafka client, [`replication`] reads partition states for the
+//! leader election and reassignment tests, and [`kraftctl`] runs the admin
+//! CLI.
 
+// Each test binary uses its own subset.
 #![allow(dead_code)]
 
 pub mod groups;
+pub mod kraftctl;
 pub mod raw;
+pub mod replication;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +31,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 /// 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(120);
 
+/// `bootstrap.servers` and IPv4 only: what every librdkafka client here
+/// starts from.
 pub fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
@@ -35,8 +48,6 @@ pub async fn create_topic(
     replication_factor: i32,
     configs: &[(&str, &str)],
 ) {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(bootstrap).create().expect("admin client");
     let mut topic = NewTopic::new(
         name,
         partitions,
@@ -45,9 +56,17 @@ pub async fn create_topic(
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
+    create_new_topic(bootstrap, &topic).await;
+}
+
+/// Creates `topic` through librdkafka's admin client, failing the test if
+/// the broker refuses it.
+pub async fn create_new_topic(bootstrap: &str, topic: &NewTopic<'_>) {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(bootstrap).create().expect("admin client");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin
-        .create_topics([&topic], &options)
+        .create_topics([topic], &options)
         .await
         .expect("CreateTopics");
     for result in results {

@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 
 pub fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
@@ -68,7 +68,7 @@ pub async fn try_produce(
     topic: &str,
     partition: i32,
     records: Bytes,
-) -> Result<(i16, i64), kraft_broker::kafka::KafkaClientError> {
+) -> Result<(i16, i64), kraft_kafka_client::KafkaClientError> {
     let request = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(30_000)

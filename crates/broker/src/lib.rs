@@ -18,7 +18,7 @@ pub mod replica;
 pub use broker_node::{BrokerNode, BrokerNodeConfig};
 pub use controller_channel::ControllerChannel;
 pub use group::{GroupCoordinator, GroupCoordinatorConfig};
-pub use kafka::{BrokerConfig, BrokerContext, KafkaClient, KafkaServer};
+pub use kafka::{BrokerConfig, BrokerContext, KafkaServer};
 pub use lifecycle::BrokerState;
 pub use metadata_cache::{CacheQueries, MetadataCache};
 pub use replica::{ReplicaManager, ReplicaManagerConfig};

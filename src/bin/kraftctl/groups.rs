@@ -9,7 +9,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 use kraft::kafka_admin::groups::{self, GroupDescription};
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use serde_json::json;
 
 #[derive(Subcommand)]

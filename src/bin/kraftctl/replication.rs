@@ -16,7 +16,7 @@ use kraft::kafka_admin::replication::{
     self, election_failed, ElectionType, PartitionOutcome, ReassignmentPlan, ReassignmentProgress,
 };
 use kraft::kafka_admin::{self};
-use kraft_broker::KafkaClient;
+use kraft_kafka_client::KafkaClient;
 use serde_json::json;
 
 use super::join;

@@ -331,6 +331,3 @@ impl GroupCoordinator {
         (loaded, loading)
     }
 }
-
-#[cfg(test)]
-mod state_tests;

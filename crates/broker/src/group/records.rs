@@ -404,5 +404,4 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-#[path = "records_tests.rs"]
 mod tests;

@@ -224,3 +224,6 @@ impl Group {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 //! response and never show up here.
 
 use kafka_protocol::messages::ApiKey;
+use kraft_kafka_client::frame::FrameError;
 
 /// Why a connection stopped reading frames.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,16 @@ pub enum ConnectionError {
     EofMidFrame { buffered: usize },
     #[error(transparent)]
     Request(#[from] RequestError),
+}
+
+impl From<FrameError> for ConnectionError {
+    fn from(error: FrameError) -> ConnectionError {
+        match error {
+            FrameError::Io(e) => ConnectionError::Io(e),
+            FrameError::FrameSize { size, max } => ConnectionError::FrameSize { size, max },
+            FrameError::EofMidFrame { buffered } => ConnectionError::EofMidFrame { buffered },
+        }
+    }
 }
 
 /// Why one request frame could not be served.

@@ -1,16 +1,17 @@
 //! The Kafka front door: the TCP listener that unmodified Kafka clients
 //! (librdkafka, kafka-python, the Java client, kraftctl) talk to.
 //!
-//! Data enters as length-prefixed Kafka request frames on a socket
-//! ([`connection`]), is routed by API key and version ([`request`]) to one
+//! Data enters as length-prefixed Kafka request frames on a socket (read
+//! with [`kraft_kafka_client::frame`], the framing the client shares), is
+//! routed by API key and version ([`request`]) to one
 //! handler per API ([`crate::handlers`]), and leaves as response frames in
 //! request order. Handlers read the [`MetadataCache`], write through the
 //! [`ControllerChannel`], reach partition logs through the
 //! [`ReplicaManager`] and consumer groups through the
 //! [`GroupCoordinator`]; all of them live in the shared [`BrokerContext`].
 //!
-//! [`client`] is the other end: a minimal Kafka client for tests and
-//! `kraftctl`.
+//! The other end, a minimal Kafka client for the replica fetcher, tests and
+//! `kraftctl`, is the `kraft-kafka-client` crate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,14 +21,11 @@ use crate::group::GroupCoordinator;
 use crate::metadata_cache::MetadataCache;
 use crate::replica::ReplicaManager;
 
-pub mod client;
-pub mod connection;
 pub mod error;
 pub mod request;
 pub mod server;
 pub mod shape;
 
-pub use client::{KafkaClient, KafkaClientError};
 pub use error::{ConnectionError, RequestError};
 pub use server::KafkaServer;
 

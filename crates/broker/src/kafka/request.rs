@@ -1,6 +1,6 @@
 //! One request frame in, one response frame out.
 //!
-//! In: a frame from [`Connection`](crate::kafka::connection::Connection).
+//! In: a frame from [`FramedConnection`](kraft_kafka_client::frame::FramedConnection).
 //! The API key, version and correlation id sit at fixed offsets, so they are
 //! read before anything is decoded; the key must be one a registered
 //! handler serves ([`crate::handlers::supported_api`]) and the version must

@@ -18,11 +18,11 @@
 
 use std::sync::Arc;
 
+use kraft_kafka_client::frame::FramedConnection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::kafka::connection::Connection;
 use crate::kafka::error::ConnectionError;
 use crate::kafka::request::serve_request;
 use crate::kafka::{BrokerContext, MAX_REQUEST_BYTES};
@@ -106,7 +106,7 @@ async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut connection = Connection::new(stream, MAX_REQUEST_BYTES);
+    let mut connection = FramedConnection::new(stream, MAX_REQUEST_BYTES);
     tracing::debug!(%peer, "Kafka connection opened");
     let outcome: Result<(), ConnectionError> = async {
         loop {

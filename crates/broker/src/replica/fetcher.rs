@@ -26,12 +26,12 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use kraft_kafka_client::KafkaClient;
 use kraft_raft::NetworkFault;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::kafka::KafkaClient;
 use crate::metadata_cache::{CacheQueries, MetadataCache};
 use crate::replica::Partition;
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kraft_broker::kafka::{BrokerConfig, BrokerContext, KafkaClient, KafkaServer};
+use kraft_broker::kafka::{BrokerConfig, BrokerContext, KafkaServer};
 use kraft_broker::replica::ReplicaFetchers;
 use kraft_broker::{
     CacheQueries, ControllerChannel, GroupCoordinator, GroupCoordinatorConfig, MetadataCache,
@@ -18,6 +18,7 @@ use kraft_broker::{
 };
 use kraft_controller::controller_node::ControllerSettings;
 use kraft_controller::{ControllerNode, ControllerNodeConfig, QuorumClient};
+use kraft_kafka_client::KafkaClient;
 use kraft_proto::controller::{
     controller_request::Body, controller_response, BrokerHeartbeatRequest,
     BrokerRegistrationRequest,

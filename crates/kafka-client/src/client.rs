@@ -14,9 +14,11 @@ use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
-use crate::kafka::connection::Connection;
-use crate::kafka::error::ConnectionError;
-use crate::kafka::MAX_REQUEST_BYTES;
+use crate::frame::{FrameError, FramedConnection};
+
+/// The largest response frame the client accepts (100 MiB, the size of the
+/// largest request a Kafka broker accepts by default).
+pub const MAX_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +26,7 @@ pub enum KafkaClientError {
     #[error("cannot connect: {0}")]
     Connect(#[source] std::io::Error),
     #[error(transparent)]
-    Connection(#[from] ConnectionError),
+    Connection(#[from] FrameError),
     #[error("the broker closed the connection")]
     Closed,
     #[error("cannot encode the request: {0}")]
@@ -38,7 +40,7 @@ pub enum KafkaClientError {
 /// One connection to a Kafka broker.
 #[derive(Debug)]
 pub struct KafkaClient {
-    connection: Connection,
+    connection: FramedConnection,
     client_id: String,
     next_correlation_id: i32,
 }
@@ -51,7 +53,7 @@ impl KafkaClient {
             .map_err(KafkaClientError::Connect)?;
         let _ = stream.set_nodelay(true);
         Ok(KafkaClient {
-            connection: Connection::new(stream, MAX_REQUEST_BYTES),
+            connection: FramedConnection::new(stream, MAX_RESPONSE_BYTES),
             client_id: "kraft".to_string(),
             next_correlation_id: 1,
         })

@@ -1,19 +1,32 @@
-//! [`Connection`]: one client socket and its read buffer, speaking Kafka's
-//! framing — a big-endian `i32` size, then that many bytes of request.
+//! [`FramedConnection`]: one TCP socket and its read buffer, speaking
+//! Kafka's framing — a big-endian `i32` size, then that many bytes of
+//! request or response. Both ends use it: the broker's listener reads
+//! requests and writes responses, [`KafkaClient`](crate::KafkaClient) writes
+//! requests and reads responses.
 //!
 //! In: bytes from the socket, buffered in a `BytesMut` until a whole frame
-//! is there. Out: whole request frames ([`Connection::read_frame`]) and
-//! response frames written with their size prefix
-//! ([`Connection::write_frame`], or [`Connection::write_encoded_frame`]
-//! when the prefix is already there). A frame size below 0 or above the limit
-//! is an error (the caller closes the connection); so is EOF in the middle
-//! of a frame, while EOF between frames is a clean `Ok(None)`.
+//! is there. Out: whole frames ([`FramedConnection::read_frame`]) and
+//! frames written with their size prefix
+//! ([`FramedConnection::write_frame`], or
+//! [`FramedConnection::write_encoded_frame`] when the prefix is already
+//! there). A frame size below 0 or above the limit is a [`FrameError`] (the
+//! caller closes the connection); so is EOF in the middle of a frame, while
+//! EOF between frames is a clean `Ok(None)`.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::kafka::error::ConnectionError;
+/// Why a framed connection could not read or write a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame size {size} is outside 0..={max}")]
+    FrameSize { size: i32, max: usize },
+    #[error("the peer closed the connection in the middle of a frame ({buffered} bytes buffered)")]
+    EofMidFrame { buffered: usize },
+}
 
 /// Bytes read ahead of need: the buffer never grows by more than this for a
 /// frame that has not arrived yet, so a lying size prefix costs nothing.
@@ -21,16 +34,16 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// A framed Kafka connection.
 #[derive(Debug)]
-pub struct Connection {
+pub struct FramedConnection {
     stream: TcpStream,
     buffer: BytesMut,
     max_frame: usize,
 }
 
-impl Connection {
+impl FramedConnection {
     /// Wraps `stream`, accepting frames of at most `max_frame` bytes.
-    pub fn new(stream: TcpStream, max_frame: usize) -> Connection {
-        Connection {
+    pub fn new(stream: TcpStream, max_frame: usize) -> FramedConnection {
+        FramedConnection {
             stream,
             buffer: BytesMut::with_capacity(READ_CHUNK),
             max_frame,
@@ -39,7 +52,7 @@ impl Connection {
 
     /// The next whole frame (without its size prefix), or `None` when the
     /// peer closed the connection cleanly between frames.
-    pub async fn read_frame(&mut self) -> Result<Option<Bytes>, ConnectionError> {
+    pub async fn read_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
         loop {
             if let Some(frame) = self.parse_frame()? {
                 return Ok(Some(frame));
@@ -51,7 +64,7 @@ impl Connection {
                 return if self.buffer.is_empty() {
                     Ok(None)
                 } else {
-                    Err(ConnectionError::EofMidFrame {
+                    Err(FrameError::EofMidFrame {
                         buffered: self.buffer.len(),
                     })
                 };
@@ -60,7 +73,7 @@ impl Connection {
     }
 
     /// Splits one frame off the buffer if it is all there.
-    fn parse_frame(&mut self) -> Result<Option<Bytes>, ConnectionError> {
+    fn parse_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
         let Some(prefix) = self.buffer.get(..4) else {
             return Ok(None);
         };
@@ -68,7 +81,7 @@ impl Connection {
         let len = usize::try_from(size)
             .ok()
             .filter(|len| *len <= self.max_frame)
-            .ok_or(ConnectionError::FrameSize {
+            .ok_or(FrameError::FrameSize {
                 size,
                 max: self.max_frame,
             })?;
@@ -80,17 +93,16 @@ impl Connection {
     }
 
     /// Writes bytes that are already a whole frame, size prefix included
-    /// (what [`encode_response`](crate::kafka::request::encode_response)
-    /// builds), and flushes them.
-    pub async fn write_encoded_frame(&mut self, frame: &[u8]) -> Result<(), ConnectionError> {
+    /// (the broker encodes its responses that way), and flushes them.
+    pub async fn write_encoded_frame(&mut self, frame: &[u8]) -> Result<(), FrameError> {
         self.stream.write_all(frame).await?;
         self.stream.flush().await?;
         Ok(())
     }
 
     /// Writes one frame (size prefix added here) and flushes it.
-    pub async fn write_frame(&mut self, payload: &[u8]) -> Result<(), ConnectionError> {
-        let size = i32::try_from(payload.len()).map_err(|_| ConnectionError::FrameSize {
+    pub async fn write_frame(&mut self, payload: &[u8]) -> Result<(), FrameError> {
+        let size = i32::try_from(payload.len()).map_err(|_| FrameError::FrameSize {
             size: i32::MAX,
             max: i32::MAX as usize,
         })?;

@@ -4,9 +4,9 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
-use super::member::{JoinRequest, JoinResult, MemberRef, Protocol, SyncRequest, SyncResult};
-use super::records::CoordinatorRecord;
-use super::state::{Effects, Group, GroupState, GroupTimings, Persist, Reply};
+use crate::group::member::{JoinRequest, JoinResult, MemberRef, Protocol, SyncRequest, SyncResult};
+use crate::group::records::CoordinatorRecord;
+use crate::group::state::{Effects, Group, GroupState, GroupTimings, Persist, Reply};
 
 const TIMINGS: GroupTimings = GroupTimings {
     initial_rebalance_delay_ms: 100,
