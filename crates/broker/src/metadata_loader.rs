@@ -98,7 +98,7 @@ impl MetadataLoader {
         mut publishers: Vec<Box<dyn MetadataPublisher>>,
     ) -> Result<(MetadataLoader, watch::Receiver<MetadataLag>), LoaderError> {
         let local =
-            kraft_raft::storage::read_latest_checkpoint(&config.snapshot_dir).map_err(|e| {
+            kraft_checkpoint::read_latest_checkpoint(&config.snapshot_dir).map_err(|e| {
                 LoaderError::LocalSnapshot {
                     dir: config.snapshot_dir.clone(),
                     reason: e.to_string(),
@@ -264,12 +264,11 @@ impl MetadataLoader {
             let written = std::fs::create_dir_all(&dir)
                 .map_err(|e| e.to_string())
                 .and_then(|_| {
-                    kraft_raft::storage::write_checkpoint(&dir, offset, term, &bytes)
+                    kraft_checkpoint::write_checkpoint(&dir, offset, term, &bytes)
                         .map_err(|e| e.to_string())
                 })
                 .and_then(|_| {
-                    kraft_raft::storage::retire_old_checkpoints(&dir, (offset, term))
-                        .map_err(|e| e.to_string())
+                    kraft_checkpoint::retire_old(&dir, (offset, term)).map_err(|e| e.to_string())
                 });
             match written {
                 Ok(_) => tracing::debug!(offset, "wrote a local metadata snapshot"),

@@ -7,9 +7,8 @@
 //! before the entries and hard state it covers are fsynced.
 //!
 //! Outputs are an ordered [`RaftEvent`] stream for the state machine and Raft
-//! messages handed to the [`PeerTransport`]. Node ids on this API are Kafka
-//! node ids (`i32`, may be 0); raft-rs needs non-zero ids, so inside this
-//! crate a node's raft id is `node_id + 1` ([`raft_id`], [`node_id`]).
+//! messages handed to the [`PeerTransport`]. The handle and event types live
+//! in the `handle` module, the node-id mapping in `ids`.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -17,23 +16,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raft::eraftpb::{EntryType, HardState, Message, MessageType};
+use raft::eraftpb::{EntryType, HardState, Message};
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
+use crate::handle::Input;
 use crate::logger::raft_logger;
-use crate::storage::{LogReader, RaftStorage};
+use crate::storage::RaftStorage;
 use crate::transport::PeerTransport;
 
-/// The raft-rs id of a Kafka node id.
-pub fn raft_id(node_id: i32) -> u64 {
-    node_id as u64 + 1
-}
-
-/// The Kafka node id of a raft-rs id (0, "no one", maps to -1).
-pub fn node_id(raft_id: u64) -> i32 {
-    raft_id as i32 - 1
-}
+pub use crate::handle::{
+    CommittedEntry, Leadership, RaftEvent, RaftHandle, RaftRole, RaftStatus, ReplicaProgress,
+};
+pub use crate::ids::{node_id, raft_id};
 
 /// How fast the node ticks, and how many ticks make an election timeout and
 /// a heartbeat interval.
@@ -68,170 +63,6 @@ impl RaftTiming {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RaftRole {
-    Follower,
-    PreCandidate,
-    Candidate,
-    Leader,
-}
-
-impl From<StateRole> for RaftRole {
-    fn from(role: StateRole) -> Self {
-        match role {
-            StateRole::Follower => RaftRole::Follower,
-            StateRole::PreCandidate => RaftRole::PreCandidate,
-            StateRole::Candidate => RaftRole::Candidate,
-            StateRole::Leader => RaftRole::Leader,
-        }
-    }
-}
-
-/// What the state machine learns from the Raft thread, in log order.
-#[derive(Debug)]
-pub enum RaftEvent {
-    /// Replace all state with this snapshot (at start-up, or sent by the
-    /// leader because this node was behind the log start).
-    LoadSnapshot { index: u64, term: u64, data: Bytes },
-    /// Newly committed entries, in order (all those one Ready released).
-    Committed(Vec<CommittedEntry>),
-    /// The proposal with this token was appended at `index` in `term`; it is
-    /// the state machine's if the entry committed at `index` has that term.
-    Proposed { token: u64, index: u64, term: u64 },
-    /// The proposal with this token was not appended (not the leader).
-    ProposeFailed { token: u64 },
-    /// Role, leader or term changed. For a new leader, `last_index` is the
-    /// index of its term-start entry: once that commits, its state is current.
-    RoleChanged {
-        role: RaftRole,
-        leader_id: Option<i32>,
-        term: u64,
-        last_index: u64,
-    },
-    /// The Raft thread stopped on an unrecoverable error (disk failure).
-    Fatal(String),
-}
-
-/// Who leads, as this node's Raft sees it right now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Leadership {
-    pub role: RaftRole,
-    pub leader_id: Option<i32>,
-    pub term: u64,
-}
-
-/// One committed log entry. `data` is empty for Raft's own entries (the
-/// empty entry a new leader appends), which still take an offset.
-#[derive(Debug, Clone)]
-pub struct CommittedEntry {
-    pub index: u64,
-    pub term: u64,
-    pub data: Bytes,
-}
-
-/// One voter's replication progress, as the leader sees it.
-#[derive(Clone, Debug)]
-pub struct ReplicaProgress {
-    pub node_id: i32,
-    pub matched: u64,
-    /// Time since this node last received a message from that voter.
-    pub last_heard: Option<Duration>,
-}
-
-#[derive(Clone, Debug)]
-pub struct RaftStatus {
-    pub node_id: i32,
-    pub role: RaftRole,
-    pub leader_id: Option<i32>,
-    pub term: u64,
-    pub commit: u64,
-    pub first_index: u64,
-    pub last_index: u64,
-    pub snapshot_index: u64,
-    pub voters: Vec<i32>,
-    /// Filled on the leader only.
-    pub progress: Vec<ReplicaProgress>,
-}
-
-pub(crate) enum Input {
-    Step(Box<Message>),
-    Propose { token: u64, data: Vec<u8> },
-    SnapshotTaken { index: u64, term: u64, data: Bytes },
-    Applied(u64),
-    Unreachable { to: u64 },
-    SnapshotSent { to: u64, ok: bool },
-    Status(oneshot::Sender<RaftStatus>),
-    Stop,
-}
-
-/// The way into the Raft thread. Cheap to clone; every call is non-blocking.
-#[derive(Clone)]
-pub struct RaftHandle {
-    tx: mpsc::Sender<Input>,
-    reader: LogReader,
-    commit: watch::Receiver<u64>,
-    leadership: watch::Receiver<Leadership>,
-}
-
-impl RaftHandle {
-    /// A message from a peer.
-    pub fn step(&self, msg: Message) {
-        let _ = self.tx.send(Input::Step(Box::new(msg)));
-    }
-
-    /// Propose `data` as one entry; answered by `Proposed` or `ProposeFailed`
-    /// with the same token on the event stream.
-    pub fn propose(&self, token: u64, data: Vec<u8>) {
-        let _ = self.tx.send(Input::Propose { token, data });
-    }
-
-    /// The state machine wrote a snapshot file of its state at `index`; the
-    /// log up to it can be compacted.
-    pub fn snapshot_taken(&self, index: u64, term: u64, data: Bytes) {
-        let _ = self.tx.send(Input::SnapshotTaken { index, term, data });
-    }
-
-    /// The state machine has applied everything up to `index`. A node whose
-    /// state machine lags its commit index does not win elections against
-    /// peers that are caught up (see `Driver::update_priority`).
-    pub fn applied(&self, index: u64) {
-        let _ = self.tx.send(Input::Applied(index));
-    }
-
-    /// The node's current view; `None` if the thread has stopped.
-    pub async fn status(&self) -> Option<RaftStatus> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Input::Status(tx)).ok()?;
-        rx.await.ok()
-    }
-
-    /// Committed entries and snapshots, readable from any thread.
-    pub fn reader(&self) -> &LogReader {
-        &self.reader
-    }
-
-    /// Watches the commit index (for long polls).
-    pub fn commit_watch(&self) -> watch::Receiver<u64> {
-        self.commit.clone()
-    }
-
-    /// The current role, leader and term, updated by the Raft thread as
-    /// they change; lets callers answer NOT_CONTROLLER without waiting on
-    /// the state machine.
-    pub fn leadership(&self) -> Leadership {
-        *self.leadership.borrow()
-    }
-
-    /// Asks the thread to stop after its current step.
-    pub fn stop(&self) {
-        let _ = self.tx.send(Input::Stop);
-    }
-
-    pub(crate) fn sender(&self) -> mpsc::Sender<Input> {
-        self.tx.clone()
-    }
-}
-
 /// Where the Raft thread sends what it produces.
 pub struct RaftOutputs {
     pub events: tokio::sync::mpsc::UnboundedSender<RaftEvent>,
@@ -255,12 +86,7 @@ pub fn start_raft(
         leader_id: None,
         term: storage.hard_state().term,
     });
-    let handle = RaftHandle {
-        tx,
-        reader,
-        commit: commit_rx,
-        leadership: leadership_rx,
-    };
+    let handle = RaftHandle::new(tx, reader, commit_rx, leadership_rx);
     let mut transport = outputs.transport;
     transport.start(handle.sender());
 
@@ -585,11 +411,4 @@ impl Driver {
             progress,
         }
     }
-}
-
-/// Messages that must not leave before a sync are already split out by
-/// raft-rs (`persisted_messages`); this only names snapshot messages so the
-/// transport can report their outcome.
-pub(crate) fn is_snapshot(msg: &Message) -> bool {
-    msg.get_msg_type() == MessageType::MsgSnapshot
 }

@@ -17,6 +17,8 @@
 #![forbid(unsafe_code)]
 
 pub mod driver;
+mod handle;
+mod ids;
 mod logger;
 pub mod storage;
 pub mod transport;

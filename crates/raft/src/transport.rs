@@ -29,7 +29,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 
-use crate::driver::{is_snapshot, node_id, raft_id, Input};
+use crate::handle::Input;
+use crate::ids::{is_snapshot, node_id, raft_id};
 
 /// The largest frame either side accepts: a snapshot travels in one message.
 pub const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;

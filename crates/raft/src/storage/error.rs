@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use kraft_checkpoint::CheckpointError;
+
 /// Errors of the storage. I/O and corruption errors name the file.
 #[derive(thiserror::Error, Debug)]
 pub enum StorageError {
@@ -32,6 +34,14 @@ pub enum StorageError {
     },
     #[error("cannot encode {what}: {reason}")]
     Encode { what: &'static str, reason: String },
+}
+
+impl From<CheckpointError> for StorageError {
+    fn from(e: CheckpointError) -> StorageError {
+        match e {
+            CheckpointError::Io { path, source } => StorageError::Io { path, source },
+        }
+    }
 }
 
 impl From<StorageError> for raft::Error {

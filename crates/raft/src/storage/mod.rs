@@ -22,7 +22,7 @@
 //!   vote, commit, voters, learners).
 //! - `<index:020>-<term:020>.checkpoint` — snapshots, whose bytes are opaque
 //!   here (the state machine defines and validates them). The newest two are
-//!   kept.
+//!   kept. The `kraft-checkpoint` crate names, writes, lists and retires them.
 //!
 //! # Durability contract
 //!
@@ -50,7 +50,6 @@
 //! stops on storage errors anyway); recovery brings disk and memory back in
 //! line.
 
-mod checkpoint;
 mod error;
 mod fsutil;
 mod log_state;
@@ -67,14 +66,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
+use kraft_checkpoint as checkpoint;
 use kraft_proto::raft::QuorumState;
 use raft::eraftpb::{ConfState, HardState, Snapshot};
 
-pub use checkpoint::{
-    checkpoint_file_name, read_latest_checkpoint, retire_old as retire_old_checkpoints,
-    write_checkpoint, CHECKPOINTS_KEPT,
-};
 pub use error::StorageError;
+pub use kraft_checkpoint::{checkpoint_file_name, write_checkpoint, CHECKPOINTS_KEPT};
 pub use reader::{LogReader, ReadCommitted};
 pub use segment::segment_file_name;
 

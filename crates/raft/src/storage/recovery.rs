@@ -51,7 +51,7 @@ pub(crate) fn recover(
         Some(file) => Some(SnapshotInfo {
             index: file.index,
             term: file.term,
-            data: checkpoint::read(file)?,
+            data: checkpoint::read(file)?.into(),
         }),
         None => None,
     };

@@ -9,10 +9,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-
-use super::fsutil::{io_err, remove_file, sync_dir, write_atomic};
-use super::StorageError;
+use crate::durable::{remove_file, sync_dir, write_atomic};
+use crate::error::io_err;
+use crate::CheckpointError;
 
 const SUFFIX: &str = ".checkpoint";
 
@@ -21,7 +20,7 @@ pub const CHECKPOINTS_KEPT: usize = 2;
 
 /// A checkpoint file found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CheckpointFile {
+pub struct CheckpointFile {
     pub index: u64,
     pub term: u64,
     pub path: PathBuf,
@@ -33,7 +32,7 @@ pub fn checkpoint_file_name(index: u64, term: u64) -> String {
 }
 
 /// Parses `<index:020>-<term:020>.checkpoint`.
-pub(crate) fn parse_file_name(name: &str) -> Option<(u64, u64)> {
+pub fn parse_file_name(name: &str) -> Option<(u64, u64)> {
     let stem = name.strip_suffix(SUFFIX)?;
     let (index, term) = stem.split_once('-')?;
     Some((parse_20_digits(index)?, parse_20_digits(term)?))
@@ -49,19 +48,19 @@ fn parse_20_digits(s: &str) -> Option<u64> {
 
 /// Writes the checkpoint at (`index`, `term`) durably into `dir` and returns
 /// its path. Callable from any thread (for example `spawn_blocking`) while
-/// the Raft thread runs; hand the result to
-/// [`RaftStorage::snapshot_taken`](super::RaftStorage::snapshot_taken).
+/// the Raft thread runs; a controller then hands it to the Raft storage
+/// (`RaftStorage::snapshot_taken`).
 pub fn write_checkpoint(
     dir: &Path,
     index: u64,
     term: u64,
     data: &[u8],
-) -> Result<PathBuf, StorageError> {
+) -> Result<PathBuf, CheckpointError> {
     write_atomic(dir, &checkpoint_file_name(index, term), data)
 }
 
 /// Every checkpoint in `dir`, oldest first.
-pub(crate) fn list(dir: &Path) -> Result<Vec<CheckpointFile>, StorageError> {
+pub fn list(dir: &Path) -> Result<Vec<CheckpointFile>, CheckpointError> {
     let mut found = Vec::new();
     for dirent in fs::read_dir(dir).map_err(io_err(dir))? {
         let dirent = dirent.map_err(io_err(dir))?;
@@ -79,15 +78,13 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<CheckpointFile>, StorageError> {
 }
 
 /// Reads a whole checkpoint file.
-pub(crate) fn read(file: &CheckpointFile) -> Result<Bytes, StorageError> {
-    fs::read(&file.path)
-        .map(Bytes::from)
-        .map_err(io_err(&file.path))
+pub fn read(file: &CheckpointFile) -> Result<Vec<u8>, CheckpointError> {
+    fs::read(&file.path).map_err(io_err(&file.path))
 }
 
 /// The newest checkpoint in `dir` as (index, term, bytes), if any. For nodes
 /// that keep snapshots without a Raft log (brokers).
-pub fn read_latest_checkpoint(dir: &Path) -> Result<Option<(u64, u64, Bytes)>, StorageError> {
+pub fn read_latest_checkpoint(dir: &Path) -> Result<Option<(u64, u64, Vec<u8>)>, CheckpointError> {
     if !dir.is_dir() {
         return Ok(None);
     }
@@ -98,14 +95,14 @@ pub fn read_latest_checkpoint(dir: &Path) -> Result<Option<(u64, u64, Bytes)>, S
 }
 
 /// Whether the checkpoint at (`index`, `term`) exists in `dir`.
-pub(crate) fn exists(dir: &Path, index: u64, term: u64) -> bool {
+pub fn exists(dir: &Path, index: u64, term: u64) -> bool {
     dir.join(checkpoint_file_name(index, term)).is_file()
 }
 
 /// Deletes all but the newest [`CHECKPOINTS_KEPT`] checkpoints, never the one
 /// at `current` (the snapshot the storage serves). Returns how many it
 /// removed.
-pub fn retire_old(dir: &Path, current: (u64, u64)) -> Result<usize, StorageError> {
+pub fn retire_old(dir: &Path, current: (u64, u64)) -> Result<usize, CheckpointError> {
     let all = list(dir)?;
     let old = all.len().saturating_sub(CHECKPOINTS_KEPT);
     let mut removed = 0;
@@ -144,7 +141,7 @@ mod tests {
         }
         let all = list(dir.path()).unwrap();
         assert_eq!(all.len(), 4);
-        assert_eq!(read(&all[0]).unwrap(), Bytes::from_static(b"snap 10"));
+        assert_eq!(read(&all[0]).unwrap(), b"snap 10");
 
         // The served snapshot survives even when it is not among the newest two.
         assert_eq!(retire_old(dir.path(), (20, 1)).unwrap(), 1);
@@ -153,5 +150,22 @@ mod tests {
         assert_eq!(retire_old(dir.path(), (40, 2)).unwrap(), 1);
         let left: Vec<_> = list(dir.path()).unwrap().iter().map(|c| c.index).collect();
         assert_eq!(left, vec![30, 40]);
+    }
+
+    #[test]
+    fn read_latest_is_the_newest_and_none_without_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_latest_checkpoint(&dir.path().join("absent"))
+            .unwrap()
+            .is_none());
+        assert!(read_latest_checkpoint(dir.path()).unwrap().is_none());
+        write_checkpoint(dir.path(), 30, 2, b"thirty").unwrap();
+        write_checkpoint(dir.path(), 10, 1, b"ten").unwrap();
+        assert_eq!(
+            read_latest_checkpoint(dir.path()).unwrap(),
+            Some((30, 2, b"thirty".to_vec()))
+        );
+        assert!(exists(dir.path(), 10, 1));
+        assert!(!exists(dir.path(), 10, 2));
     }
 }
