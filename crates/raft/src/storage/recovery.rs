@@ -3,11 +3,16 @@
 //! 1. Remove temporary files left by a crash mid-write.
 //! 2. Load `quorum-state` (term, vote, commit, voters).
 //! 3. Load the newest checkpoint; its name gives the snapshot index `S` and term.
-//! 4. Delete segments that end before `S + 1` (compaction a crash cut short),
+//! 4. Delete segments that end before `S` (compaction a crash cut short),
 //!    then scan the rest in order: a torn tail of the last segment is cut off
 //!    with a warning, any other damage is [`StorageError::Corrupt`].
 //! 5. A log that ends before `S`, or disagrees with the snapshot's term at
 //!    `S`, is what remains of a log a leader's snapshot replaced: deleted.
+//!    Since segments are deleted newest first (see `segment_log`), a crash
+//!    inside a snapshot install leaves a prefix of the old log, which is
+//!    always one of these two (or, if it agrees with the snapshot at `S`, a
+//!    valid log). The segment holding `S` is scanned for that check, then
+//!    deleted if it holds nothing after `S`.
 //! 6. Clamp the commit index to `[S, last index]` and write `quorum-state`
 //!    when the directory is new.
 
@@ -57,11 +62,17 @@ pub(crate) fn recover(
     };
     let (snap_index, snap_term) = snapshot.as_ref().map_or((0, 0), |s| (s.index, s.term));
 
-    // Segments wholly at or below the snapshot are compaction leftovers.
+    // Segments wholly at or below the snapshot are compaction leftovers, but
+    // the one holding the snapshot's index is scanned too: its term there
+    // tells a log that agrees with the snapshot from one it replaced.
     let start = match segment_files
         .iter()
-        .rposition(|(base, _)| *base <= snap_index + 1)
-    {
+        .rposition(|(base, _)| *base <= snap_index.max(1))
+        .or_else(|| {
+            segment_files
+                .iter()
+                .rposition(|(base, _)| *base <= snap_index + 1)
+        }) {
         Some(start) => start,
         None => match segment_files.first() {
             Some((base, path)) => {
@@ -97,6 +108,13 @@ pub(crate) fn recover(
         }
         scan.entries.clear();
         scan.positions.clear();
+    }
+    // The segment scanned only for its term at the snapshot's index.
+    while scan.segments.len() > 1 && scan.segments[1].base <= snap_index + 1 {
+        let seg = scan.segments.remove(0);
+        tracing::warn!(file = %seg.path.display(), snapshot = snap_index, "deleting a segment the snapshot covers");
+        remove_file(&seg.path)?;
+        scan.dir_changed = true;
     }
     if !obsolete.is_empty() || scan.dir_changed {
         sync_dir(dir)?;

@@ -1,8 +1,10 @@
 //! Storage tests, all in temporary directories: log append/recovery
-//! ([`log`]), snapshots and compaction ([`snapshots`]), the `raft::Storage`
+//! ([`log`]), snapshots and compaction ([`snapshots`]), crashes part way
+//! through deleting segments ([`interrupted_deletions`]), the `raft::Storage`
 //! contract and the committed-log reader ([`contract`]).
 
 mod contract;
+mod interrupted_deletions;
 mod log;
 mod snapshots;
 
