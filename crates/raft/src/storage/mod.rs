@@ -33,18 +33,37 @@
 //!   the truncated file, so only the last segment can ever have a torn tail.
 //! - [`RaftStorage::set_hard_state`] is durable when it returns (the file is
 //!   replaced atomically: temporary file, fsync, rename, directory fsync).
+//!   It fsyncs the appended entries first, so the commit index it records
+//!   never points past the durable log.
 //! - [`RaftStorage::set_commit`] is memory only; see its docs for why.
 //! - [`write_checkpoint`] is durable when it returns; a checkpoint becomes
 //!   the served snapshot with [`RaftStorage::snapshot_taken`], which then
 //!   deletes the log it covers. [`RaftStorage::apply_snapshot`] makes the
 //!   leader's snapshot durable before it deletes any log.
 //!
-//! On [`RaftStorage::open`], a torn tail of the last segment (an incomplete
-//! frame, a bad checksum in its very last frame, or zeros to the end) is
-//! truncated with a warning. Any other damage is [`StorageError::Corrupt`]
-//! naming the file and byte offset. Limitation: a flipped bit in the length
-//! field of the last segment that makes a frame run past the end of the file
-//! is indistinguishable from a torn write and is truncated too.
+//! # Recovery point
+//!
+//! Nothing records how far each fsync reached, so [`RaftStorage::open`]
+//! takes as its recovery point what is provably durable: every segment but
+//! the last (fsynced when the log rolled past it), and in the last one the
+//! entries up to the persisted commit index (or the snapshot's index, if
+//! higher), since `quorum-state` is only written after the log is fsynced.
+//!
+//! - Past the point, the first invalid frame ends the log: a frame cut
+//!   short, a bad length or checksum, zeros, an undecodable entry or one out
+//!   of sequence, even when well-formed frames follow (a power loss can
+//!   leave unsynced pages unwritten or garbage while later ones reached the
+//!   disk). It and everything after it are truncated, with a warning naming
+//!   the file, position and bytes dropped. A last segment wholly past the
+//!   point with an unwritten header is removed.
+//! - At or below the point any damage is [`StorageError::Corrupt`] naming
+//!   the file and byte offset; nothing is skipped or cut.
+//!
+//! Limitation: an entry past the commit index may have been fsynced and
+//! acknowledged; media damage to it is indistinguishable from an unsynced
+//! write and is truncated too (Kafka takes the same risk past its recovery
+//! point). Power loss alone cannot cause that: acknowledged entries were
+//! fsynced, and fsynced bytes come back intact.
 //!
 //! After any error the storage must be dropped and reopened (the Raft thread
 //! stops on storage errors anyway); recovery brings disk and memory back in
@@ -180,7 +199,7 @@ impl RaftStorage {
     }
 
     /// Persists term, vote and commit (atomic replace of `quorum-state`,
-    /// fsynced before returning).
+    /// fsynced before returning). Entries appended before are fsynced first.
     pub fn set_hard_state(&mut self, hs: &HardState) -> Result<(), StorageError> {
         let cs = log_state::read(&self.state).conf_state.clone();
         self.persist(hs, &cs)?;
@@ -342,8 +361,11 @@ impl RaftStorage {
         LogReader::new(Arc::clone(&self.state))
     }
 
-    /// Writes `quorum-state` for (`hs`, `cs`).
+    /// Writes `quorum-state` for (`hs`, `cs`), after fsyncing the log: a
+    /// persisted commit index never covers an unsynced entry, which is what
+    /// makes it a safe recovery point (see the module docs).
     fn persist(&mut self, hs: &HardState, cs: &ConfState) -> Result<(), StorageError> {
+        self.segments.sync()?;
         let qs = to_quorum_state(hs, cs);
         quorum_state::write(&self.dir, &qs)?;
         self.persisted = qs;

@@ -8,6 +8,12 @@
 //!   the last is always complete on disk (a torn tail can only be in the last);
 //! - cutting a conflicting suffix fsyncs the truncated file before anything
 //!   is written after it, so stale frames can never reappear behind new ones.
+//!
+//! Deleting segments (cutting a suffix, installing a leader's snapshot) goes
+//! newest first, one durable deletion at a time, so that a crash part way
+//! leaves a prefix of the log: recovery reads it as the log it was, or drops
+//! it as predating the snapshot. Oldest first would leave a hole at the
+//! start or in the middle, which recovery must refuse as lost entries.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -111,7 +117,8 @@ impl SegmentLog {
     }
 
     /// Removes entries `index..` from disk: deletes the segments after the one
-    /// holding `index`, truncates that one at its frame and fsyncs both.
+    /// holding `index` (see [`Self::delete_newest_first`]), then truncates
+    /// that one at its frame and fsyncs it.
     pub fn truncate_from(&mut self, index: u64) -> Result<(), StorageError> {
         if index >= self.next_index() {
             return Ok(());
@@ -124,10 +131,7 @@ impl SegmentLog {
             return Ok(());
         };
         self.active = None;
-        for seg in self.segments.drain(k + 1..) {
-            remove_file(&seg.path)?;
-            self.dir_dirty = true;
-        }
+        self.delete_newest_first(k + 1)?;
         let seg = &mut self.segments[k];
         let file = open_append(&seg.path)?;
         file.set_len(offset)
@@ -136,10 +140,6 @@ impl SegmentLog {
         seg.len = offset;
         self.active = Some(file);
         self.positions.truncate(keep);
-        if self.dir_dirty {
-            sync_dir(&self.dir)?;
-            self.dir_dirty = false;
-        }
         Ok(())
     }
 
@@ -163,21 +163,35 @@ impl SegmentLog {
         Ok(())
     }
 
-    /// Deletes every segment (a snapshot from the leader replaced the log);
-    /// the next entry appended will be `next_index`.
+    /// Deletes every segment (a snapshot from the leader replaced the log;
+    /// see [`Self::delete_newest_first`]); the next entry appended will be
+    /// `next_index`.
     pub fn clear(&mut self, next_index: u64) -> Result<(), StorageError> {
         self.active = None;
-        let removed = !self.segments.is_empty();
-        for seg in std::mem::take(&mut self.segments) {
-            remove_file(&seg.path)?;
-        }
-        if removed {
-            sync_dir(&self.dir)?;
-        }
+        self.delete_newest_first(0)?;
         self.positions.clear();
         self.first_index = next_index;
         self.active_dirty = false;
         self.dir_dirty = false;
+        Ok(())
+    }
+
+    /// Deletes the segments from the `from`-th on, newest first, each
+    /// deletion made durable (directory fsync) before the next, so that a
+    /// crash at any point leaves a prefix of the log on disk: a log recovery
+    /// accepts, never one with a hole. The directory is fsynced on return.
+    fn delete_newest_first(&mut self, from: usize) -> Result<(), StorageError> {
+        while self.segments.len() > from {
+            if let Some(seg) = self.segments.last() {
+                remove_segment(&seg.path)?;
+                sync_dir(&self.dir)?;
+            }
+            self.segments.pop();
+        }
+        if self.dir_dirty {
+            sync_dir(&self.dir)?;
+            self.dir_dirty = false;
+        }
         Ok(())
     }
 
@@ -251,10 +265,52 @@ impl SegmentLog {
     }
 }
 
+/// Deletes one segment file. Tests can make it fail as a crash would stop
+/// a series of deletions (see [`crash`]).
+fn remove_segment(path: &Path) -> Result<(), StorageError> {
+    #[cfg(test)]
+    crash::before_deletion(path)?;
+    remove_file(path)
+}
+
 /// Opens an existing segment for appending at its end.
 pub(crate) fn open_append(path: &Path) -> Result<File, StorageError> {
     OpenOptions::new()
         .append(true)
         .open(path)
         .map_err(io_err(path))
+}
+
+/// A test-only crash point: stops a series of segment deletions part way,
+/// leaving on disk what a crash at that moment would.
+#[cfg(test)]
+pub(crate) mod crash {
+    use std::cell::Cell;
+    use std::path::Path;
+
+    use super::StorageError;
+
+    thread_local! {
+        static DELETIONS_LEFT: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// After `n` more segment deletions on this thread, the next one fails
+    /// (and deletes nothing); `None` disarms.
+    pub(crate) fn after_deletions(n: Option<usize>) {
+        DELETIONS_LEFT.with(|left| left.set(n));
+    }
+
+    pub(super) fn before_deletion(path: &Path) -> Result<(), StorageError> {
+        DELETIONS_LEFT.with(|left| match left.get() {
+            Some(0) => Err(StorageError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("simulated crash"),
+            }),
+            Some(n) => {
+                left.set(Some(n - 1));
+                Ok(())
+            }
+            None => Ok(()),
+        })
+    }
 }

@@ -235,6 +235,8 @@ fn corrupt_frame_followed_by_valid_frames_names_file_and_offset() {
     let mut s = open(dir.path());
     s.append(&entries(1..=5, 1)).unwrap();
     s.sync().unwrap();
+    // Committed, so below the recovery point (past it, see `unsynced_tail`).
+    s.set_hard_state(&hard_state(1, 1, 5)).unwrap();
     drop(s);
     let seg = segment_files(dir.path()).pop().unwrap();
     let original = fs::read(&seg).unwrap();

@@ -10,7 +10,7 @@ use raft::Storage;
 use super::*;
 use crate::storage::{checkpoint_file_name, write_checkpoint, StorageError};
 
-fn leader_snapshot(index: u64, term: u64, data: &'static [u8]) -> Snapshot {
+pub(super) fn leader_snapshot(index: u64, term: u64, data: &'static [u8]) -> Snapshot {
     let mut snap = Snapshot {
         data: Bytes::from_static(data),
         ..Snapshot::default()
