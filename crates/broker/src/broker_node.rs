@@ -20,9 +20,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::context::{BrokerConfig, BrokerContext};
 use crate::controller_channel::ControllerChannel;
 use crate::group::{GroupCoordinator, GroupCoordinatorConfig};
-use crate::kafka::{BrokerConfig, BrokerContext, KafkaServer};
+use crate::kafka::KafkaServer;
 use crate::lifecycle::{BrokerLifecycle, BrokerState, LifecycleConfig};
 use crate::metadata_cache::MetadataCache;
 use crate::metadata_loader::{
@@ -162,16 +163,6 @@ impl BrokerNode {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (stop_serving, stop_serving_rx) = watch::channel(false);
-        let ctx = Arc::new(BrokerContext {
-            node_id: config.node_id,
-            cluster_id: config.cluster_id.clone(),
-            listener_name: config.listener_name.clone(),
-            cache: cache.clone(),
-            controller: ControllerChannel::new(config.controllers.clone(), &config.cluster_id),
-            config: config.kafka.clone(),
-            replicas: replicas.clone(),
-            groups: groups.clone(),
-        });
         let maintenance_task = tokio::spawn(replicas.clone().run_maintenance(shutdown_rx.clone()));
 
         let lifecycle_config = LifecycleConfig {
@@ -186,6 +177,17 @@ impl BrokerNode {
         let (lifecycle, state) =
             BrokerLifecycle::new(lifecycle_config, cache.clone(), shutdown_rx.clone());
         let lifecycle_task = tokio::spawn(lifecycle.run());
+        let ctx = Arc::new(BrokerContext {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            listener_name: config.listener_name.clone(),
+            cache: cache.clone(),
+            controller: ControllerChannel::new(config.controllers.clone(), &config.cluster_id),
+            config: config.kafka.clone(),
+            replicas: replicas.clone(),
+            groups: groups.clone(),
+            state: state.clone(),
+        });
         let isr_task = tokio::spawn(isr_manager::run(
             replicas.clone(),
             Arc::new(ControllerChannel::with_pool_size(

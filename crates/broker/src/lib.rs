@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod broker_node;
+pub mod context;
 pub mod controller_channel;
 pub mod group;
 pub mod handlers;
@@ -16,9 +17,10 @@ pub mod metadata_loader;
 pub mod replica;
 
 pub use broker_node::{BrokerNode, BrokerNodeConfig};
+pub use context::{BrokerConfig, BrokerContext};
 pub use controller_channel::ControllerChannel;
 pub use group::{GroupCoordinator, GroupCoordinatorConfig};
-pub use kafka::{BrokerConfig, BrokerContext, KafkaServer};
+pub use kafka::KafkaServer;
 pub use lifecycle::BrokerState;
 pub use metadata_cache::{CacheQueries, MetadataCache};
 pub use replica::{ReplicaManager, ReplicaManagerConfig};

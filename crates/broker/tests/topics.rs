@@ -19,7 +19,7 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kraft_broker::kafka::BrokerConfig;
+use kraft_broker::BrokerConfig;
 use kraft_kafka_client::KafkaClient;
 
 fn s(v: &str) -> StrBytes {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kraft_broker::kafka::BrokerConfig;
+use kraft_broker::BrokerConfig;
 use kraft_broker::ReplicaManagerConfig;
 use kraft_broker::{BrokerNode, BrokerNodeConfig};
 use kraft_controller::controller_node::ControllerSettings;

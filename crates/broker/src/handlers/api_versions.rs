@@ -15,8 +15,8 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, 
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Handler, SUPPORTED_APIS};
-use crate::kafka::shape::{field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Kind, Shape};
 
 /// Serves ApiVersions.
 pub struct ApiVersionsHandler;

@@ -23,10 +23,10 @@ use kafka_protocol::protocol::StrBytes;
 use kraft_metadata::validate_topic_name;
 use kraft_proto::controller::{self as pb, controller_request::Body, controller_response};
 
-use super::writes::{self, kafka_code, ItemError};
+use super::support::writes::{self, kafka_code, ItemError};
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::metadata_cache::CacheQueries;
 
 fn result(name: &str, error: Option<&ItemError>) -> CreatePartitionsTopicResult {
@@ -36,7 +36,7 @@ fn result(name: &str, error: Option<&ItemError>) -> CreatePartitionsTopicResult 
         .with_error_message(error.and_then(ItemError::message))
 }
 
-/// The request layout, for [`crate::kafka::shape::check`].
+/// The request layout, for [`crate::handlers::support::shape::check`].
 const ASSIGNMENT: &[Field] = &[field(0, i16::MAX, Kind::Int32Array)];
 const TOPIC: &[Field] = &[
     field(0, i16::MAX, Kind::String),

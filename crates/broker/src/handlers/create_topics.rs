@@ -30,13 +30,13 @@ use kafka_protocol::protocol::StrBytes;
 use kraft_metadata::{topic_config, validate_topic_name};
 use kraft_proto::controller::{self as pb, controller_request::Body, controller_response};
 
-use super::describe_configs::topic_configs_with;
-use super::writes::{self, kafka_code, uuid_from_bytes, ItemError};
+use super::support::configs::topic_configs_with;
+use super::support::writes::{self, kafka_code, uuid_from_bytes, ItemError};
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 
-/// The request layout, for [`crate::kafka::shape::check`].
+/// The request layout, for [`crate::handlers::support::shape::check`].
 const ASSIGNMENT: &[Field] = &[
     field(0, i16::MAX, Kind::Int32),
     field(0, i16::MAX, Kind::Int32Array),

@@ -10,10 +10,10 @@
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, RequestHeader};
 
-use super::group_support::shard;
+use super::support::groups::shard;
 use super::Handler;
-use crate::kafka::shape::{field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Kind, Shape};
 
 /// Serves DeleteGroups.
 pub struct DeleteGroupsHandler;

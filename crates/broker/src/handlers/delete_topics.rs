@@ -21,10 +21,10 @@ use kafka_protocol::protocol::StrBytes;
 use kraft_proto::controller::{self as pb, controller_request::Body, controller_response};
 use uuid::Uuid;
 
-use super::writes::{self, kafka_code, uuid_from_bytes, ItemError};
+use super::support::writes::{self, kafka_code, uuid_from_bytes, ItemError};
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 
 /// One item of the request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -41,7 +41,7 @@ fn result(name: Option<&str>, id: Uuid, error: Option<&ItemError>) -> DeletableT
         .with_error_message(error.and_then(ItemError::message))
 }
 
-/// The request layout, for [`crate::kafka::shape::check`].
+/// The request layout, for [`crate::handlers::support::shape::check`].
 const TOPIC: &[Field] = &[
     field(6, i16::MAX, Kind::String),
     field(6, i16::MAX, Kind::Uuid),

@@ -14,24 +14,14 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse, RequestHeader,
 };
 use kafka_protocol::protocol::StrBytes;
-use kraft_metadata::MetadataImage;
 
+use super::support::cluster::reported_controller_id;
 use super::Handler;
-use crate::kafka::shape::{field, Kind, Shape};
-use crate::kafka::BrokerContext;
-use crate::metadata_cache::CacheQueries;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Kind, Shape};
 
 /// `endpoint_type` for broker endpoints.
 const BROKER_ENDPOINTS: i8 = 1;
-
-/// The id clients are given as "controller": this broker if it is alive,
-/// else the lowest alive broker, else -1.
-pub fn reported_controller_id(ctx: &BrokerContext, image: &MetadataImage) -> i32 {
-    if image.is_broker_alive(ctx.node_id) {
-        return ctx.node_id;
-    }
-    image.alive_brokers().first().map_or(-1, |b| b.id)
-}
 
 /// Serves DescribeCluster.
 pub struct DescribeClusterHandler;

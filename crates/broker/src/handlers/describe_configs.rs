@@ -3,7 +3,7 @@
 //!
 //! In: resources (type + name) with an optional key filter, and whether to
 //! include synonyms. Out, per resource:
-//! - TOPIC: every known topic key (kraft-metadata's [`TOPIC_CONFIGS`]) with
+//! - TOPIC: every known topic key (kraft-metadata's [`TOPIC_CONFIGS`](kraft_metadata::TOPIC_CONFIGS)) with
 //!   its default
 //!   (DEFAULT_CONFIG), overridden by the dynamic values in the image's
 //!   ConfigurationsImage (DYNAMIC_TOPIC_CONFIG), plus dynamic keys this
@@ -27,61 +27,16 @@ use kafka_protocol::messages::{
     ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader,
 };
 use kafka_protocol::protocol::StrBytes;
-use kraft_metadata::{
-    validate_topic_name, ConfigResource, ConfigType, MetadataImage, TOPIC_CONFIGS,
+use kraft_metadata::{validate_topic_name, ConfigResource, ConfigType, MetadataImage};
+
+use super::support::configs::{
+    source, topic_configs, ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC,
 };
-
-use super::writes::ItemError;
+use super::support::writes::ItemError;
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::{BrokerContext, MAX_REQUEST_BYTES};
-
-/// `config_source` codes of DescribeConfigs / CreateTopics.
-pub mod source {
-    pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
-    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
-    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
-    pub const STATIC_BROKER_CONFIG: i8 = 4;
-    pub const DEFAULT_CONFIG: i8 = 5;
-}
-
-/// `resource_type` codes.
-pub const RESOURCE_TOPIC: i8 = 2;
-pub const RESOURCE_BROKER: i8 = 4;
-
-/// One config key's effective value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigEntry {
-    pub name: String,
-    pub kind: ConfigType,
-    pub read_only: bool,
-    /// Every `(value, source)` that sets the key, highest precedence first;
-    /// the first is the effective one.
-    pub values: Vec<(String, i8)>,
-}
-
-impl ConfigEntry {
-    fn new(name: &str, kind: ConfigType, value: &str, source: i8) -> ConfigEntry {
-        ConfigEntry {
-            name: name.to_string(),
-            kind,
-            read_only: false,
-            values: vec![(value.to_string(), source)],
-        }
-    }
-
-    /// Puts a higher-precedence value in front.
-    fn override_with(&mut self, value: &str, source: i8) {
-        self.values.insert(0, (value.to_string(), source));
-    }
-
-    /// The effective `(value, source)`.
-    pub fn effective(&self) -> (&str, i8) {
-        self.values
-            .first()
-            .map_or(("", source::DEFAULT_CONFIG), |(v, s)| (v.as_str(), *s))
-    }
-}
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
+use crate::kafka::MAX_REQUEST_BYTES;
 
 /// Overlays the dynamic keys of `resource` on `entries` with `source`.
 fn overlay(
@@ -99,43 +54,6 @@ fn overlay(
             None => entries.push(ConfigEntry::new(key, ConfigType::Unknown, value, src)),
         }
     }
-}
-
-/// The effective configs of topic `name` (defaults under dynamic values).
-pub fn topic_configs(image: &MetadataImage, name: &str) -> Vec<ConfigEntry> {
-    let resource = ConfigResource::topic(name);
-    let dynamic = image.configs().resource(&resource);
-    topic_configs_with(
-        dynamic
-            .into_iter()
-            .flat_map(|keys| keys.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-    )
-}
-
-/// The effective configs of a topic whose dynamic keys are `dynamic`.
-pub fn topic_configs_with<'a>(
-    dynamic: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Vec<ConfigEntry> {
-    let mut entries: Vec<ConfigEntry> = TOPIC_CONFIGS
-        .iter()
-        .map(|d| {
-            ConfigEntry::new(
-                d.name,
-                d.kind.config_type(),
-                d.default,
-                source::DEFAULT_CONFIG,
-            )
-        })
-        .collect();
-    for (key, value) in dynamic {
-        let src = source::DYNAMIC_TOPIC_CONFIG;
-        match entries.iter_mut().find(|e| e.name == key) {
-            Some(entry) => entry.override_with(value, src),
-            None => entries.push(ConfigEntry::new(key, ConfigType::Unknown, value, src)),
-        }
-    }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    entries
 }
 
 /// The effective configs of this broker (`own` = its id resource) or of the
@@ -255,7 +173,7 @@ fn to_result(entry: ConfigEntry, version: i16, synonyms: bool) -> DescribeConfig
     result
 }
 
-/// The request layout, for [`crate::kafka::shape::check`].
+/// The request layout, for [`crate::handlers::support::shape::check`].
 const RESOURCE: &[Field] = &[
     field(0, i16::MAX, Kind::Int8),
     field(0, i16::MAX, Kind::String),

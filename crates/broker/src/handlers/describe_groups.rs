@@ -14,10 +14,10 @@ use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, RequestHeader,
 };
 
-use super::group_support::{shard, strb};
+use super::support::groups::{shard, strb};
 use super::Handler;
-use crate::kafka::shape::{field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Kind, Shape};
 
 /// `authorized_operations` when the client did not ask for them.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;

@@ -23,12 +23,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kraft_proto::controller::{self as pb, controller_request::Body, controller_response};
 
-use super::writes::{self, kafka_code, ItemError};
+use super::support::writes::{self, kafka_code, ItemError};
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 
-/// The request layout, for [`crate::kafka::shape::check`].
+/// The request layout, for [`crate::handlers::support::shape::check`].
 const TOPIC: &[Field] = &[
     field(0, i16::MAX, Kind::String),
     field(0, i16::MAX, Kind::Int32Array),
@@ -153,7 +153,7 @@ mod tests {
     use kafka_protocol::protocol::Encodable;
 
     use super::*;
-    use crate::kafka::shape::check;
+    use crate::handlers::support::shape::check;
 
     #[test]
     fn declared_shape_matches_the_wire() {

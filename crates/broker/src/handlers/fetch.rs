@@ -46,10 +46,10 @@ use kraft_metadata::MetadataImage;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::partitions::{hosted_partition, resolve_topic, TopicRef};
+use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::partition::FollowerRead;
 use crate::replica::{now_ms, Partition};
 

@@ -17,10 +17,10 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader,
 };
 
-use super::group_support::{ensure_offsets_topic, strb};
+use super::support::groups::{ensure_offsets_topic, strb};
 use super::Handler;
-use crate::kafka::shape::{field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Kind, Shape};
 use crate::metadata_cache::CacheQueries;
 use kraft_metadata::CONSUMER_OFFSETS;
 

@@ -9,11 +9,11 @@
 
 use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse, RequestHeader};
 
-use super::group_support::shard;
+use super::support::groups::shard;
 use super::Handler;
+use crate::context::BrokerContext;
 use crate::group::MemberRef;
-use crate::kafka::shape::{field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::handlers::support::shape::{field, Kind, Shape};
 
 /// Serves Heartbeat.
 pub struct HeartbeatHandler;

@@ -32,11 +32,11 @@ use kraft_metadata::{
 use kraft_proto::controller::{controller_request::Body, AlterConfigsRequest};
 use kraft_proto::metadata::{ConfigRecord, ConfigResourceType};
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
-use super::writes::{self, ItemError};
+use super::support::configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::support::writes::{self, ItemError};
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -143,7 +143,7 @@ fn changes(
     Ok(records)
 }
 
-/// The request layout, for [`crate::kafka::shape::check`].
+/// The request layout, for [`crate::handlers::support::shape::check`].
 const CONFIG: &[Field] = &[
     field(0, i16::MAX, Kind::String),
     field(0, i16::MAX, Kind::Int8),

@@ -17,11 +17,11 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse, RequestHeader};
 use uuid::Uuid;
 
-use super::group_support::{client_id, shard, strb};
+use super::support::groups::{client_id, shard, strb};
 use super::Handler;
+use crate::context::BrokerContext;
 use crate::group::{JoinRequest, JoinResult, Protocol};
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 
 const PROTOCOL: &[Field] = &[
     field(0, i16::MAX, Kind::String),

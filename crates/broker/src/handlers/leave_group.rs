@@ -10,11 +10,11 @@
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse, RequestHeader};
 
-use super::group_support::{shard, strb};
+use super::support::groups::{shard, strb};
 use super::Handler;
+use crate::context::BrokerContext;
 use crate::group::MemberRef;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 
 const MEMBER: &[Field] = &[
     field(3, i16::MAX, Kind::String),

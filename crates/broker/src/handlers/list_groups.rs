@@ -13,10 +13,10 @@ use kafka_protocol::messages::{
     ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse, RequestHeader,
 };
 
-use super::group_support::strb;
+use super::support::groups::strb;
 use super::Handler;
-use crate::kafka::shape::{field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Kind, Shape};
 
 /// The group type of every group this coordinator runs.
 const CLASSIC: &str = "classic";

@@ -19,10 +19,10 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
 
-use super::partitions::{hosted_partition, resolve_topic, TopicRef};
+use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::Partition;
 
 const EARLIEST: i64 = -2;

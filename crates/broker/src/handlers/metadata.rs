@@ -35,10 +35,11 @@ use kraft_metadata::{topic_name, MetadataImage, TopicImage};
 use kraft_proto::controller::{controller_request::Body, CreatableTopic, CreateTopicsRequest};
 use uuid::Uuid;
 
-use super::describe_cluster::reported_controller_id;
-use super::{writes, Handler};
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use super::support::cluster::reported_controller_id;
+use super::support::writes;
+use super::Handler;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::metadata_cache::CacheQueries;
 
 /// A topic the client asked about.
@@ -47,7 +48,7 @@ enum Wanted {
     Id(Uuid),
 }
 
-/// The request layout, for [`crate::kafka::shape::check`].
+/// The request layout, for [`crate::handlers::support::shape::check`].
 const TOPIC: &[Field] = &[
     field(10, i16::MAX, Kind::Uuid),
     field(0, i16::MAX, Kind::String),
@@ -209,7 +210,7 @@ fn describe_topic(
             // A broker that has lost the controllers for a session knows its
             // view is stale and no longer leads: it sends clients elsewhere
             // rather than to itself.
-            let stale_self = p.leader == ctx.node_id && !ctx.replicas.may_lead();
+            let stale_self = p.leader == ctx.node_id && ctx.counts_itself_fenced();
             let leader_usable = p.has_leader()
                 && !stale_self
                 && image

@@ -20,10 +20,10 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use crate::kafka::error::RequestError;
-use crate::kafka::request::encode_response;
-use crate::kafka::shape::{check, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::encode_response;
+use crate::handlers::support::shape::{check, Shape};
+use crate::handlers::support::RequestError;
 
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -37,7 +37,6 @@ pub mod describe_groups;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
-pub mod group_support;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod join_group;
@@ -48,10 +47,9 @@ pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
-pub mod partitions;
 pub mod produce;
+pub mod support;
 pub mod sync_group;
-pub mod writes;
 
 /// A Kafka API served by this broker.
 pub trait Handler {
@@ -62,7 +60,7 @@ pub trait Handler {
     /// The newest version served.
     const MAX_VERSION: i16;
     /// The request's wire layout, checked before decoding (see
-    /// [`crate::kafka::shape`]: it keeps absurd array lengths from reaching
+    /// [`crate::handlers::support::shape`]: it keeps absurd array lengths from reaching
     /// kafka-protocol's preallocating decoder).
     const REQUEST_SHAPE: Shape;
     /// The decoded request.
@@ -193,30 +191,4 @@ registry! {
 }
 
 #[cfg(test)]
-mod shape_tests;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_registered_range_is_one_kafka_protocol_can_decode() {
-        let mut keys: Vec<i16> = SUPPORTED_APIS.iter().map(|s| s.api_key as i16).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        assert_eq!(
-            keys.len(),
-            SUPPORTED_APIS.len(),
-            "an API is registered twice"
-        );
-        for api in SUPPORTED_APIS {
-            let valid = api.api_key.valid_versions();
-            assert!(
-                valid.min <= api.min_version
-                    && api.min_version <= api.max_version
-                    && api.max_version <= valid.max,
-                "{api:?} is outside {valid}"
-            );
-        }
-    }
-}
+mod tests;

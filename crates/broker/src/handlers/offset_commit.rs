@@ -20,12 +20,12 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, RequestHeader};
 
-use super::group_support::shard;
+use super::support::groups::shard;
 use super::Handler;
+use crate::context::BrokerContext;
 use crate::group::records::OffsetValue;
 use crate::group::{MemberRef, OffsetCommit};
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::metadata_cache::CacheQueries;
 use crate::replica::now_ms;
 

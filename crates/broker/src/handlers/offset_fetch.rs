@@ -16,11 +16,11 @@ use kafka_protocol::messages::{
     ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, TopicName,
 };
 
-use super::group_support::{shard, strb};
+use super::support::groups::{shard, strb};
 use super::Handler;
+use crate::context::BrokerContext;
 use crate::group::records::OffsetValue;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 
 const TOPIC: &[Field] = &[
     field(0, i16::MAX, Kind::String),

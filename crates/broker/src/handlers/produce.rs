@@ -30,10 +30,10 @@ use kraft_log::LogAppendInfo;
 use kraft_metadata::MetadataImage;
 use uuid::Uuid;
 
-use super::partitions::{hosted_partition, resolve_topic, TopicRef};
+use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::{now_ms, Partition};
 
 const PARTITION: &[Field] = &[

@@ -13,11 +13,11 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestHeader, SyncGroupRequest, SyncGroupResponse};
 
-use super::group_support::{shard, strb};
+use super::support::groups::{shard, strb};
 use super::Handler;
+use crate::context::BrokerContext;
 use crate::group::{SyncRequest, SyncResult};
-use crate::kafka::shape::{field, Field, Kind, Shape};
-use crate::kafka::BrokerContext;
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
 
 const ASSIGNMENT: &[Field] = &[
     field(0, i16::MAX, Kind::String),

@@ -3,8 +3,9 @@
 //! problems (a bad topic name, an unknown topic) are error codes inside a
 //! response and never show up here.
 
-use kafka_protocol::messages::ApiKey;
 use kraft_kafka_client::frame::FrameError;
+
+use crate::handlers::support::RequestError;
 
 /// Why a connection stopped reading frames.
 #[derive(Debug, thiserror::Error)]
@@ -27,37 +28,4 @@ impl From<FrameError> for ConnectionError {
             FrameError::EofMidFrame { buffered } => ConnectionError::EofMidFrame { buffered },
         }
     }
-}
-
-/// Why one request frame could not be served.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    #[error("a {len}-byte frame is too short for a request header")]
-    ShortFrame { len: usize },
-    #[error("unknown API key {0}")]
-    UnknownApiKey(i16),
-    #[error("API {0:?} is not served by this listener")]
-    UnsupportedApi(ApiKey),
-    #[error("{api:?} v{version} is not supported (this broker serves v{min} to v{max})")]
-    UnsupportedVersion {
-        api: ApiKey,
-        version: i16,
-        min: i16,
-        max: i16,
-    },
-    #[error("undecodable {api:?} v{version} {part}: {reason}")]
-    Malformed {
-        api: ApiKey,
-        version: i16,
-        part: &'static str,
-        reason: String,
-    },
-    #[error("a {api:?} request that expects no response failed")]
-    FailedWithoutResponse { api: ApiKey },
-    #[error("cannot encode the {api:?} v{version} response: {reason}")]
-    Encode {
-        api: ApiKey,
-        version: i16,
-        reason: String,
-    },
 }

@@ -13,13 +13,13 @@
 //! Out: the encoded response header and body, or a [`RequestError`] that
 //! makes the caller close the connection.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::Decodable;
 
+use crate::context::BrokerContext;
+use crate::handlers::support::{encode_response, RequestError};
 use crate::handlers::{self, api_versions::ApiVersionsHandler};
-use crate::kafka::error::RequestError;
-use crate::kafka::BrokerContext;
 
 /// The fields every request header starts with, read without decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,37 +80,4 @@ pub async fn serve_request(
             }
         })?;
     handlers::dispatch(ctx, api, &header, frame).await
-}
-
-/// Encodes a whole response frame: the size prefix, the response header
-/// (at the API's response header version) and `body` at `version`. The
-/// prefix is reserved up front so the frame goes to the socket as it is.
-pub fn encode_response<R: Encodable>(
-    api: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &R,
-) -> Result<BytesMut, RequestError> {
-    let encode_error = |reason: String| RequestError::Encode {
-        api,
-        version,
-        reason,
-    };
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let header_version = api.response_header_version(version);
-    let size = header
-        .compute_size(header_version)
-        .and_then(|h| Ok(h + body.compute_size(version)?))
-        .map_err(|e| encode_error(e.to_string()))?;
-    let mut out = BytesMut::with_capacity(4 + size);
-    out.put_i32(0);
-    header
-        .encode(&mut out, header_version)
-        .map_err(|e| encode_error(e.to_string()))?;
-    body.encode(&mut out, version)
-        .map_err(|e| encode_error(e.to_string()))?;
-    let len = i32::try_from(out.len() - 4)
-        .map_err(|_| encode_error(format!("{} bytes is too large for a frame", out.len())))?;
-    out[..4].copy_from_slice(&len.to_be_bytes());
-    Ok(out)
 }

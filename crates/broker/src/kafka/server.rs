@@ -9,8 +9,8 @@
 //! likewise serves one request per connection at a time).
 //!
 //! While the broker counts itself fenced (see
-//! [`ReplicaManager::may_lead`](crate::replica::ReplicaManager::may_lead))
-//! connections are closed at their next request instead of served.
+//! [`BrokerContext::counts_itself_fenced`]) connections are closed at their
+//! next request instead of served.
 //!
 //! Shutdown: when the flag turns true (or its sender is dropped) the
 //! listener stops accepting, every connection finishes the request it is
@@ -23,9 +23,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::context::BrokerContext;
 use crate::kafka::error::ConnectionError;
 use crate::kafka::request::serve_request;
-use crate::kafka::{BrokerContext, MAX_REQUEST_BYTES};
+use crate::kafka::MAX_REQUEST_BYTES;
 
 /// The Kafka protocol listener.
 pub struct KafkaServer;
@@ -120,7 +121,7 @@ async fn serve_connection(
             // A broker that counts itself fenced (no heartbeat answered for a
             // session) has stale metadata and leads nothing: it hangs up, so
             // the client turns to a broker that knows the cluster as it is.
-            if !ctx.replicas.may_lead() {
+            if ctx.counts_itself_fenced() {
                 tracing::debug!(%peer, "fenced: closing a client connection");
                 return Ok(());
             }

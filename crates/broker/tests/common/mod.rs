@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kraft_broker::kafka::{BrokerConfig, BrokerContext, KafkaServer};
 use kraft_broker::replica::ReplicaFetchers;
+use kraft_broker::{BrokerConfig, BrokerContext, BrokerState, KafkaServer};
 use kraft_broker::{
     CacheQueries, ControllerChannel, GroupCoordinator, GroupCoordinatorConfig, MetadataCache,
     ReplicaManager, ReplicaManagerConfig,
@@ -114,6 +114,8 @@ impl Harness {
                 replicas,
                 MetadataCache::new(controller.image()),
             ),
+            // No lifecycle runs here: the broker counts itself unfenced.
+            state: watch::channel(BrokerState::Running { epoch: 1 }).1,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(KafkaServer::serve(kafka_listener, ctx.clone(), shutdown_rx));

@@ -16,8 +16,8 @@ use kraft_proto::controller::{
 };
 
 use super::writes;
+use crate::context::BrokerContext;
 use crate::group::Shard;
-use crate::kafka::BrokerContext;
 use crate::metadata_cache::CacheQueries;
 use kraft_metadata::CONSUMER_OFFSETS;
 

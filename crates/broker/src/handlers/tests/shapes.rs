@@ -18,8 +18,8 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
-use super::*;
-use crate::kafka::shape::check;
+use crate::handlers::support::shape::check;
+use crate::handlers::*;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())

@@ -14,7 +14,7 @@ use kafka_protocol::error::ResponseError;
 use kraft_metadata::MetadataImage;
 use uuid::Uuid;
 
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
 use crate::replica::{Partition, PartitionLookup};
 
 /// A topic as a request names it.

@@ -14,7 +14,7 @@ use kraft_controller::ClientError;
 use kraft_proto::controller::{controller_request::Body, ControllerResponse};
 use tokio::time::Instant;
 
-use crate::kafka::BrokerContext;
+use crate::context::BrokerContext;
 
 /// An error code and message for one item of a response.
 #[derive(Clone, Debug, PartialEq, Eq)]
