@@ -1,6 +1,7 @@
 //! The controller side of Kraft: the [`QuorumController`] that owns the
 //! cluster metadata, the CONTROLLER listener that serves Raft peers, brokers
-//! and `kraftctl`, and the clients that talk to it.
+//! and `kraftctl`. The clients that talk to it ([`QuorumClient`],
+//! [`ControllerConnection`]) live in `kraft-rpc` and are re-exported here.
 //!
 //! Data enters as requests on the CONTROLLER listener ([`rpc_server`]) and as
 //! committed entries from the Raft thread; it leaves as committed metadata
@@ -11,7 +12,6 @@
 #![forbid(unsafe_code)]
 
 mod alter_partition;
-pub mod client;
 mod cluster_control;
 mod config_control;
 pub mod controller_node;
@@ -28,7 +28,7 @@ pub mod rpc_server;
 mod snapshot_policy;
 mod topic_name;
 
-pub use client::{ClientError, ControllerConnection, QuorumClient};
 pub use controller_node::{ControllerNode, ControllerNodeConfig, ControllerNodeError};
 pub use error::ControllerError;
+pub use kraft_rpc::{ClientError, ControllerConnection, QuorumClient};
 pub use quorum_controller::LeaderBalanceSettings;
