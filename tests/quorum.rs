@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kraft_controller::error_codes::{INCONSISTENT_CLUSTER_ID, NOT_CONTROLLER, SNAPSHOT_NOT_FOUND};
-use kraft_controller::{ClientError, ControllerConnection, QuorumClient};
+use kafka_protocol::ResponseError;
 use kraft_metadata::MetadataImage;
 use kraft_proto::controller::controller_request::Body;
 use kraft_proto::controller::DescribeQuorumRequest;
 use kraft_raft::RaftRole;
+use kraft_rpc::{error_code, ClientError, ControllerConnection, QuorumClient};
 use kraft_testkit::{set_broker_config, wait_for, TestCluster};
 
 /// The image's contents, without its offset (no-op records move the offset
@@ -121,7 +121,9 @@ async fn a_minority_cannot_commit_and_catches_up_once_healed() {
     )
     .await;
     match result {
-        Ok(Err(ClientError::Server(e))) => assert_eq!(e.code, NOT_CONTROLLER, "{e}"),
+        Ok(Err(ClientError::Server(e))) => {
+            assert_eq!(e.code, error_code(ResponseError::NotController), "{e}")
+        }
         other => panic!("a minority leader must not commit: {other:?}"),
     }
 
@@ -300,7 +302,7 @@ async fn requests_for_another_cluster_are_refused() {
         .unwrap();
     match conn.call(set_broker_config("x", "y")).await {
         Err(ClientError::Server(e)) => {
-            assert_eq!(e.code, INCONSISTENT_CLUSTER_ID);
+            assert_eq!(e.code, error_code(ResponseError::InconsistentClusterId));
             assert!(e.message.contains(cluster.cluster_id()), "{e}");
         }
         other => panic!("expected INCONSISTENT_CLUSTER_ID, got {other:?}"),
@@ -488,7 +490,11 @@ async fn download_snapshot(conn: &mut ControllerConnection, offset: u64) -> Opti
                     return Some(bytes);
                 }
             }
-            Err(ClientError::Server(e)) if e.code == SNAPSHOT_NOT_FOUND => return None,
+            Err(ClientError::Server(e))
+                if e.code == error_code(ResponseError::SnapshotNotFound) =>
+            {
+                return None
+            }
             Err(e) => panic!("FetchSnapshot failed: {e}"),
         }
     }

@@ -18,12 +18,11 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kraft::kafka_admin;
-use kraft_controller::error_codes::error_name;
-use kraft_controller::{ClientError, QuorumClient};
 use kraft_proto::controller::{
     controller_request::Body, controller_response, DescribeQuorumRequest, DescribeQuorumResponse,
     ReplicaState,
 };
+use kraft_rpc::{error_name, ClientError, QuorumClient};
 use serde_json::json;
 
 #[path = "kraftctl/groups.rs"]

@@ -32,7 +32,7 @@ use crate::metadata_loader::{
 use crate::replica::{
     isr_manager, ReplicaFetchers, ReplicaManager, ReplicaManagerConfig, ReplicaPublisher,
 };
-use kraft_raft::NetworkFault;
+use kraft_rpc::NetworkFault;
 
 #[derive(Clone)]
 pub struct BrokerNodeConfig {

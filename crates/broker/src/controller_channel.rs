@@ -15,12 +15,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kraft_controller::error_codes::UNKNOWN_SERVER_ERROR;
-use kraft_controller::{ClientError, ControllerError, QuorumClient};
+use kafka_protocol::ResponseError;
 use kraft_proto::controller::{
     controller_request::Body, controller_response, AlterPartitionRequest, AlterPartitionResponse,
     ControllerResponse,
 };
+use kraft_rpc::{error_code, ClientError, ControllerError, QuorumClient};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -107,7 +107,7 @@ impl ControllerChannel {
                 Ok((r, response.committed_offset))
             }
             other => Err(ClientError::Server(ControllerError::new(
-                UNKNOWN_SERVER_ERROR,
+                error_code(ResponseError::UnknownServerError),
                 format!("the controller answered AlterPartition with {other:?}"),
             ))),
         }

@@ -16,14 +16,12 @@
 
 use std::time::Duration;
 
-use kraft_controller::error_codes::{
-    BROKER_ID_NOT_REGISTERED, INCONSISTENT_CLUSTER_ID, STALE_BROKER_EPOCH,
-};
-use kraft_controller::{ClientError, QuorumClient};
+use kafka_protocol::ResponseError;
 use kraft_proto::controller::controller_request::Body;
 use kraft_proto::controller::controller_response::Body as Resp;
 use kraft_proto::controller::{BrokerHeartbeatRequest, BrokerRegistrationRequest};
 use kraft_proto::metadata::Endpoint;
+use kraft_rpc::{ClientError, QuorumClient};
 use tokio::sync::watch;
 
 use crate::metadata_cache::MetadataCache;
@@ -135,7 +133,8 @@ impl BrokerLifecycle {
                     }
                 }
                 Err(ClientError::Server(e))
-                    if e.code == STALE_BROKER_EPOCH || e.code == BROKER_ID_NOT_REGISTERED =>
+                    if e.is(ResponseError::StaleBrokerEpoch)
+                        || e.is(ResponseError::BrokerIdNotRegistered) =>
                 {
                     tracing::warn!(node = self.config.node_id, error = %e, "registration lost; registering again");
                     epoch = match self.register().await {
@@ -191,7 +190,7 @@ impl BrokerLifecycle {
                         return Some(r.broker_epoch);
                     }
                 }
-                Err(ClientError::Server(e)) if e.code == INCONSISTENT_CLUSTER_ID => {
+                Err(ClientError::Server(e)) if e.is(ResponseError::InconsistentClusterId) => {
                     tracing::error!(node = self.config.node_id, error = %e, "the controller quorum refused this broker");
                     self.state.send_replace(BrokerState::Refused);
                     return None;

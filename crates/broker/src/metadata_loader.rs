@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kraft_controller::error_codes::SNAPSHOT_NOT_FOUND;
-use kraft_controller::{ClientError, QuorumClient};
+use kafka_protocol::ResponseError;
 use kraft_metadata::{snapshot, MetadataDelta, MetadataImage};
 use kraft_proto::controller::controller_request::Body;
 use kraft_proto::controller::controller_response::Body as Resp;
 use kraft_proto::controller::{FetchMetadataRequest, FetchMetadataResponse, FetchSnapshotRequest};
 use kraft_proto::metadata::{RecordBatch, SnapshotHeader};
+use kraft_rpc::{ClientError, QuorumClient};
 use prost::Message as _;
 use tokio::sync::watch;
 
@@ -322,7 +322,9 @@ async fn download_snapshot(
                     return Ok(Some(Bytes::from(bytes)));
                 }
             }
-            Err(ClientError::Server(e)) if e.code == SNAPSHOT_NOT_FOUND => return Ok(None),
+            Err(ClientError::Server(e)) if e.is(ResponseError::SnapshotNotFound) => {
+                return Ok(None)
+            }
             Err(e) => return Err(e),
         }
     }

@@ -30,7 +30,7 @@ use kraft_proto::metadata::{
     metadata_record::Record, ConfigRecord, ConfigResourceType, MetadataRecord,
 };
 
-use crate::error::ControllerError;
+use crate::error::{invalid_config, ControllerError};
 
 // The controller's RPCs carry Kafka error codes as i32.
 const INVALID_CONFIG: i32 = ResponseError::InvalidConfig.code() as i32;
@@ -88,7 +88,7 @@ pub fn validate_topic_configs<'a>(
     configs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<(), ControllerError> {
     for (key, value) in configs {
-        validate_topic_config(key, value)?;
+        validate_topic_config(key, value).map_err(invalid_config)?;
     }
     Ok(())
 }

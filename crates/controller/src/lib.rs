@@ -1,6 +1,7 @@
 //! The controller side of Kraft: the [`QuorumController`] that owns the
 //! cluster metadata, the CONTROLLER listener that serves Raft peers, brokers
-//! and `kraftctl`, and the clients that talk to it.
+//! and `kraftctl`. The clients that talk to it ([`QuorumClient`],
+//! [`ControllerConnection`]) live in `kraft-rpc` and are re-exported here.
 //!
 //! Data enters as requests on the CONTROLLER listener ([`rpc_server`]) and as
 //! committed entries from the Raft thread; it leaves as committed metadata
@@ -12,13 +13,11 @@
 
 mod alter_partition;
 mod broker_fencing;
-pub mod client;
 mod cluster_control;
 mod config_control;
 pub mod controller_node;
 mod controller_result;
 mod error;
-pub mod error_codes;
 mod leader_election;
 mod partition_change;
 mod placement;
@@ -28,7 +27,7 @@ mod replication_control;
 pub mod rpc_server;
 mod snapshot_policy;
 
-pub use client::{ClientError, ControllerConnection, QuorumClient};
 pub use controller_node::{ControllerNode, ControllerNodeConfig, ControllerNodeError};
 pub use error::ControllerError;
+pub use kraft_rpc::{ClientError, ControllerConnection, QuorumClient};
 pub use quorum_controller::LeaderBalanceSettings;

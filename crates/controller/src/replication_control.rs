@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::config_control::validate_topic_configs;
 use crate::controller_result::ControllerResult;
-use crate::error::{code, ControllerError};
+use crate::error::{code, invalid_topic_name, ControllerError};
 use crate::placement::{
     is_usable, place_replicas, usable_brokers, validate_manual_assignment, UsableBroker,
 };
@@ -103,7 +103,7 @@ fn create_topic(
     created: &[&str],
 ) -> Result<(CreateTopicResult, Vec<MetadataRecord>), ControllerError> {
     let name = topic.name.as_str();
-    validate_topic_name(name)?;
+    validate_topic_name(name).map_err(invalid_topic_name)?;
     if image.topics().topic_by_name(name).is_some() {
         return Err(ControllerError::new(
             code(ResponseError::TopicAlreadyExists),

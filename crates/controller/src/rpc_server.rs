@@ -29,8 +29,9 @@ use kraft_proto::controller::{
     FetchMetadataResponse, FetchSnapshotRequest, FetchSnapshotResponse, LeaderHint, ReplicaState,
 };
 use kraft_raft::storage::ReadCommitted;
-use kraft_raft::transport::{decode_raft_messages, frame_codec};
+use kraft_raft::transport::decode_raft_messages;
 use kraft_raft::{NetworkFault, RaftHandle, RaftRole};
+use kraft_rpc::frame_codec;
 use prost::Message as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};

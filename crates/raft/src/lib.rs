@@ -27,5 +27,6 @@ pub use driver::{
     start_raft, CommittedEntry, Leadership, RaftEvent, RaftHandle, RaftRole, RaftStatus,
     RaftTiming, ReplicaProgress,
 };
+pub use kraft_rpc::{NetworkFault, NoFaults};
 pub use raft::eraftpb::{Entry, Message};
-pub use transport::{NetworkFault, NoFaults, PeerTransport};
+pub use transport::PeerTransport;

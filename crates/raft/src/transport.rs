@@ -7,9 +7,10 @@
 //! drops messages; the task tells the Raft thread the peer is unreachable
 //! (and whether a snapshot it carried got through) so raft-rs re-probes.
 //!
-//! Frames are length-delimited protobuf ([`frame_codec`]), the same framing
-//! the CONTROLLER listener reads. A [`NetworkFault`] lets the testkit cut
-//! chosen links: a cut link drops messages in both the sender and receiver.
+//! Frames are length-delimited protobuf (`kraft_rpc::frame_codec`), the same
+//! framing the CONTROLLER listener reads. A [`NetworkFault`] lets the testkit
+//! cut chosen links: a cut link drops messages in both the sender and
+//! receiver.
 
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use futures::SinkExt;
 use kraft_proto::controller::{controller_request, ControllerRequest};
 use kraft_proto::raft::RaftMessages;
+use kraft_rpc::{frame_codec, NetworkFault};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::Message;
@@ -31,32 +33,6 @@ use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 
 use crate::handle::Input;
 use crate::ids::{is_snapshot, node_id, raft_id};
-
-/// The largest frame either side accepts: a snapshot travels in one message.
-pub const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;
-
-/// The framing of every CONTROLLER connection: a u32 big-endian length, then
-/// that many bytes of protobuf.
-pub fn frame_codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME_BYTES)
-        .new_codec()
-}
-
-/// Decides whether traffic from one node to another gets through. Tests
-/// implement it to cut links; production uses [`NoFaults`].
-pub trait NetworkFault: Send + Sync {
-    fn allows(&self, from: i32, to: i32) -> bool;
-}
-
-/// Every link works.
-pub struct NoFaults;
-
-impl NetworkFault for NoFaults {
-    fn allows(&self, _from: i32, _to: i32) -> bool {
-        true
-    }
-}
 
 const PEER_QUEUE: usize = 4096;
 const MAX_MESSAGES_PER_FRAME: usize = 256;

@@ -21,6 +21,7 @@ use kafka_protocol::messages::{
     ApiKey, ElectLeadersRequest, ElectLeadersResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 use kraft_proto::controller::{self as pb, controller_request::Body, controller_response};
 
 use super::support::writes::{self, kafka_code, ItemError};
@@ -84,7 +85,7 @@ impl Handler for ElectLeadersHandler {
                 Some(controller_response::Body::ElectLeaders(r)) => r.results,
                 _ => {
                     let e = ItemError {
-                        code: kafka_code(kraft_controller::error_codes::UNKNOWN_SERVER_ERROR),
+                        code: ResponseError::UnknownServerError.code(),
                         message: "the controller sent an unexpected answer".to_string(),
                     };
                     return failed(response, header, named.as_deref(), &e);

@@ -27,7 +27,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
-use kraft_raft::NetworkFault;
+use kraft_rpc::NetworkFault;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use uuid::Uuid;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
-use kraft_controller::ClientError;
 use kraft_proto::controller::{controller_request::Body, ControllerResponse};
+use kraft_rpc::ClientError;
 use tokio::time::Instant;
 
 use crate::context::BrokerContext;
