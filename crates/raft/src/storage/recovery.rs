@@ -4,8 +4,13 @@
 //! 2. Load `quorum-state` (term, vote, commit, voters).
 //! 3. Load the newest checkpoint; its name gives the snapshot index `S` and term.
 //! 4. Delete segments that end before `S` (compaction a crash cut short),
-//!    then scan the rest in order: a torn tail of the last segment is cut off
-//!    with a warning, any other damage is [`StorageError::Corrupt`].
+//!    then scan the rest in order. Past the recovery point (in the last
+//!    segment, after the persisted commit index or `S`, whichever is
+//!    higher) the first invalid frame ends the log: it and everything after
+//!    it is cut off with a warning naming the file, position and bytes
+//!    dropped. At or below the point any damage is
+//!    [`StorageError::Corrupt`] (see the crate-level storage docs for why
+//!    that point is safe).
 //! 5. A log that ends before `S`, or disagrees with the snapshot's term at
 //!    `S`, is what remains of a log a leader's snapshot replaced: deleted.
 //!    Since segments are deleted newest first (see `segment_log`), a crash
@@ -27,7 +32,7 @@ use super::checkpoint;
 use super::fsutil::{io_err, remove_file, sync_dir, TMP_SUFFIX};
 use super::log_state::{LogState, SnapshotInfo};
 use super::quorum_state;
-use super::segment;
+use super::segment::{self, SEALED};
 use super::segment_log::{SegmentFile, SegmentLog};
 use super::{StorageError, StorageOptions};
 
@@ -94,7 +99,10 @@ pub(crate) fn recover(
         remove_file(path)?;
     }
 
-    let mut scan = scan_segments(&segment_files, snap_index)?;
+    // Everything up to the persisted commit index (or the snapshot) was
+    // fsynced before it was recorded: the recovery point of the last segment.
+    let synced_through = stored.as_ref().map_or(0, |qs| qs.commit).max(snap_index);
+    let mut scan = scan_segments(&segment_files, snap_index, synced_through)?;
     let stale_term = scan.term_at_snapshot.is_some_and(|t| t != snap_term);
     if !scan.segments.is_empty() && (scan.next_index <= snap_index || stale_term) {
         tracing::warn!(
@@ -192,7 +200,13 @@ struct ScannedLog {
     dir_changed: bool,
 }
 
-fn scan_segments(files: &[(u64, PathBuf)], snap_index: u64) -> Result<ScannedLog, StorageError> {
+/// Scans `files` in order. Sealed segments must be intact; the last one may
+/// end in an unsynced tail after the entry at `synced_through`, cut here.
+fn scan_segments(
+    files: &[(u64, PathBuf)],
+    snap_index: u64,
+    synced_through: u64,
+) -> Result<ScannedLog, StorageError> {
     let mut log = ScannedLog {
         segments: Vec::new(),
         entries: Vec::new(),
@@ -214,13 +228,16 @@ fn scan_segments(files: &[(u64, PathBuf)], snap_index: u64) -> Result<ScannedLog
             });
         }
         let data = fs::read(path).map_err(io_err(path))?;
-        let scanned = segment::scan(path, &data, *base, is_last)?;
+        let recovery_point = if is_last { synced_through } else { SEALED };
+        let scanned = segment::scan(path, &data, *base, recovery_point)?;
         if let Some(reason) = &scanned.torn {
             tracing::warn!(
                 file = %path.display(),
-                offset = scanned.valid_len,
+                position = scanned.valid_len,
+                dropped = data.len() as u64 - scanned.valid_len,
+                synced_through,
                 reason = %reason,
-                "truncating a torn write at the end of the log"
+                "truncating the log at an invalid frame past its recovery point"
             );
             log.dir_changed = true;
             if scanned.valid_len == 0 {

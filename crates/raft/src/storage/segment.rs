@@ -7,10 +7,10 @@
 //! frames:  length u32 BE | crc32c(payload) u32 BE | payload (eraftpb::Entry, protobuf)
 //! ```
 //!
-//! [`scan`] validates a whole file. In the last segment, a damaged tail that
-//! a crash during an unsynced write can leave is reported as `torn` (the
-//! caller truncates it); anything else is [`StorageError::Corrupt`] with the
-//! file and byte offset.
+//! [`scan`] validates a whole file against a recovery point: past it (in the
+//! last segment, after the persisted commit index) the first invalid frame
+//! is reported as `torn`, an unsynced tail the caller truncates; at or below
+//! it any damage is [`StorageError::Corrupt`] with the file and byte offset.
 
 use std::path::Path;
 
@@ -67,6 +67,10 @@ pub(crate) fn encode_frame(entry: &Entry, out: &mut Vec<u8>) -> Result<(), Stora
     Ok(())
 }
 
+/// The `synced_through` of a sealed segment: every byte was fsynced when
+/// the log rolled past it, so any damage in it is corruption.
+pub(crate) const SEALED: u64 = u64::MAX;
+
 /// What [`scan`] found in one segment file.
 #[derive(Debug)]
 pub(crate) struct ScannedSegment {
@@ -74,17 +78,26 @@ pub(crate) struct ScannedSegment {
     pub entries: Vec<(Entry, u64)>,
     /// Bytes of the file that are valid (header plus whole frames).
     pub valid_len: u64,
-    /// Why the bytes after `valid_len` are a torn tail to cut off, if any.
+    /// Why the bytes after `valid_len` are an unsynced tail to cut off, if any.
     pub torn: Option<String>,
 }
 
 /// Validates the segment file `path` whose content is `data` and whose file
-/// name says it starts at `base`. `is_last` allows a torn tail.
+/// name says it starts at `base`.
+///
+/// `synced_through` is the recovery point: entries up to that index were
+/// fsynced ([`SEALED`] for a sealed segment), so damage where they should be
+/// is [`StorageError::Corrupt`]. Past it, the first invalid frame (cut short,
+/// bad length or checksum, zeros, undecodable, out of sequence) ends the
+/// log, whatever follows it: a power loss can leave unsynced pages unwritten
+/// or garbage while later ones reached the disk. It is reported as `torn`.
+/// A segment wholly past the point whose header is a prefix of the header
+/// or zeros (created, never synced) is torn at 0.
 pub(crate) fn scan(
     path: &Path,
     data: &[u8],
     base: u64,
-    is_last: bool,
+    synced_through: u64,
 ) -> Result<ScannedSegment, StorageError> {
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
         file: path.to_path_buf(),
@@ -93,26 +106,27 @@ pub(crate) fn scan(
     };
     let file_len = data.len() as u64;
     let expected_header = header();
-    if file_len < HEADER_LEN {
-        // A crash right after the file was created.
-        let is_prefix = expected_header.starts_with(data) || data.iter().all(|&b| b == 0);
-        if is_last && is_prefix {
+    let head = &data[..data.len().min(HEADER_LEN as usize)];
+    if file_len < HEADER_LEN || head != expected_header {
+        let unwritten = expected_header.starts_with(head) || head.iter().all(|&b| b == 0);
+        if base > synced_through && unwritten {
+            // A crash soon after the file was created.
             return Ok(ScannedSegment {
                 entries: Vec::new(),
                 valid_len: 0,
-                torn: Some(format!("incomplete {file_len}-byte segment header")),
+                torn: Some(format!("unwritten segment header in {file_len} bytes")),
             });
         }
-        return Err(corrupt(
-            0,
-            format!("{file_len}-byte file is shorter than a segment header"),
-        ));
-    }
-    if &data[..8] != MAGIC {
-        return Err(corrupt(0, "bad segment magic".to_string()));
-    }
-    let version = be_u32(&data[8..12]);
-    if version != VERSION {
+        if file_len < HEADER_LEN {
+            return Err(corrupt(
+                0,
+                format!("{file_len}-byte file is shorter than a segment header"),
+            ));
+        }
+        if &data[..8] != MAGIC {
+            return Err(corrupt(0, "bad segment magic".to_string()));
+        }
+        let version = be_u32(&data[8..12]);
         return Err(corrupt(
             8,
             format!("unsupported segment format version {version}"),
@@ -126,59 +140,57 @@ pub(crate) fn scan(
         if pos == file_len {
             break None;
         }
-        let rest = &data[pos as usize..];
-        if is_last && rest.iter().all(|&b| b == 0) {
-            break Some(format!("{} zero bytes at the end", rest.len()));
-        }
-        if (rest.len() as u64) < FRAME_HEADER_LEN {
-            if is_last {
-                break Some(format!("incomplete {}-byte frame header", rest.len()));
+        match read_frame(&data[pos as usize..], expected_index) {
+            Ok((entry, frame_len)) => {
+                entries.push((entry, pos));
+                expected_index += 1;
+                pos += frame_len;
             }
-            return Err(corrupt(pos, "incomplete frame header".to_string()));
+            Err(reason) if expected_index > synced_through => break Some(reason),
+            Err(reason) => return Err(corrupt(pos, reason)),
         }
-        let len = u64::from(be_u32(&rest[..4]));
-        let crc = be_u32(&rest[4..8]);
-        let end = pos + FRAME_HEADER_LEN + len;
-        if end > file_len {
-            let reason = format!(
-                "{len}-byte frame runs {} bytes past the end",
-                end - file_len
-            );
-            if is_last {
-                break Some(reason);
-            }
-            return Err(corrupt(pos, reason));
-        }
-        let payload = &rest[FRAME_HEADER_LEN as usize..(FRAME_HEADER_LEN + len) as usize];
-        if crc32c::crc32c(payload) != crc {
-            if is_last && end == file_len {
-                break Some("checksum mismatch in the last frame".to_string());
-            }
-            return Err(corrupt(pos, "frame checksum mismatch".to_string()));
-        }
-        if len == 0 {
-            return Err(corrupt(pos, "empty frame".to_string()));
-        }
-        let entry = Entry::parse_from_bytes(payload)
-            .map_err(|e| corrupt(pos, format!("undecodable raft entry: {e}")))?;
-        if entry.index != expected_index {
-            return Err(corrupt(
-                pos,
-                format!(
-                    "expected entry index {expected_index}, found {}",
-                    entry.index
-                ),
-            ));
-        }
-        entries.push((entry, pos));
-        expected_index += 1;
-        pos = end;
     };
     Ok(ScannedSegment {
         entries,
         valid_len: pos,
         torn,
     })
+}
+
+/// Decodes the frame at the start of `rest`, which must hold the entry at
+/// `expected_index`: the entry and the frame's length, or why it is invalid.
+fn read_frame(rest: &[u8], expected_index: u64) -> Result<(Entry, u64), String> {
+    if rest.iter().all(|&b| b == 0) {
+        return Err(format!("{} zero bytes to the end", rest.len()));
+    }
+    if (rest.len() as u64) < FRAME_HEADER_LEN {
+        return Err(format!("incomplete {}-byte frame header", rest.len()));
+    }
+    let len = u64::from(be_u32(&rest[..4]));
+    let crc = be_u32(&rest[4..8]);
+    let frame_len = FRAME_HEADER_LEN + len;
+    if frame_len > rest.len() as u64 {
+        return Err(format!(
+            "{len}-byte frame runs {} bytes past the end",
+            frame_len - rest.len() as u64
+        ));
+    }
+    let payload = &rest[FRAME_HEADER_LEN as usize..frame_len as usize];
+    if crc32c::crc32c(payload) != crc {
+        return Err("frame checksum mismatch".to_string());
+    }
+    if len == 0 {
+        return Err("empty frame".to_string());
+    }
+    let entry =
+        Entry::parse_from_bytes(payload).map_err(|e| format!("undecodable raft entry: {e}"))?;
+    if entry.index != expected_index {
+        return Err(format!(
+            "expected entry index {expected_index}, found {}",
+            entry.index
+        ));
+    }
+    Ok((entry, frame_len))
 }
 
 #[cfg(test)]
@@ -215,7 +227,7 @@ mod tests {
     #[test]
     fn scans_clean_segment() {
         let (data, offsets) = segment(5, 3);
-        let s = scan(Path::new("x"), &data, 5, false).unwrap();
+        let s = scan(Path::new("x"), &data, 5, SEALED).unwrap();
         assert_eq!(s.torn, None);
         assert_eq!(s.valid_len, data.len() as u64);
         let found: Vec<_> = s.entries.iter().map(|(e, o)| (e.index, *o)).collect();
@@ -230,20 +242,20 @@ mod tests {
         let (mut data, _) = segment(1, 2);
         let len = data.len() as u64;
         data.extend_from_slice(&[0u8; 100]);
-        let s = scan(Path::new("x"), &data, 1, true).unwrap();
+        let s = scan(Path::new("x"), &data, 1, 0).unwrap();
         assert_eq!((s.entries.len(), s.valid_len), (2, len));
         assert!(s.torn.is_some());
-        assert!(scan(Path::new("x"), &data, 1, false).is_err());
+        assert!(scan(Path::new("x"), &data, 1, SEALED).is_err());
 
-        let s = scan(Path::new("x"), &header()[..5], 1, true).unwrap();
+        let s = scan(Path::new("x"), &header()[..5], 1, 0).unwrap();
         assert_eq!((s.entries.len(), s.valid_len), (0, 0));
-        assert!(scan(Path::new("x"), b"KRAFTXX", 1, true).is_err());
+        assert!(scan(Path::new("x"), b"KRAFTXX", 1, 0).is_err());
     }
 
     #[test]
     fn wrong_first_index_is_corrupt() {
         let (data, _) = segment(1, 2);
-        let err = scan(Path::new("x"), &data, 2, true).unwrap_err();
+        let err = scan(Path::new("x"), &data, 2, 2).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -254,5 +266,9 @@ mod tests {
             ),
             "{err}"
         );
+        // Past the recovery point it ends the log instead.
+        let s = scan(Path::new("x"), &data, 2, 1).unwrap();
+        assert_eq!((s.entries.len(), s.valid_len), (0, HEADER_LEN));
+        assert!(s.torn.is_some());
     }
 }

@@ -1,12 +1,14 @@
 //! Storage tests, all in temporary directories: log append/recovery
 //! ([`log`]), snapshots and compaction ([`snapshots`]), crashes part way
-//! through deleting segments ([`interrupted_deletions`]), the `raft::Storage`
+//! through deleting segments ([`interrupted_deletions`]), damage in the
+//! unsynced tail after a power loss ([`unsynced_tail`]), the `raft::Storage`
 //! contract and the committed-log reader ([`contract`]).
 
 mod contract;
 mod interrupted_deletions;
 mod log;
 mod snapshots;
+mod unsynced_tail;
 
 use std::fs;
 use std::path::{Path, PathBuf};
