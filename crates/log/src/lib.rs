@@ -32,9 +32,12 @@
 //!   (both off by default), and whenever a segment has rolled (its fsync is
 //!   deferred to that flush). [`PartitionLog::close`] flushes too.
 //! - The recovery point (everything below it fsynced) moves at each flush
-//!   and is saved by [`PartitionLog::checkpoint`] and `close`; after an
-//!   unclean stop, recovery scans and validates every segment from the one
-//!   holding it, cuts a torn tail, and fsyncs what it scanned.
+//!   and is saved by [`PartitionLog::checkpoint`] and `close` (and lowered
+//!   at once by a truncation below it); after an unclean stop, recovery
+//!   scans and validates every segment from the one holding it, truncates
+//!   the log at the first invalid batch past it (what follows may be
+//!   unflushed pages), reports an invalid batch below it as
+//!   [`LogError::Corrupt`], and fsyncs what it scanned.
 //! - The high watermark is saved only by `checkpoint` and `close`; after a
 //!   crash it comes back as last checkpointed, clamped to the recovered log.
 //! - The leader-epoch checkpoint is written and fsynced when an epoch

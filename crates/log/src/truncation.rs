@@ -5,7 +5,8 @@
 //! In: the offset the replica fetcher computed from OffsetsForLeaderEpoch.
 //! Out: segments deleted or cut (and fsynced, so cut data cannot come back
 //! after a power loss), the log end, high watermark and recovery point
-//! lowered, leader-epoch entries from the cut removed.
+//! lowered (the recovery point saved at once), leader-epoch entries from the
+//! cut removed.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -54,7 +55,18 @@ impl PartitionLog {
         w.active = target.clone();
         w.bytes_since_index = 0;
         w.roll_base_ms = target.roll_base_ms()?;
-        w.recovery_point = w.recovery_point.min(new_end);
+        if w.recovery_point > new_end {
+            // Saved at once: batches appended at `new_end..` are not flushed,
+            // and recovery cuts an invalid tail only past the saved point.
+            w.recovery_point = new_end;
+            PartitionState {
+                high_watermark: self.high_watermark(),
+                log_start_offset: self.log_start_offset(),
+                recovery_point: new_end,
+                clean_shutdown: false,
+            }
+            .write(&self.dir)?;
+        }
         if w.epochs.truncate_from_end(new_end) {
             w.epochs.persist()?;
         }

@@ -1,6 +1,6 @@
 //! Opening a partition directory: find the segments, trust or rebuild their
-//! indexes, validate what may not have been flushed, cut a torn tail, and
-//! restore the offsets.
+//! indexes, validate what may not have been flushed, cut an invalid tail
+//! past the recovery point, and restore the offsets.
 //!
 //! In: the directory and its config. Out: a [`Recovered`] log for
 //! [`crate::PartitionLog`]. Rules:
@@ -10,12 +10,16 @@
 //! - Otherwise every segment from the one holding the recovery point on is
 //!   scanned batch by batch (header, CRC, increasing offsets) and its
 //!   indexes rebuilt; earlier segments keep sanity-checked indexes.
-//! - Invalid or partial bytes at the very end of the log (the last segment
-//!   holding bytes) are a torn tail: truncated with a warning naming the
-//!   file, position and bytes dropped; empty segments after it (a crash soon
-//!   after a roll) are removed. An invalid batch followed by valid data, or
-//!   in a sealed segment followed by a non-empty one, is
-//!   [`LogError::Corrupt`] naming the file and byte position.
+//! - Past the recovery point (everything below it was fsynced), the first
+//!   invalid batch (partial, bad header or CRC, zeros, offsets out of
+//!   sequence) ends the log, as in Kafka: a power loss can leave unflushed
+//!   pages unwritten or garbage while later ones reached the disk, so valid
+//!   batches after it prove nothing. The segment is truncated there and the
+//!   segments after it removed, each with a warning naming the file,
+//!   position and bytes dropped.
+//! - An invalid batch that should start below the recovery point is
+//!   [`LogError::Corrupt`] naming the file and byte position: the partition
+//!   goes offline, nothing is skipped or cut.
 //! - The clean-shutdown flag is cleared before the log is used, so a later
 //!   crash is detected.
 
@@ -29,7 +33,7 @@ use crate::index::{OffsetIndex, TimeIndex};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::segment::{Segment, SegmentIndexes};
 use crate::state_file::{PartitionState, TMP_SUFFIX};
-use scan::{find_valid_batch_after, scan_segment};
+use scan::scan_segment;
 
 mod scan;
 
@@ -59,19 +63,15 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
     let mut segments = Vec::with_capacity(bases.len().max(1));
     let mut to_sync = Vec::new();
     let mut log_end = state.map_or(0, |s| s.log_start_offset.max(0));
-    // The last segment holding any bytes: a torn tail can only be there
-    // (a crash soon after a roll leaves an empty segment after it).
-    let last_filled = last_non_empty(dir, &bases)?;
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let trusted = clean || next_base.is_some_and(|next| next <= recovery_point);
-        let at_log_end = last_filled.is_none_or(|last| i >= last);
         let opened = open_segment(
             dir,
             base,
             next_base,
             trusted,
-            at_log_end,
+            recovery_point,
             config.index_interval_bytes,
         )?;
         for (epoch, start) in opened.epochs {
@@ -85,12 +85,13 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
         log_end = opened.next_offset;
         segments.push(opened.segment);
         if opened.truncated && next_base.is_some() {
-            // The empty segments after a torn tail would start past the new log end.
+            // The log ended in this segment: later ones are past its end.
             for &later in &bases[i + 1..] {
+                let path = segment_file(dir, later, LOG_SUFFIX);
+                let dropped = fs::metadata(&path).map_err(io_err(&path))?.len();
+                tracing::warn!(file = %path.display(), dropped, "removing a segment after the end of the log");
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-                    let path = segment_file(dir, later, suffix);
-                    tracing::warn!(file = %path.display(), "removing an empty segment after a torn tail");
-                    remove_if_present(&path)?;
+                    remove_if_present(&segment_file(dir, later, suffix))?;
                 }
             }
             break;
@@ -170,18 +171,6 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     Ok(logs)
 }
 
-/// The index in `bases` of the last segment file holding any bytes.
-fn last_non_empty(dir: &Path, bases: &[i64]) -> Result<Option<usize>, LogError> {
-    let mut last = None;
-    for (i, &base) in bases.iter().enumerate() {
-        let path = segment_file(dir, base, LOG_SUFFIX);
-        if fs::metadata(&path).map_err(io_err(&path))?.len() > 0 {
-            last = Some(i);
-        }
-    }
-    Ok(last)
-}
-
 fn remove_if_present(path: &Path) -> Result<(), LogError> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path)(e)),
@@ -197,7 +186,7 @@ struct OpenedSegment {
     epochs: Vec<(i32, i64)>,
     /// The file was cut or its indexes rebuilt.
     changed: bool,
-    /// A torn tail was cut off.
+    /// An invalid tail (past the recovery point) was cut off.
     truncated: bool,
 }
 
@@ -206,7 +195,7 @@ fn open_segment(
     base: i64,
     next_base: Option<i64>,
     trusted: bool,
-    at_log_end: bool,
+    recovery_point: i64,
     interval: u32,
 ) -> Result<OpenedSegment, LogError> {
     let path = segment_file(dir, base, LOG_SUFFIX);
@@ -251,33 +240,21 @@ fn open_segment(
         scan_segment(&file, base, from, len, interval, indexes).map_err(io_err(&path))?;
     let mut end = len;
     if let Some((position, reason)) = scan.invalid.take() {
-        let min_offset = scan.next_offset.unwrap_or(base);
-        let later =
-            find_valid_batch_after(&file, position, len, min_offset).map_err(io_err(&path))?;
-        match (at_log_end, later) {
-            (true, None) => {
-                tracing::warn!(
-                    file = %path.display(), position, dropped = len - position, reason,
-                    "truncating a torn tail"
-                );
-                file.set_len(position).map_err(io_err(&path))?;
-                end = position;
-            }
-            (true, Some(valid)) => {
-                return Err(LogError::corrupt(
-                    &path,
-                    position,
-                    format!("{reason}; a valid batch follows at byte {valid}"),
-                ));
-            }
-            (false, _) => {
-                return Err(LogError::corrupt(
-                    &path,
-                    position,
-                    format!("{reason} (in a sealed segment followed by others)"),
-                ));
-            }
+        // The offset the invalid batch should start at.
+        let offset = scan.next_offset.unwrap_or(base);
+        if offset < recovery_point {
+            return Err(LogError::corrupt(
+                &path,
+                position,
+                format!("{reason} (offset {offset}, below the recovery point {recovery_point})"),
+            ));
         }
+        tracing::warn!(
+            file = %path.display(), position, dropped = len - position, offset, recovery_point, reason,
+            "truncating the log at an invalid batch past the recovery point"
+        );
+        file.set_len(position).map_err(io_err(&path))?;
+        end = position;
     }
     let truncated = end != len;
     let next_offset = scan.next_offset.unwrap_or(base);

@@ -1,6 +1,6 @@
 //! Reading a segment's batches during recovery: validating each (header,
-//! length, CRC, increasing offsets) while rebuilding the indexes, and
-//! telling a torn tail from a corrupt middle.
+//! length, CRC, increasing offsets) while rebuilding the indexes, up to the
+//! first invalid one.
 //!
 //! In: an open `.log` file and where to start. Out: a [`Scan`] with the
 //! rebuilt indexes, the next offset, epoch starts and the first invalid
@@ -126,48 +126,4 @@ pub(super) fn scan_segment(
         epochs,
         invalid,
     })
-}
-
-/// The position of a valid batch (magic 2, CRC correct, base offset at
-/// least `min_offset`) starting after `from`, if any: what tells a corrupt
-/// middle from a torn tail.
-pub(super) fn find_valid_batch_after(
-    file: &File,
-    from: u64,
-    len: u64,
-    min_offset: i64,
-) -> std::io::Result<Option<u64>> {
-    let mut start = from + 1;
-    while start + HEADER_LEN as u64 <= len {
-        let window = read_at_most(
-            file,
-            start,
-            (SCAN_CHUNK + HEADER_LEN as u64).min(len - start) as usize,
-        )?;
-        let Some(last) = window.len().checked_sub(HEADER_LEN) else {
-            break;
-        };
-        for i in 0..=last {
-            if window[i + 16] != 2 {
-                continue;
-            }
-            let Ok(header) = BatchHeader::parse(&window[i..]) else {
-                continue;
-            };
-            let position = start + i as u64;
-            let size = header.size();
-            if header.base_offset < min_offset || position + size as u64 > len {
-                continue;
-            }
-            let valid = match window.get(i..i + size) {
-                Some(bytes) => batch::validate_stored(bytes).is_ok(),
-                None => batch::validate_stored(&read_at_most(file, position, size)?).is_ok(),
-            };
-            if valid {
-                return Ok(Some(position));
-            }
-        }
-        start += last as u64 + 1;
-    }
-    Ok(None)
 }

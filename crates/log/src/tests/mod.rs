@@ -9,6 +9,7 @@ mod recovery;
 mod replication;
 mod retention;
 mod timestamps;
+mod unflushed_tail;
 
 use std::path::Path;
 

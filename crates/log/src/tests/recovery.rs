@@ -1,5 +1,6 @@
 //! Reopening: after a clean close, after a crash (a dropped log that was
-//! never closed, as after kill -9), with torn tails and corrupt middles.
+//! never closed, as after kill -9), with torn tails and corrupt middles
+//! below the recovery point.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -188,7 +189,12 @@ fn flip_byte(path: &std::path::Path, at: u64) {
 fn a_corrupt_sealed_segment_is_an_error_naming_file_and_position() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config(1000));
-    fill(&log, 20, 2, 0, 0);
+    // Flushed up to offset 4: the damage (offsets 2 and 3) is below the
+    // recovery point, in the segment holding it (past it, see `unflushed_tail`).
+    fill(&log, 2, 2, 0, 0);
+    log.flush().unwrap();
+    log.checkpoint().unwrap();
+    fill(&log, 18, 2, 2, 0);
     let batch_size = super::simple_batch(2, 0, 40).len() as u64;
     drop(log);
     let first = segment_files(dir.path())[0].clone();
@@ -218,6 +224,9 @@ fn a_corrupt_batch_followed_by_valid_ones_is_not_a_tail() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
     fill(&log, 6, 2, 0, 0);
+    // Flushed: the damage is below the recovery point (past it, see `unflushed_tail`).
+    log.flush().unwrap();
+    log.checkpoint().unwrap();
     let batch_size = super::simple_batch(2, 0, 40).len() as u64;
     drop(log);
     let only = segment_files(dir.path())[0].clone();
