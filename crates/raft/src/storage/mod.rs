@@ -36,6 +36,8 @@
 //!   It fsyncs the appended entries first, so the commit index it records
 //!   never points past the durable log.
 //! - [`RaftStorage::set_commit`] is memory only; see its docs for why.
+//!   Dropping the storage (a clean close) persists it, unless an operation
+//!   failed.
 //! - [`write_checkpoint`] is durable when it returns; a checkpoint becomes
 //!   the served snapshot with [`RaftStorage::snapshot_taken`], which then
 //!   deletes the log it covers. [`RaftStorage::apply_snapshot`] makes the
@@ -48,6 +50,8 @@
 //! the last (fsynced when the log rolled past it), and in the last one the
 //! entries up to the persisted commit index (or the snapshot's index, if
 //! higher), since `quorum-state` is only written after the log is fsynced.
+//! A clean close persists the commit index, so after one the point covers
+//! every committed entry; after a crash it is where it was last written.
 //!
 //! - Past the point, the first invalid frame ends the log: a frame cut
 //!   short, a bad length or checksum, zeros, an undecodable entry or one out
@@ -120,6 +124,26 @@ pub struct RaftStorage {
     segments: SegmentLog,
     /// What `quorum-state` holds now.
     persisted: QuorumState,
+    /// An operation failed: nothing more is written on drop.
+    failed: bool,
+}
+
+impl Drop for RaftStorage {
+    /// A clean close: persists the commit index reached in memory (after
+    /// fsyncing the log), which raises the next open's recovery point to it.
+    /// Skipped after any error; a failure here is logged.
+    fn drop(&mut self) {
+        let (hs, cs) = {
+            let state = log_state::read(&self.state);
+            (state.hard_state.clone(), state.conf_state.clone())
+        };
+        if self.failed || hs.commit <= self.persisted.commit {
+            return;
+        }
+        if let Err(e) = self.persist(&hs, &cs) {
+            tracing::warn!(error = %e, "could not persist the commit index on close");
+        }
+    }
 }
 
 impl RaftStorage {
@@ -137,6 +161,7 @@ impl RaftStorage {
             state: Arc::new(RwLock::new(recovered.state)),
             segments: recovered.segments,
             persisted: recovered.persisted,
+            failed: false,
         })
     }
 
@@ -183,9 +208,11 @@ impl RaftStorage {
                 to = last,
                 "replacing a conflicting log suffix"
             );
-            self.segments.truncate_from(start)?;
+            let cut = self.segments.truncate_from(start);
+            self.check(cut)?;
         }
-        self.segments.append(entries)?;
+        let appended = self.segments.append(entries);
+        self.check(appended)?;
         let mut state = log_state::write(&self.state);
         state.entries.truncate((start - first) as usize);
         state.entries.extend_from_slice(entries);
@@ -195,7 +222,8 @@ impl RaftStorage {
     /// Makes everything appended so far durable (fsyncs the active segment,
     /// and the directory if segments were created).
     pub fn sync(&mut self) -> Result<(), StorageError> {
-        self.segments.sync()
+        let synced = self.segments.sync();
+        self.check(synced)
     }
 
     /// Persists term, vote and commit (atomic replace of `quorum-state`,
@@ -246,7 +274,8 @@ impl RaftStorage {
                 first_index: first,
             });
         }
-        write_checkpoint(&self.dir, index, term, &snapshot.data)?;
+        let written = write_checkpoint(&self.dir, index, term, &snapshot.data);
+        self.check(written.map_err(StorageError::from))?;
         hs.commit = hs.commit.max(index);
         if term > hs.term {
             hs.term = term;
@@ -256,7 +285,8 @@ impl RaftStorage {
             cs = meta.get_conf_state().clone();
         }
         self.persist(&hs, &cs)?;
-        self.segments.clear(index + 1)?;
+        let cleared = self.segments.clear(index + 1);
+        self.check(cleared)?;
         {
             let mut state = log_state::write(&self.state);
             state.entries.clear();
@@ -320,7 +350,8 @@ impl RaftStorage {
         if self.persisted != to_quorum_state(&hs, &cs) {
             self.persist(&hs, &cs)?;
         }
-        self.segments.compact_to(index)?;
+        let compacted = self.segments.compact_to(index);
+        self.check(compacted)?;
         {
             let mut state = log_state::write(&self.state);
             let drop = ((index - snap_index) as usize).min(state.entries.len());
@@ -365,11 +396,22 @@ impl RaftStorage {
     /// persisted commit index never covers an unsynced entry, which is what
     /// makes it a safe recovery point (see the module docs).
     fn persist(&mut self, hs: &HardState, cs: &ConfState) -> Result<(), StorageError> {
-        self.segments.sync()?;
+        let synced = self.segments.sync();
+        self.check(synced)?;
         let qs = to_quorum_state(hs, cs);
-        quorum_state::write(&self.dir, &qs)?;
+        let written = quorum_state::write(&self.dir, &qs);
+        self.check(written)?;
         self.persisted = qs;
         Ok(())
+    }
+
+    /// Passes `result` on, remembering a failure: the storage must then be
+    /// reopened, and dropping it writes nothing.
+    fn check<T>(&mut self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
     }
 
     /// Old checkpoints are housekeeping: failing to delete one is logged,

@@ -153,3 +153,31 @@ fn an_unwritten_last_segment_past_the_commit_index_is_dropped() {
     fs::write(&last, vec![0u8; len]).unwrap();
     expect_corrupt(dir.path(), &last, 0, "zeroed committed segment");
 }
+
+#[test]
+fn a_clean_close_moves_the_recovery_point_to_the_commit_index() {
+    for crash in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.append(&entries(1..=10, 1)).unwrap();
+        s.sync().unwrap();
+        s.set_hard_state(&hard_state(1, 1, 2)).unwrap();
+        s.set_commit(8);
+        if crash {
+            std::mem::forget(s);
+        } else {
+            drop(s);
+        }
+        let seg = segment_files(dir.path()).pop().unwrap();
+        let mut bytes = fs::read(&seg).unwrap();
+        let (start, end) = frames(&bytes)[5];
+        bytes[end - 1] ^= 0x01;
+        fs::write(&seg, &bytes).unwrap();
+        if crash {
+            // Entry 6 is past the persisted commit index 2.
+            assert_eq!(log_of(&open(dir.path())), pairs(1..=5, 1));
+        } else {
+            expect_corrupt(dir.path(), &seg, start, "after a clean close");
+        }
+    }
+}
