@@ -35,23 +35,11 @@ pub fn describe_error(code: i16, message: Option<&str>) -> String {
     let Some(error) = ResponseError::try_from_code(code) else {
         return "NONE".to_string();
     };
-    let name = upper_snake(&format!("{error:?}"));
+    let name = kraft_rpc::error_name(i32::from(code));
     match message.filter(|m| !m.is_empty()) {
         Some(message) => format!("{name}: {message}"),
         None => format!("{name}: {error}"),
     }
-}
-
-/// `TopicAlreadyExists` -> `TOPIC_ALREADY_EXISTS`.
-fn upper_snake(camel: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
 }
 
 fn check(code: i16, message: Option<&StrBytes>) -> Result<()> {
