@@ -54,12 +54,29 @@ pub async fn find_coordinator(bootstrap: &str, group: &str) -> (i32, String) {
     }
 }
 
-/// A connection to the coordinator of `group`.
+/// A connection to the coordinator of `group`, once it has loaded the
+/// group's partition of `__consumer_offsets`. FindCoordinator names a
+/// coordinator as soon as it leads that partition; until the load ends its
+/// group requests answer COORDINATOR_LOAD_IN_PROGRESS, which real clients
+/// retry, so the helper waits for DescribeGroups to answer NONE.
 pub async fn coordinator(bootstrap: &str, group: &str) -> KafkaClient {
-    let (_, addr) = find_coordinator(bootstrap, group).await;
-    KafkaClient::connect(addr.as_str())
-        .await
-        .expect("connect to the coordinator")
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (_, addr) = find_coordinator(bootstrap, group).await;
+        if let Ok(mut client) = KafkaClient::connect(addr.as_str()).await {
+            let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]);
+            if let Ok(response) = client.send(5, &request).await {
+                if response.groups.first().is_some_and(|g| g.error_code == 0) {
+                    return client;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the coordinator of {group} never finished loading"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// One JoinGroup (v5) for `member_id` ("" the first time).
