@@ -13,8 +13,15 @@
 //! the log end that follower long polls wait on, and the ISR changes this
 //! leader wants ([`Partition::isr_change`]).
 //!
-//! The leader's high watermark is the smallest log end offset in the ISR
-//! ([`Followers`]); a follower's is the leader's, capped at its own log end.
+//! The leader's high watermark is the smallest log end offset in the
+//! *maximal* ISR ([`ReplicaState::maximal_isr`], Kafka's KIP-497): the
+//! committed ISR plus the replicas an ISR change in flight adds. A replica
+//! the controller may add at any moment (and then elect) must have
+//! everything below the high watermark; one being removed counts until the
+//! removal commits. acks=all waits for the same set. `min.insync.replicas`
+//! is checked, as in Kafka, against the committed ISR before an acks=all
+//! append and against the maximal ISR when acknowledging it. A follower's
+//! high watermark is the leader's, capped at its own log end.
 //!
 //! Appends hold the state's read lock so a leadership change (which takes
 //! the write lock) never interleaves with one: after `set_state` returns,
@@ -38,6 +45,8 @@ use crate::replica::follower_progress::Followers;
 use crate::replica::log_config::PartitionSettings;
 
 mod replication;
+#[cfg(test)]
+mod tests;
 
 pub use replication::{FollowerRead, IsrChange, PendingIsr};
 
@@ -86,6 +95,25 @@ pub struct ReplicaState {
     /// As leader: an ISR change sent to the controller and not yet seen in
     /// the metadata.
     pub pending_isr: Option<PendingIsr>,
+}
+
+impl ReplicaState {
+    /// The maximal ISR: the committed ISR plus any replica the ISR change in
+    /// flight adds. Replicas it removes stay (the removal may yet be
+    /// refused), so this is the committed ISR when no replica is joining.
+    /// The high watermark and acks=all wait for every member.
+    pub fn maximal_isr(&self) -> Vec<i32> {
+        let mut isr = self.registration.isr.clone();
+        if let Some(pending) = &self.pending_isr {
+            isr.extend(
+                pending
+                    .isr
+                    .iter()
+                    .filter(|r| !self.registration.isr.contains(r)),
+            );
+        }
+        isr
+    }
 }
 
 /// One partition replica on this broker.
@@ -251,6 +279,8 @@ impl Partition {
         if registration.leader != self.node_id || !self.may_lead.load(Ordering::Acquire) {
             return Err(PartitionError::NotLeader);
         }
+        // As Kafka: the committed ISR, not the maximal one (a replica still
+        // joining does not make an append safe).
         let min_isr = state.settings.min_insync_replicas;
         if acks == -1 && registration.isr.len() < min_isr {
             return Err(PartitionError::NotEnoughReplicas {
@@ -279,11 +309,12 @@ impl Partition {
         Ok((info, registration.leader_epoch))
     }
 
-    /// Waits until the high watermark passes `offset` (every in-sync
-    /// replica has it), for acks=all. The answer is a Kafka error code:
+    /// Waits until the high watermark passes `offset` (every member of the
+    /// maximal ISR has it), for acks=all. The answer is a Kafka error code:
     /// NOT_LEADER_OR_FOLLOWER if leadership moved (or this broker was
-    /// fenced) meanwhile, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank
-    /// below `min.insync.replicas`, REQUEST_TIMED_OUT at `deadline`.
+    /// fenced) meanwhile, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the maximal
+    /// ISR shrank below `min.insync.replicas`, REQUEST_TIMED_OUT at
+    /// `deadline`.
     pub async fn wait_for_replication(
         &self,
         offset: i64,
@@ -302,7 +333,7 @@ impl Partition {
                     return ResponseError::NotLeaderOrFollower.code();
                 }
                 if self.log.high_watermark() >= offset {
-                    return if registration.isr.len() < state.settings.min_insync_replicas {
+                    return if state.maximal_isr().len() < state.settings.min_insync_replicas {
                         ResponseError::NotEnoughReplicasAfterAppend.code()
                     } else {
                         0
@@ -317,18 +348,17 @@ impl Partition {
     }
 
     /// Moves the leader's high watermark to the smallest log end offset in
-    /// the ISR, if that is further.
+    /// the maximal ISR, if that is further.
     fn maybe_advance_high_watermark(&self, state: &ReplicaState) {
-        let registration = &state.registration;
-        if registration.leader != self.node_id {
+        if state.registration.leader != self.node_id {
             return;
         }
         let end = self.log.log_end_offset();
-        let allowed = if registration.isr == [self.node_id] {
+        let isr = state.maximal_isr();
+        let allowed = if isr == [self.node_id] {
             Some(end)
         } else {
-            self.followers()
-                .high_watermark(self.node_id, &registration.isr, end)
+            self.followers().high_watermark(self.node_id, &isr, end)
         };
         if let Some(hw) = allowed.filter(|hw| *hw > self.log.high_watermark()) {
             self.log.set_high_watermark(hw);

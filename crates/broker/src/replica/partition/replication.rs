@@ -200,9 +200,11 @@ impl Partition {
     }
 
     /// The controller refused (or never answered) an ISR change: allow the
-    /// next one to be computed afresh.
+    /// next one to be computed afresh. A replica it would have added no
+    /// longer holds the high watermark back.
     pub fn isr_change_failed(&self) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         state.pending_isr = None;
+        self.maybe_advance_high_watermark(&state);
     }
 }
