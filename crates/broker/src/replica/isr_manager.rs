@@ -9,7 +9,9 @@
 //! the leader and partition epochs and commits a PartitionChangeRecord; the
 //! leader applies the new ISR only when that record reaches its metadata
 //! (through [`Partition::set_state`]), never on the controller's word
-//! alone. A refused or unanswered change is computed afresh next time.
+//! alone. A change the controller says it did not apply is computed afresh
+//! next time; an unanswered one, which may have committed, is sent again
+//! unchanged ([`Partition::isr_change_failed`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,13 +84,13 @@ pub async fn run(
                         .find(|(p, _)| p.topic_id() == id && p.index() == result.partition)
                     {
                         tracing::info!(partition = ?p, error = result.error_code, "the controller refused an ISR change");
-                        p.isr_change_failed();
+                        p.isr_change_failed(Some(result.error_code));
                     }
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "AlterPartition failed");
-                changes.iter().for_each(|(p, _)| p.isr_change_failed());
+                changes.iter().for_each(|(p, _)| p.isr_change_failed(None));
             }
         }
     }

@@ -6,20 +6,33 @@
 //! where the logs diverge.
 //!
 //! In: follower fetches from the Fetch handler; fetch responses from this
-//! broker's replica fetcher; the ISR manager's periodic question. Out:
-//! batches and diverging-epoch answers for followers, log changes, and
-//! [`IsrChange`]s.
+//! broker's replica fetcher; the ISR manager's periodic question and the
+//! controller's refusals. Out: batches and diverging-epoch answers for
+//! followers, log changes, and [`IsrChange`]s.
+//!
+//! An ISR change stays in flight ([`PendingIsr`]) until the metadata shows
+//! a new partition or leader epoch, or the controller says it did not apply
+//! it at this partition epoch (INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED,
+//! as in Kafka). Any other outcome — no answer, an answer that it was
+//! accepted but the metadata is slow, a stale epoch — leaves it possibly
+//! committed, so it keeps counting in the maximal ISR and the same change
+//! is sent again, never a different one in its place.
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kraft_log::{ReadBound, ReadResult};
 
 use super::{check_leader_epoch, Partition, PartitionError};
 
-/// An ISR change in flight.
+/// An ISR change in flight: sent to the controller and not yet seen in the
+/// metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingIsr {
     pub isr: Vec<i32>,
     pub sent_at_ms: i64,
+    /// Its last sending got no definite answer: send it again at the next
+    /// check rather than after [`PENDING_ISR_TIMEOUT_MS`].
+    pub resend: bool,
 }
 
 /// An ISR change the leader asks the controller for.
@@ -45,7 +58,8 @@ pub enum FollowerRead {
     },
 }
 
-/// How long an ISR change may stay unanswered before it is sent again.
+/// How long an ISR change may stay out of the metadata before it is sent
+/// again.
 const PENDING_ISR_TIMEOUT_MS: i64 = 5_000;
 
 impl Partition {
@@ -151,19 +165,29 @@ impl Partition {
         Ok(())
     }
 
-    /// As leader: the ISR change this partition needs now, if any and if
-    /// none is in flight — followers not caught up for `lag_ms` leave, a
-    /// follower that has caught up joins. Marks it in flight.
+    /// As leader: the ISR change to send the controller now, if any — the
+    /// one in flight again when it is due (see the module docs), else, with
+    /// none in flight, the change this partition needs: followers not caught
+    /// up for `lag_ms` leave, a follower that has caught up joins. Marks it
+    /// in flight.
     pub fn isr_change(&self, now_ms: i64, lag_ms: i64) -> Option<IsrChange> {
-        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *guard;
         let registration = &state.registration;
         if registration.leader != self.node_id {
             return None;
         }
-        if let Some(pending) = &state.pending_isr {
-            if now_ms - pending.sent_at_ms < PENDING_ISR_TIMEOUT_MS {
+        if let Some(pending) = state.pending_isr.as_mut() {
+            if !pending.resend && now_ms - pending.sent_at_ms < PENDING_ISR_TIMEOUT_MS {
                 return None;
             }
+            pending.resend = false;
+            pending.sent_at_ms = now_ms;
+            return Some(IsrChange {
+                new_isr: pending.isr.clone(),
+                leader_epoch: registration.leader_epoch,
+                partition_epoch: registration.partition_epoch,
+            });
         }
         let followers = self.followers();
         let lagging = followers.lagging(self.node_id, &registration.isr, now_ms, lag_ms);
@@ -195,16 +219,39 @@ impl Partition {
         state.pending_isr = Some(PendingIsr {
             isr: new_isr,
             sent_at_ms: now_ms,
+            resend: false,
         });
         Some(change)
     }
 
-    /// The controller refused (or never answered) an ISR change: allow the
-    /// next one to be computed afresh. A replica it would have added no
-    /// longer holds the high watermark back.
-    pub fn isr_change_failed(&self) {
+    /// The ISR change in flight did not commit on this sending:
+    /// `error_code` is the controller's answer for this partition, `None`
+    /// when none came. Only a refusal saying it was not applied drops it
+    /// (a replica it would have added then no longer holds the high
+    /// watermark back, and the next change is computed afresh); otherwise
+    /// it stays in flight, sent again at the next check unless the answer
+    /// says this broker's metadata is behind (then after the timeout).
+    pub fn isr_change_failed(&self, error_code: Option<i32>) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        state.pending_isr = None;
-        self.maybe_advance_high_watermark(&state);
+        let is = |e: ResponseError| error_code == Some(i32::from(e.code()));
+        if is(ResponseError::IneligibleReplica) || is(ResponseError::OperationNotAttempted) {
+            state.pending_isr = None;
+            self.maybe_advance_high_watermark(&state);
+            return;
+        }
+        let metadata_behind = [
+            ResponseError::InvalidUpdateVersion,
+            ResponseError::FencedLeaderEpoch,
+            ResponseError::NotLeaderOrFollower,
+            ResponseError::UnknownTopicOrPartition,
+            ResponseError::UnknownTopicId,
+            ResponseError::InvalidRequest,
+            ResponseError::NewLeaderElected,
+        ]
+        .into_iter()
+        .any(is);
+        if let Some(pending) = state.pending_isr.as_mut() {
+            pending.resend = !metadata_behind;
+        }
     }
 }

@@ -223,3 +223,69 @@ async fn min_insync_replicas_counts_the_committed_isr_before_and_the_maximal_aft
         "the maximal ISR {{1, 2}} meets min.insync.replicas"
     );
 }
+
+/// The AlterPartition that adds follower 3 gets no answer (the controller
+/// may have committed it all the same): follower 3 keeps holding the high
+/// watermark, and the same change is sent again.
+#[tokio::test]
+async fn an_isr_expansion_without_an_answer_still_holds_the_high_watermark() {
+    let (p, _dir) = leader_partition(1);
+    assert!(p.set_state(registration(&[1, 2, 3], &[1, 2], 1), NOW));
+    produce(&p);
+    fetch(&p, 2, 1);
+    fetch(&p, 3, 1);
+    let change = p.isr_change(NOW, LAG_MS).expect("an ISR expansion");
+    assert_eq!(change.new_isr, vec![1, 2, 3]);
+    p.isr_change_failed(None);
+
+    let (offset, epoch) = produce(&p);
+    fetch(&p, 2, offset);
+    assert_eq!(
+        p.high_watermark(),
+        1,
+        "the high watermark passed follower 3 while its expansion may have committed"
+    );
+    assert_eq!(
+        produce_outcome(&p, offset, epoch).await,
+        ResponseError::RequestTimedOut.code()
+    );
+    // Sent again at once, unchanged.
+    assert_eq!(p.isr_change(NOW, LAG_MS), Some(change));
+    // A stale partition epoch: this broker's metadata is behind, the change
+    // may be in it. It waits, then goes again.
+    p.isr_change_failed(Some(ResponseError::InvalidUpdateVersion.code().into()));
+    assert_eq!(p.high_watermark(), 1);
+    assert_eq!(p.isr_change(NOW, LAG_MS), None);
+    // The controller refuses it outright: follower 3 no longer counts.
+    p.isr_change_failed(Some(ResponseError::IneligibleReplica.code().into()));
+    assert_eq!(p.high_watermark(), offset);
+    assert_eq!(produce_outcome(&p, offset, epoch).await, 0);
+}
+
+/// The controller accepted the change but this broker's metadata has not
+/// shown it yet when the change is due again: by then follower 2 lags and
+/// follower 3 stopped fetching, yet the change sent again is the same one
+/// (the controller has it), and follower 3 still holds the high watermark.
+#[tokio::test]
+async fn an_isr_change_not_yet_in_the_metadata_is_sent_again_unchanged() {
+    let (p, _dir) = leader_partition(1);
+    assert!(p.set_state(registration(&[1, 2, 3], &[1, 2], 1), NOW));
+    produce(&p);
+    fetch(&p, 2, 1);
+    fetch(&p, 3, 1);
+    let change = p.isr_change(NOW, LAG_MS).expect("an ISR expansion");
+    assert_eq!(change.new_isr, vec![1, 2, 3]);
+
+    let later = NOW + LAG_MS + 1;
+    let again = p.isr_change(later, LAG_MS).expect("the change sent again");
+    assert_eq!(
+        again, change,
+        "a different ISR change replaced one the controller may have committed"
+    );
+    let (offset, _) = produce(&p);
+    let read = p
+        .read_for_follower(2, offset, -1, 1, 1 << 20, true, later)
+        .expect("follower fetch");
+    assert!(matches!(read, FollowerRead::Records(_)));
+    assert_eq!(p.high_watermark(), 1);
+}
