@@ -293,6 +293,9 @@ fn full_delta(image: &MetadataImage) -> MetadataDelta {
     delta
 }
 
+#[cfg(test)]
+mod tests;
+
 /// Downloads snapshot `offset` from the active controller; None if it has
 /// been replaced by a newer one meanwhile (the next fetch names the new one).
 async fn download_snapshot(
