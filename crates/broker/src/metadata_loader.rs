@@ -7,7 +7,11 @@
 //! in chunks). At start-up, the broker's own latest local snapshot.
 //! Out: each batch of records is replayed into one [`MetadataDelta`], applied
 //! to a new immutable image, and handed with the delta to every
-//! [`MetadataPublisher`] (the MetadataCache is one). Every
+//! [`MetadataPublisher`] (the MetadataCache is one). A snapshot replaces the
+//! image whole; its delta is the difference from the image it replaces
+//! ([`MetadataDelta::between`]), so what the snapshot no longer holds (a
+//! deleted topic, a replica moved away, an unregistered broker, a config)
+//! reaches publishers as removed, as in Kafka's `MetadataLoader`. Every
 //! `metadata.log.max.record.bytes.between.snapshots` bytes it writes a local
 //! snapshot, so a restart does not replay the log from zero.
 //!
@@ -117,7 +121,7 @@ impl MetadataLoader {
             None => (Arc::new(MetadataImage::empty()), 0),
         };
         if image.offset() > 0 {
-            let delta = full_delta(&image);
+            let delta = MetadataDelta::between(&MetadataImage::empty(), &image);
             for publisher in &mut publishers {
                 publisher.publish(&delta, &image);
             }
@@ -179,7 +183,11 @@ impl MetadataLoader {
             Ok((header, image)) => {
                 tracing::info!(offset, "loaded the controllers' metadata snapshot");
                 self.term = header.term;
-                self.publish(full_delta(&image), Arc::new(image));
+                // Controllers compact their log up to each snapshot, so a
+                // broker that was behind lands here: publish what differs
+                // from the image it had, removals included.
+                let delta = MetadataDelta::between(&self.image, &image);
+                self.publish(delta, Arc::new(image));
                 // The snapshot is ours now too.
                 self.write_local_snapshot();
             }
@@ -280,18 +288,8 @@ impl MetadataLoader {
     }
 }
 
-/// A delta from the empty image to `image`: what publishers see when a whole
-/// snapshot is loaded (everything is new).
-fn full_delta(image: &MetadataImage) -> MetadataDelta {
-    let mut delta = MetadataDelta::new(MetadataImage::empty());
-    for record in image.to_records() {
-        if let Err(e) = delta.replay(&record) {
-            tracing::error!(error = %e, "an image's own records do not replay");
-        }
-    }
-    delta.set_offset(image.offset());
-    delta
-}
+#[cfg(test)]
+mod tests;
 
 /// Downloads snapshot `offset` from the active controller; None if it has
 /// been replaced by a newer one meanwhile (the next fetch names the new one).

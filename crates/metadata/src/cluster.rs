@@ -155,6 +155,12 @@ impl ClusterDelta {
         }
     }
 
+    /// A delta whose result is `image`, reporting `changed` (built by
+    /// [`MetadataDelta::between`](crate::MetadataDelta::between)).
+    pub(crate) fn from_diff(image: ClusterImage, changed: BTreeSet<i32>) -> Self {
+        Self { image, changed }
+    }
+
     /// Registers a broker, replacing any previous registration of its id.
     pub(crate) fn replay_register(
         &mut self,

@@ -106,6 +106,12 @@ impl ConfigurationsDelta {
         }
     }
 
+    /// A delta whose result is `image`, reporting `changed` (built by
+    /// [`MetadataDelta::between`](crate::MetadataDelta::between)).
+    pub(crate) fn from_diff(image: ConfigurationsImage, changed: BTreeSet<ConfigResource>) -> Self {
+        Self { image, changed }
+    }
+
     /// Sets (value present) or deletes (value absent) one key. Deleting a
     /// key that is not set changes nothing but still counts as a touch.
     pub(crate) fn replay_config(&mut self, r: &ConfigRecord) -> Result<(), MetadataError> {

@@ -5,12 +5,13 @@
 //! leaves through [`MetadataDelta::apply`], which reuses every sub-image no
 //! record touched. Before applying, publishers read what changed from the
 //! sub-deltas ([`MetadataDelta::topics`], ...). `replay` is the only way
-//! metadata state changes.
+//! metadata state changes; [`MetadataDelta::between`] (in [`crate::diff`])
+//! describes, in the same terms, how two images differ.
 
 use kraft_proto::metadata::{metadata_record::Record, MetadataRecord, RecordBatch};
 
 use crate::{
-    ClusterDelta, ConfigResource, ConfigurationsDelta, ConfigurationsImage, FeaturesDelta,
+    diff, ClusterDelta, ConfigResource, ConfigurationsDelta, ConfigurationsImage, FeaturesDelta,
     MetadataError, MetadataImage, TopicsDelta, RECORD_VERSION,
 };
 
@@ -36,6 +37,24 @@ impl MetadataDelta {
             cluster: None,
             topics: None,
             configs: None,
+        }
+    }
+
+    /// The delta from `base` to `target`, as if the records between them
+    /// had been replayed: what a broker publishes when it loads a snapshot
+    /// (`target`) over the image it has (`base`). Anything `target` no
+    /// longer holds is reported deleted (a topic, a broker, a config, a
+    /// feature) and a partition's replica that moved away shows in
+    /// [`TopicsDelta::local_changes`]`.deletes`. Its offset is `target`'s,
+    /// and [`apply`](Self::apply) gives an image equal to `target`.
+    pub fn between(base: &MetadataImage, target: &MetadataImage) -> Self {
+        Self {
+            base: base.clone(),
+            offset: target.offset(),
+            features: diff::features(&base.features, &target.features),
+            cluster: diff::cluster(&base.cluster, &target.cluster),
+            topics: diff::topics(&base.topics, &target.topics),
+            configs: diff::configs(&base.configs, &target.configs),
         }
     }
 

@@ -65,6 +65,12 @@ impl FeaturesDelta {
         }
     }
 
+    /// A delta whose result is `image`, reporting `changed` (built by
+    /// [`MetadataDelta::between`](crate::MetadataDelta::between)).
+    pub(crate) fn from_diff(image: FeaturesImage, changed: BTreeSet<String>) -> Self {
+        Self { image, changed }
+    }
+
     /// Sets a feature's level; level 0 removes the feature.
     pub(crate) fn replay_feature_level(
         &mut self,

@@ -18,6 +18,9 @@
 //!   before applying, what changed (`delta.topics()`, `delta.cluster()`, ...)
 //!   for publishers; records again from [`MetadataImage::to_records`]; and
 //!   snapshot bytes from [`snapshot::encode`].
+//! - **Between two images** (a snapshot loaded over the image a broker
+//!   has): [`MetadataDelta::between`], the delta whose publishers see
+//!   everything the snapshot added, changed or no longer holds.
 //!
 //! An image is made of one sub-image per concern ([`FeaturesImage`],
 //! [`ClusterImage`], [`TopicsImage`], [`ConfigurationsImage`]), each built on
@@ -48,6 +51,7 @@ mod cluster;
 pub mod config_kind;
 mod configs;
 mod delta;
+mod diff;
 mod error;
 mod features;
 mod image;

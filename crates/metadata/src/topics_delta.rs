@@ -19,7 +19,8 @@ pub struct TopicsDelta {
     base: TopicsImage,
     image: TopicsImage,
     /// Topics created or changed (and still present), with the partitions
-    /// created or changed in them.
+    /// created or changed in them (and, in a delta between two images, the
+    /// partitions the topic no longer has).
     changed: BTreeMap<Uuid, BTreeSet<i32>>,
     /// Topics created by this delta (not in the base, or deleted and then
     /// recreated with the same id).
@@ -48,6 +49,24 @@ impl TopicsDelta {
             changed: BTreeMap::new(),
             created: BTreeSet::new(),
             deleted: BTreeSet::new(),
+        }
+    }
+
+    /// A delta from `base` to `image` with the change sets given (built by
+    /// [`MetadataDelta::between`](crate::MetadataDelta::between)).
+    pub(crate) fn from_diff(
+        base: TopicsImage,
+        image: TopicsImage,
+        changed: BTreeMap<Uuid, BTreeSet<i32>>,
+        created: BTreeSet<Uuid>,
+        deleted: BTreeSet<Uuid>,
+    ) -> Self {
+        Self {
+            base,
+            image,
+            changed,
+            created,
+            deleted,
         }
     }
 
@@ -152,7 +171,7 @@ impl TopicsDelta {
     }
 
     /// The partitions of topic `id` this delta created or changed, in their
-    /// new state.
+    /// new state (a partition the topic no longer has is not listed).
     pub fn changed_partitions(
         &self,
         id: Uuid,
@@ -182,23 +201,31 @@ impl TopicsDelta {
                 }
             }
         }
-        for topic in self.changed_topics() {
-            let id = topic.id();
-            for (p, reg) in self.changed_partitions(id) {
-                if reg.has_replica(broker_id) {
-                    let side = if reg.leader == broker_id {
-                        &mut out.leaders
-                    } else {
-                        &mut out.followers
-                    };
-                    side.insert((id, p), reg.clone());
-                } else if !self.deleted.contains(&id)
-                    && self
-                        .base
-                        .partition(id, p)
-                        .is_some_and(|old| old.has_replica(broker_id))
-                {
-                    out.deletes.insert((id, p), topic.name().to_owned());
+        for (&id, partitions) in &self.changed {
+            let Some(topic) = self.image.topic(id) else {
+                continue;
+            };
+            for &p in partitions {
+                match topic.partition(p) {
+                    Some(reg) if reg.has_replica(broker_id) => {
+                        let side = if reg.leader == broker_id {
+                            &mut out.leaders
+                        } else {
+                            &mut out.followers
+                        };
+                        side.insert((id, p), reg.clone());
+                    }
+                    // Moved away, or (between two images) gone from the topic.
+                    _ => {
+                        if !self.deleted.contains(&id)
+                            && self
+                                .base
+                                .partition(id, p)
+                                .is_some_and(|old| old.has_replica(broker_id))
+                        {
+                            out.deletes.insert((id, p), topic.name().to_owned());
+                        }
+                    }
                 }
             }
         }
