@@ -78,51 +78,7 @@ pub fn start_raft(
     storage: RaftStorage,
     outputs: RaftOutputs,
 ) -> Result<(RaftHandle, JoinHandle<()>), raft::Error> {
-    let (tx, rx) = mpsc::channel();
-    let reader = storage.reader();
-    let (commit_tx, commit_rx) = watch::channel(storage.hard_state().commit);
-    let (leadership_tx, leadership_rx) = watch::channel(Leadership {
-        role: RaftRole::Follower,
-        leader_id: None,
-        term: storage.hard_state().term,
-    });
-    let handle = RaftHandle::new(tx, reader, commit_rx, leadership_rx);
-    let mut transport = outputs.transport;
-    transport.start(handle.sender());
-
-    if let Some((index, term, data)) = storage.latest_snapshot() {
-        let _ = outputs
-            .events
-            .send(RaftEvent::LoadSnapshot { index, term, data });
-    }
-    let config = Config {
-        id: raft_id(node_id),
-        election_tick: timing.election_ticks,
-        heartbeat_tick: timing.heartbeat_ticks,
-        applied: storage.snapshot_index(),
-        max_size_per_msg: 1024 * 1024,
-        max_inflight_msgs: 256,
-        check_quorum: true,
-        pre_vote: true,
-        ..Default::default()
-    };
-    config.validate()?;
-    let hard_state = storage.hard_state();
-    let state_machine_applied = storage.snapshot_index();
-    let mut node = RawNode::new(&config, storage, &raft_logger(raft_id(node_id)))?;
-    node.set_priority(PRIORITY_CAUGHT_UP);
-    let mut driver = Driver {
-        node,
-        state_machine_applied,
-        rx,
-        timing,
-        events: outputs.events,
-        transport,
-        commit_tx,
-        leadership_tx,
-        hard_state,
-        last_heard: HashMap::new(),
-    };
+    let (handle, mut driver) = Driver::new(node_id, timing, storage, outputs)?;
     let thread = std::thread::Builder::new()
         .name(format!("raft-{node_id}"))
         .spawn(move || driver.run())
@@ -161,6 +117,62 @@ const MAX_APPLY_LAG: u64 = 100;
 const MAX_INPUTS_PER_ROUND: usize = 4096;
 
 impl Driver {
+    /// The driver and its handle, not yet running: `start_raft` moves the
+    /// driver onto its thread; unit tests call its steps directly.
+    fn new(
+        node_id: i32,
+        timing: RaftTiming,
+        storage: RaftStorage,
+        outputs: RaftOutputs,
+    ) -> Result<(RaftHandle, Driver), raft::Error> {
+        let (tx, rx) = mpsc::channel();
+        let reader = storage.reader();
+        let (commit_tx, commit_rx) = watch::channel(storage.hard_state().commit);
+        let (leadership_tx, leadership_rx) = watch::channel(Leadership {
+            role: RaftRole::Follower,
+            leader_id: None,
+            term: storage.hard_state().term,
+        });
+        let handle = RaftHandle::new(tx, reader, commit_rx, leadership_rx);
+        let mut transport = outputs.transport;
+        transport.start(handle.sender());
+
+        if let Some((index, term, data)) = storage.latest_snapshot() {
+            let _ = outputs
+                .events
+                .send(RaftEvent::LoadSnapshot { index, term, data });
+        }
+        let config = Config {
+            id: raft_id(node_id),
+            election_tick: timing.election_ticks,
+            heartbeat_tick: timing.heartbeat_ticks,
+            applied: storage.snapshot_index(),
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        config.validate()?;
+        let hard_state = storage.hard_state();
+        let state_machine_applied = storage.snapshot_index();
+        let mut node = RawNode::new(&config, storage, &raft_logger(raft_id(node_id)))?;
+        node.set_priority(PRIORITY_CAUGHT_UP);
+        let driver = Driver {
+            node,
+            state_machine_applied,
+            rx,
+            timing,
+            events: outputs.events,
+            transport,
+            commit_tx,
+            leadership_tx,
+            hard_state,
+            last_heard: HashMap::new(),
+        };
+        Ok((handle, driver))
+    }
+
     fn run(&mut self) {
         let mut next_tick = Instant::now() + self.timing.tick;
         loop {
