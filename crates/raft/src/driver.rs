@@ -219,7 +219,7 @@ impl Driver {
                     tracing::debug!(error = %e, "dropped a raft message");
                 }
             }
-            Input::Propose { token, data } => self.propose(token, data),
+            Input::Propose { token, term, data } => self.propose(token, term, data),
             Input::SnapshotTaken { index, term, data } => {
                 if let Err(e) = self.node.mut_store().snapshot_taken(index, term, data) {
                     tracing::error!(error = %e, index, "could not compact the log after a snapshot");
@@ -245,8 +245,19 @@ impl Driver {
         true
     }
 
-    fn propose(&mut self, token: u64, data: Vec<u8>) {
-        if self.node.raft.state != StateRole::Leader {
+    /// Appends `data` if this node leads `term`; a proposal made for an
+    /// earlier term (computed from that term's state) is refused even when
+    /// this node leads again: entries of the terms between may contradict it.
+    fn propose(&mut self, token: u64, term: u64, data: Vec<u8>) {
+        let raft = &self.node.raft;
+        if raft.state != StateRole::Leader || raft.term != term {
+            tracing::debug!(
+                token,
+                proposed_for = term,
+                term = raft.term,
+                role = ?raft.state,
+                "proposal refused: not the leader of its term"
+            );
             let _ = self.events.send(RaftEvent::ProposeFailed { token });
             return;
         }
@@ -289,11 +300,16 @@ impl Driver {
         }
         let mut ready = self.node.ready();
 
-        if let Some(ss) = ready.ss() {
+        // Role and leader come from raft-rs's soft state, reported only when
+        // they change; the term is checked too: a leader that lost and won
+        // again between two rounds has the same soft state, a new term.
+        let term = self.node.raft.term;
+        if ready.ss().is_some() || term != self.leadership_tx.borrow().term {
+            let raft = &self.node.raft;
             let leadership = Leadership {
-                role: ss.raft_state.into(),
-                leader_id: (ss.leader_id != 0).then(|| node_id(ss.leader_id)),
-                term: self.node.raft.term,
+                role: raft.state.into(),
+                leader_id: (raft.leader_id != 0).then(|| node_id(raft.leader_id)),
+                term,
             };
             self.leadership_tx.send_replace(leadership);
             let _ = self.events.send(RaftEvent::RoleChanged {
@@ -424,3 +440,6 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
