@@ -9,7 +9,12 @@
 //! A write is "records + response": a manager (e.g. `config_control`)
 //! computes the records from the `latest` image, the controller replays them
 //! into `latest` at once (so the next write sees them), proposes them as one
-//! Raft entry, and answers when that entry's index commits in the same term.
+//! Raft entry stamped with its term, and answers when that entry's index
+//! commits in the same term. Raft appends the entry only while this node
+//! leads that term; a refusal is answered NOT_CONTROLLER. A new leader
+//! accepts writes only once its term-start entry has committed (everything
+//! before it replayed), and every write still pending when the term or role
+//! changes is answered NOT_CONTROLLER.
 //! `committed` is the image of the committed log only; it is what snapshots
 //! are taken from and what `latest` falls back to when leadership is lost.
 //!
@@ -40,6 +45,8 @@ use crate::error::ControllerError;
 
 mod settings;
 mod snapshots;
+#[cfg(test)]
+mod tests;
 mod timers;
 mod write_ops;
 
@@ -231,15 +238,19 @@ impl QuorumController {
                 }
             }
             RaftEvent::ProposeFailed { token } => {
-                // Raft drops proposals only when this node is no longer the
-                // leader; everything computed after this write is void too.
-                if let Some(PendingWrite {
-                    reply: Some((reply, _)),
-                }) = self.proposing.remove(&token)
-                {
-                    let _ = reply.send(Err(ControllerError::not_controller(self.leader_hint())));
+                // A proposal still pending belongs to this term: Raft refused
+                // it because this node no longer leads the term (or dropped
+                // it), so everything computed after it is void too. One that
+                // is not pending was made in an earlier term and already
+                // failed when that term ended; it must not unseat the
+                // controller of the current term.
+                if let Some(pending) = self.proposing.remove(&token) {
+                    if let Some((reply, _)) = pending.reply {
+                        let _ =
+                            reply.send(Err(ControllerError::not_controller(self.leader_hint())));
+                    }
+                    self.step_down();
                 }
-                self.step_down();
             }
             RaftEvent::RoleChanged {
                 role,

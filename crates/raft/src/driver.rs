@@ -78,51 +78,7 @@ pub fn start_raft(
     storage: RaftStorage,
     outputs: RaftOutputs,
 ) -> Result<(RaftHandle, JoinHandle<()>), raft::Error> {
-    let (tx, rx) = mpsc::channel();
-    let reader = storage.reader();
-    let (commit_tx, commit_rx) = watch::channel(storage.hard_state().commit);
-    let (leadership_tx, leadership_rx) = watch::channel(Leadership {
-        role: RaftRole::Follower,
-        leader_id: None,
-        term: storage.hard_state().term,
-    });
-    let handle = RaftHandle::new(tx, reader, commit_rx, leadership_rx);
-    let mut transport = outputs.transport;
-    transport.start(handle.sender());
-
-    if let Some((index, term, data)) = storage.latest_snapshot() {
-        let _ = outputs
-            .events
-            .send(RaftEvent::LoadSnapshot { index, term, data });
-    }
-    let config = Config {
-        id: raft_id(node_id),
-        election_tick: timing.election_ticks,
-        heartbeat_tick: timing.heartbeat_ticks,
-        applied: storage.snapshot_index(),
-        max_size_per_msg: 1024 * 1024,
-        max_inflight_msgs: 256,
-        check_quorum: true,
-        pre_vote: true,
-        ..Default::default()
-    };
-    config.validate()?;
-    let hard_state = storage.hard_state();
-    let state_machine_applied = storage.snapshot_index();
-    let mut node = RawNode::new(&config, storage, &raft_logger(raft_id(node_id)))?;
-    node.set_priority(PRIORITY_CAUGHT_UP);
-    let mut driver = Driver {
-        node,
-        state_machine_applied,
-        rx,
-        timing,
-        events: outputs.events,
-        transport,
-        commit_tx,
-        leadership_tx,
-        hard_state,
-        last_heard: HashMap::new(),
-    };
+    let (handle, mut driver) = Driver::new(node_id, timing, storage, outputs)?;
     let thread = std::thread::Builder::new()
         .name(format!("raft-{node_id}"))
         .spawn(move || driver.run())
@@ -161,6 +117,62 @@ const MAX_APPLY_LAG: u64 = 100;
 const MAX_INPUTS_PER_ROUND: usize = 4096;
 
 impl Driver {
+    /// The driver and its handle, not yet running: `start_raft` moves the
+    /// driver onto its thread; unit tests call its steps directly.
+    fn new(
+        node_id: i32,
+        timing: RaftTiming,
+        storage: RaftStorage,
+        outputs: RaftOutputs,
+    ) -> Result<(RaftHandle, Driver), raft::Error> {
+        let (tx, rx) = mpsc::channel();
+        let reader = storage.reader();
+        let (commit_tx, commit_rx) = watch::channel(storage.hard_state().commit);
+        let (leadership_tx, leadership_rx) = watch::channel(Leadership {
+            role: RaftRole::Follower,
+            leader_id: None,
+            term: storage.hard_state().term,
+        });
+        let handle = RaftHandle::new(tx, reader, commit_rx, leadership_rx);
+        let mut transport = outputs.transport;
+        transport.start(handle.sender());
+
+        if let Some((index, term, data)) = storage.latest_snapshot() {
+            let _ = outputs
+                .events
+                .send(RaftEvent::LoadSnapshot { index, term, data });
+        }
+        let config = Config {
+            id: raft_id(node_id),
+            election_tick: timing.election_ticks,
+            heartbeat_tick: timing.heartbeat_ticks,
+            applied: storage.snapshot_index(),
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        config.validate()?;
+        let hard_state = storage.hard_state();
+        let state_machine_applied = storage.snapshot_index();
+        let mut node = RawNode::new(&config, storage, &raft_logger(raft_id(node_id)))?;
+        node.set_priority(PRIORITY_CAUGHT_UP);
+        let driver = Driver {
+            node,
+            state_machine_applied,
+            rx,
+            timing,
+            events: outputs.events,
+            transport,
+            commit_tx,
+            leadership_tx,
+            hard_state,
+            last_heard: HashMap::new(),
+        };
+        Ok((handle, driver))
+    }
+
     fn run(&mut self) {
         let mut next_tick = Instant::now() + self.timing.tick;
         loop {
@@ -207,7 +219,7 @@ impl Driver {
                     tracing::debug!(error = %e, "dropped a raft message");
                 }
             }
-            Input::Propose { token, data } => self.propose(token, data),
+            Input::Propose { token, term, data } => self.propose(token, term, data),
             Input::SnapshotTaken { index, term, data } => {
                 if let Err(e) = self.node.mut_store().snapshot_taken(index, term, data) {
                     tracing::error!(error = %e, index, "could not compact the log after a snapshot");
@@ -233,8 +245,19 @@ impl Driver {
         true
     }
 
-    fn propose(&mut self, token: u64, data: Vec<u8>) {
-        if self.node.raft.state != StateRole::Leader {
+    /// Appends `data` if this node leads `term`; a proposal made for an
+    /// earlier term (computed from that term's state) is refused even when
+    /// this node leads again: entries of the terms between may contradict it.
+    fn propose(&mut self, token: u64, term: u64, data: Vec<u8>) {
+        let raft = &self.node.raft;
+        if raft.state != StateRole::Leader || raft.term != term {
+            tracing::debug!(
+                token,
+                proposed_for = term,
+                term = raft.term,
+                role = ?raft.state,
+                "proposal refused: not the leader of its term"
+            );
             let _ = self.events.send(RaftEvent::ProposeFailed { token });
             return;
         }
@@ -277,11 +300,16 @@ impl Driver {
         }
         let mut ready = self.node.ready();
 
-        if let Some(ss) = ready.ss() {
+        // Role and leader come from raft-rs's soft state, reported only when
+        // they change; the term is checked too: a leader that lost and won
+        // again between two rounds has the same soft state, a new term.
+        let term = self.node.raft.term;
+        if ready.ss().is_some() || term != self.leadership_tx.borrow().term {
+            let raft = &self.node.raft;
             let leadership = Leadership {
-                role: ss.raft_state.into(),
-                leader_id: (ss.leader_id != 0).then(|| node_id(ss.leader_id)),
-                term: self.node.raft.term,
+                role: raft.state.into(),
+                leader_id: (raft.leader_id != 0).then(|| node_id(raft.leader_id)),
+                term,
             };
             self.leadership_tx.send_replace(leadership);
             let _ = self.events.send(RaftEvent::RoleChanged {
@@ -412,3 +440,6 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

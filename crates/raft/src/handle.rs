@@ -47,10 +47,14 @@ pub enum RaftEvent {
     /// The proposal with this token was appended at `index` in `term`; it is
     /// the state machine's if the entry committed at `index` has that term.
     Proposed { token: u64, index: u64, term: u64 },
-    /// The proposal with this token was not appended (not the leader).
+    /// The proposal with this token was not appended: this node is not the
+    /// leader of the term the proposal was made for (it never led it, lost
+    /// it, or leads a later one), or raft-rs dropped it.
     ProposeFailed { token: u64 },
-    /// Role, leader or term changed. For a new leader, `last_index` is the
-    /// index of its term-start entry: once that commits, its state is current.
+    /// Role, leader or term changed (a term change is reported even when
+    /// role and leader look the same, e.g. a leader that lost and won again
+    /// between two Ready rounds). For a new leader, `last_index` is the index
+    /// of its term-start entry: once that commits, its state is current.
     RoleChanged {
         role: RaftRole,
         leader_id: Option<i32>,
@@ -104,11 +108,24 @@ pub struct RaftStatus {
 
 pub(crate) enum Input {
     Step(Box<Message>),
-    Propose { token: u64, data: Vec<u8> },
-    SnapshotTaken { index: u64, term: u64, data: Bytes },
+    Propose {
+        token: u64,
+        term: u64,
+        data: Vec<u8>,
+    },
+    SnapshotTaken {
+        index: u64,
+        term: u64,
+        data: Bytes,
+    },
     Applied(u64),
-    Unreachable { to: u64 },
-    SnapshotSent { to: u64, ok: bool },
+    Unreachable {
+        to: u64,
+    },
+    SnapshotSent {
+        to: u64,
+        ok: bool,
+    },
     Status(oneshot::Sender<RaftStatus>),
     Stop,
 }
@@ -142,10 +159,14 @@ impl RaftHandle {
         let _ = self.tx.send(Input::Step(Box::new(msg)));
     }
 
-    /// Propose `data` as one entry; answered by `Proposed` or `ProposeFailed`
-    /// with the same token on the event stream.
-    pub fn propose(&self, token: u64, data: Vec<u8>) {
-        let _ = self.tx.send(Input::Propose { token, data });
+    /// Propose `data` as one entry, for `term`: the term whose state it was
+    /// computed from. It is appended only if this node leads that very term
+    /// when the Raft thread takes it (Kafka's `scheduleAtomicAppend(epoch,
+    /// ..)`), so a write computed before leadership was lost and won back is
+    /// never appended after another leader's entries. Answered by `Proposed`
+    /// or `ProposeFailed` with the same token on the event stream.
+    pub fn propose(&self, token: u64, term: u64, data: Vec<u8>) {
+        let _ = self.tx.send(Input::Propose { token, term, data });
     }
 
     /// The state machine wrote a snapshot file of its state at `index`; the

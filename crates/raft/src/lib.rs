@@ -28,5 +28,5 @@ pub use driver::{
     RaftTiming, ReplicaProgress,
 };
 pub use kraft_rpc::{NetworkFault, NoFaults};
-pub use raft::eraftpb::{Entry, Message};
+pub use raft::eraftpb::{Entry, Message, MessageType};
 pub use transport::PeerTransport;

@@ -6,8 +6,9 @@
 //! which computes the records and the response from the `latest` image.
 //! [`QuorumController::write`] then replays those records into `latest` (so
 //! the next write sees them) and proposes them, at most
-//! `MAX_RECORDS_PER_ENTRY` records per Raft entry; the reply waits in
-//! `proposing` for the last entry to commit. The controller's own writes
+//! `MAX_RECORDS_PER_ENTRY` records per Raft entry, each stamped with the
+//! controller's term so Raft refuses it once that term is over; the reply
+//! waits in `proposing` for the last entry to commit. The controller's own writes
 //! (no-ops, bootstrap, fencing, leader balancing) take the same path
 //! without a reply.
 
@@ -157,7 +158,9 @@ impl QuorumController {
             let entry = RecordBatch {
                 records: chunk.to_vec(),
             };
-            self.raft.propose(token, entry.encode_to_vec());
+            // Stamped with the term `latest` belongs to: Raft appends it
+            // only while this node still leads that term.
+            self.raft.propose(token, self.term, entry.encode_to_vec());
         }
     }
 }
