@@ -416,3 +416,47 @@ fn kraftctl_manages_topics_on_a_combined_node() {
         .status();
     assert!(node.wait().unwrap().success(), "SIGTERM exits cleanly");
 }
+
+/// A broker whose controllers are all gone still stops on SIGTERM: its
+/// controlled shutdown gives up once a whole `broker.session.timeout.ms`
+/// has passed without an answer (the controller has fenced it by then
+/// anyway), says why, and the process exits.
+#[test]
+fn sigterm_stops_a_broker_whose_controllers_are_gone() {
+    const SESSION_MS: u64 = 2_000;
+    let session = SESSION_MS.to_string();
+    let mut cluster = ProcessCluster::start_with_brokers(
+        Path::new(KRAFTD),
+        1,
+        1,
+        &[
+            ("broker.session.timeout.ms", session.as_str()),
+            ("broker.heartbeat.interval.ms", "200"),
+        ],
+    )
+    .unwrap();
+    let broker = cluster.broker_ids()[0];
+    let bootstrap = cluster.addr(broker).to_string();
+    // The broker serves clients once the controller has unfenced it.
+    wait_until("the broker to serve clients", || {
+        let (ok, _, _) = kraftctl(&["--bootstrap-server", &bootstrap, "topics", "list"]);
+        ok.then_some(())
+    });
+
+    for controller in cluster.voters.keys().copied().collect::<Vec<_>>() {
+        cluster.kill9(controller).unwrap();
+    }
+    // Generous: asserts that the broker exits, not how fast.
+    let exit = cluster
+        .terminate(
+            broker,
+            Duration::from_millis(SESSION_MS) + Duration::from_secs(20),
+        )
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    let log = cluster.log(broker);
+    assert!(
+        log.contains("could not reach a controller"),
+        "the broker says why its controlled shutdown gave up:\n{log}"
+    );
+}

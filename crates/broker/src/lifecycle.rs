@@ -12,7 +12,12 @@
 //! to be unfenced in its next heartbeat. It heartbeats every
 //! `broker.heartbeat.interval.ms`; if it misses `broker.session.timeout.ms`
 //! the controller fences it. On shutdown it asks for controlled shutdown in
-//! its heartbeats until the controller says no partition is led by it.
+//! its heartbeats until the controller says no partition is led by it. A
+//! controlled shutdown is bounded: once no controller has answered for a
+//! whole `broker.session.timeout.ms`, the controller has fenced this broker
+//! (and moved its leaderships) anyway, so the broker stops without waiting
+//! for an agreement it cannot get; a broker not registered (yet, or any
+//! more) leads nothing and stops at once.
 
 use std::time::Duration;
 
@@ -37,7 +42,9 @@ pub enum BrokerState {
     Running { epoch: i64 },
     /// Controlled shutdown requested; leadership is moving away.
     ShuttingDown { epoch: i64 },
-    /// The controller agreed the broker may stop.
+    /// The controlled shutdown is over: the controller agreed the broker
+    /// may stop, or none answered for a whole session (it has fenced the
+    /// broker by then), or the broker was not registered.
     ShutDown,
     /// The quorum refused this broker for good (e.g. another cluster's id).
     Refused,
@@ -145,6 +152,18 @@ impl BrokerLifecycle {
                 }
                 Err(e) => {
                     tracing::debug!(node = self.config.node_id, error = %e, "heartbeat failed");
+                    if want_shutdown && last_answered.elapsed() >= self.config.session_timeout {
+                        tracing::warn!(
+                            node = self.config.node_id,
+                            session_timeout_ms = self.config.session_timeout.as_millis() as u64,
+                            error = %e,
+                            "controlled shutdown: could not reach a controller for a whole \
+                             broker.session.timeout.ms; the controller has fenced this broker \
+                             by now, stopping without its agreement"
+                        );
+                        self.state.send_replace(BrokerState::ShutDown);
+                        return;
+                    }
                     // Unheard for a whole session, the controller has fenced
                     // this broker and moved its leaderships: stop leading.
                     let running = matches!(*self.state.borrow(), BrokerState::Running { .. });
@@ -161,7 +180,9 @@ impl BrokerLifecycle {
         self.registered_at > 0 && self.cache.offset() >= self.registered_at
     }
 
-    /// Registers until it succeeds; None if the quorum refuses this broker.
+    /// Registers until it succeeds; None if the quorum refuses this broker
+    /// or shutdown is asked for first (an unregistered broker leads
+    /// nothing, so there is nothing to move).
     async fn register(&mut self) -> Option<i64> {
         let request = BrokerRegistrationRequest {
             broker_id: self.config.node_id,
@@ -170,6 +191,14 @@ impl BrokerLifecycle {
             rack: self.config.rack.clone(),
         };
         loop {
+            if *self.shutdown.borrow() {
+                tracing::info!(
+                    node = self.config.node_id,
+                    "shutdown asked for while not registered; nothing to move"
+                );
+                self.state.send_replace(BrokerState::ShutDown);
+                return None;
+            }
             let timeout = self.config.heartbeat_interval.max(Duration::from_secs(1));
             match self
                 .client
@@ -197,7 +226,10 @@ impl BrokerLifecycle {
                 }
                 Err(e) => {
                     tracing::debug!(node = self.config.node_id, error = %e, "registration failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        Ok(()) = self.shutdown.changed() => {}
+                    }
                 }
             }
         }
@@ -234,5 +266,47 @@ impl BrokerLifecycle {
         } else {
             BrokerState::Running { epoch }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kraft_metadata::MetadataImage;
+
+    use super::*;
+
+    /// A broker that never reached a controller has nothing to move: asked
+    /// to shut down while registering, it stops at once instead of
+    /// retrying the registration forever.
+    #[tokio::test]
+    async fn shutdown_while_registering_stops_the_lifecycle() {
+        // A port that was free a moment ago: nothing answers there.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let config = LifecycleConfig {
+            node_id: 1,
+            session_timeout: Duration::from_secs(3600),
+            cluster_id: "MkU3OEVBNTcwNTJENDM2Qg".to_string(),
+            controllers: vec![dead.to_string()],
+            listeners: Vec::new(),
+            rack: None,
+            heartbeat_interval: Duration::from_millis(100),
+        };
+        let (_images_tx, images) = watch::channel(Arc::new(MetadataImage::empty()));
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let (lifecycle, mut state) =
+            BrokerLifecycle::new(config, MetadataCache::new(images), shutdown);
+        let task = tokio::spawn(lifecycle.run());
+        shutdown_tx.send_replace(true);
+        // Generous: asserts that it ends, not how fast.
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("the lifecycle ends")
+            .expect("the lifecycle task");
+        assert_eq!(*state.borrow_and_update(), BrokerState::ShutDown);
     }
 }

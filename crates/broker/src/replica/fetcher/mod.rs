@@ -11,8 +11,9 @@
 //! the epoch of this log's last batch, and a leader whose log disagrees
 //! answers with the end of the last epoch both share (KIP-595's
 //! diverging-epoch fetch, which replaces the OffsetsForLeaderEpoch round
-//! trip). The leader learns this follower's position from the fetch
-//! offset.
+//! trip); the follower cuts at that end or at its own end of the same
+//! epoch, whichever comes first ([`truncation_offset`]). The leader learns
+//! this follower's position from the fetch offset.
 //!
 //! Errors back off and retry; leadership errors wait for the metadata to
 //! move the partition. The [`NetworkFault`] hook lets the testkit cut this
@@ -27,6 +28,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
+use kraft_log::PartitionLog;
 use kraft_rpc::NetworkFault;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -322,9 +324,18 @@ fn apply(
     let partition = &followed.partition;
     match ResponseError::try_from_code(data.error_code) {
         None => {
-            if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
+            let diverging = &data.diverging_epoch;
+            if diverging.epoch >= 0 || diverging.end_offset >= 0 {
+                let target =
+                    truncation_offset(partition.log(), diverging.epoch, diverging.end_offset)
+                        .ok_or_else(|| {
+                            format!(
+                                "the leader's diverging epoch {} has no end offset",
+                                diverging.epoch
+                            )
+                        })?;
                 return partition
-                    .truncate_to_leader(data.diverging_epoch.end_offset)
+                    .truncate_to_leader(target)
                     .map_err(|e| e.to_string());
             }
             let records = data.records.unwrap_or_default();
@@ -346,4 +357,32 @@ fn apply(
         }
         Some(_) => Err(format!("leader answered error {}", data.error_code)),
     }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Where this follower's log must end after the leader answered a fetch
+/// with a diverging epoch: `epoch`, the last epoch the leader thinks both
+/// logs share, ends at `leader_end` in the leader's log. As Kafka's
+/// `AbstractFetcherThread` (KIP-279, KIP-595): the follower looks up its
+/// own end of `epoch` (with no such epoch, the end of its largest epoch
+/// below it) and cuts at whichever end comes first, never beyond its own
+/// log end; a follower that knows no epoch at or below it takes the
+/// leader's offset. `None` when the leader gave no end offset (Kafka then
+/// does not truncate). The partition keeps everything below its high
+/// watermark ([`Partition::truncate_to_leader`]).
+///
+/// Taking the leader's offset alone would keep the follower's own
+/// batches of a later epoch between its end of `epoch` and the leader's:
+/// the next fetch diverges again at the same point, forever.
+fn truncation_offset(log: &PartitionLog, epoch: i32, leader_end: i64) -> Option<i64> {
+    if leader_end < 0 {
+        return None;
+    }
+    let log_end = log.log_end_offset();
+    let own_end = log
+        .end_offset_for_epoch(epoch)
+        .map_or(log_end, |(_, end)| end);
+    Some(leader_end.min(own_end).min(log_end))
 }
