@@ -32,8 +32,8 @@ use kraft_rpc::{ClientError, QuorumClient};
 use prost::Message as _;
 use tokio::sync::watch;
 
-/// Something that acts on each new metadata image (the MetadataCache, and
-/// later the replica manager and group coordinator).
+/// Something that acts on each new metadata image: the MetadataCache, the
+/// replica manager and the group coordinator.
 pub trait MetadataPublisher: Send {
     /// `delta` holds what changed since the previous image.
     fn publish(&mut self, delta: &MetadataDelta, image: &Arc<MetadataImage>);
