@@ -100,6 +100,13 @@ impl LogError {
         }
     }
 
+    /// Whether the error means the storage under the log failed (an I/O
+    /// error, or a log already offline because of one): the broker then
+    /// takes the whole log dir offline, as Kafka's LogDirFailureChannel does.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(self, LogError::Io { .. } | LogError::Offline { .. })
+    }
+
     pub(crate) fn corrupt(file: &Path, position: u64, reason: impl Into<String>) -> Self {
         LogError::Corrupt {
             file: file.to_path_buf(),

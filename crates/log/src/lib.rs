@@ -43,6 +43,16 @@
 //! - The leader-epoch checkpoint is written and fsynced when an epoch
 //!   starts (once per leader change), before the batch that starts it.
 //! - Truncation fsyncs the cut segment, so truncated data cannot reappear.
+//!
+//! # A failed fsync
+//!
+//! A flush whose fsync (or index write) fails takes the log offline and is
+//! never retried: after a failed fsync the kernel may already have dropped
+//! the dirty pages, so a later fsync that succeeds proves nothing (Kafka
+//! likewise treats any I/O error as the loss of the whole log dir). The log
+//! refuses writes, flushes and checkpoints until it is reopened, which
+//! recovers it from what is really on disk. [`LogError::is_storage_failure`]
+//! tells the broker which errors mean this; [`DiskFault`] injects them.
 
 #![forbid(unsafe_code)]
 
@@ -50,6 +60,7 @@ mod append;
 pub mod batch;
 mod config;
 mod error;
+mod fault;
 mod index;
 mod leader_epoch;
 mod partition_log;
@@ -68,5 +79,6 @@ mod tests;
 pub use batch::BatchHeader;
 pub use config::{LogConfig, TimestampType};
 pub use error::{BatchError, LogError};
+pub use fault::DiskFault;
 pub use partition_log::{LogAppendInfo, PartitionLog, ReadBound, ReadResult, TimestampOffset};
 pub use partition_metadata::{delete_partition_dir, PartitionMetadata};

@@ -8,6 +8,8 @@
 //! brief clone of the segment list: they load the log end (an atomic, moved
 //! only after a batch is fully written), snapshot the list, and pread.
 //! Flush fsyncs outside the writer mutex, so appends continue meanwhile.
+//! A flush that fails takes the log offline for good (until reopened): the
+//! fsync is never retried (see the crate docs).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
@@ -17,6 +19,7 @@ use bytes::Bytes;
 
 use crate::config::LogConfig;
 use crate::error::{io_err, LogError};
+use crate::fault::DiskFault;
 use crate::leader_epoch::LeaderEpochCache;
 use crate::recovery;
 use crate::segment::Segment;
@@ -96,6 +99,8 @@ pub struct PartitionLog {
     pub(crate) max_message_bytes: AtomicU32,
     /// Serialises flush, checkpoint and close, which write files outside the writer mutex.
     maintenance: Mutex<()>,
+    /// Injected fsync failures (tests).
+    fault: DiskFault,
 }
 
 impl PartitionLog {
@@ -136,11 +141,29 @@ impl PartitionLog {
                 offline: false,
             }),
             maintenance: Mutex::new(()),
+            fault: DiskFault::default(),
         })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The fault-injection hook of this log's fsyncs.
+    pub fn disk_fault(&self) -> &DiskFault {
+        &self.fault
+    }
+
+    /// Whether a failed write or fsync took the log offline: it refuses
+    /// writes, flushes and checkpoints until reopened.
+    pub fn is_offline(&self) -> bool {
+        self.writer().offline
+    }
+
+    fn offline_error(&self) -> LogError {
+        LogError::Offline {
+            dir: self.dir.clone(),
+        }
     }
 
     pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -292,7 +315,9 @@ impl PartitionLog {
     }
 
     /// fsyncs every segment file and index with unflushed writes, then
-    /// moves the recovery point. Blocking; appends continue meanwhile.
+    /// moves the recovery point. Blocking; appends continue meanwhile. If
+    /// it fails the log goes offline and no flush is tried again
+    /// ([`LogError::Offline`] from then on).
     pub fn flush(&self) -> Result<(), LogError> {
         let _maintenance = lock(&self.maintenance);
         self.flush_inner()
@@ -301,7 +326,14 @@ impl PartitionLog {
     fn flush_inner(&self) -> Result<(), LogError> {
         let (segments, end, messages, dir_dirty) = {
             let mut w = self.writer();
-            w.active.persist_indexes()?;
+            if w.offline {
+                return Err(self.offline_error());
+            }
+            if let Err(e) = w.active.persist_indexes() {
+                w.offline = true;
+                tracing::error!(dir = %self.dir.display(), error = %e, "writing an index failed; the log is offline");
+                return Err(e);
+            }
             let mut segments = std::mem::take(&mut w.pending_sync);
             segments.push(w.active.clone());
             (
@@ -311,13 +343,17 @@ impl PartitionLog {
                 std::mem::take(&mut w.dir_dirty),
             )
         };
-        let synced = segments.iter().try_for_each(|s| s.sync()).and_then(|()| {
-            if dir_dirty {
-                sync_dir(&self.dir).map_err(io_err(&self.dir))
-            } else {
-                Ok(())
-            }
-        });
+        let synced = self
+            .fault
+            .check(&self.dir)
+            .and_then(|()| segments.iter().try_for_each(|s| s.sync()))
+            .and_then(|()| {
+                if dir_dirty {
+                    sync_dir(&self.dir).map_err(io_err(&self.dir))
+                } else {
+                    Ok(())
+                }
+            });
         let mut w = self.writer();
         match synced {
             Ok(()) => {
@@ -327,14 +363,10 @@ impl PartitionLog {
                 Ok(())
             }
             Err(e) => {
-                let active = w.active.base_offset();
-                for segment in segments {
-                    let base = segment.base_offset();
-                    if base != active && !w.pending_sync.iter().any(|s| s.base_offset() == base) {
-                        w.pending_sync.push(segment);
-                    }
-                }
-                w.dir_dirty |= dir_dirty;
+                // Never retried: the kernel may have dropped the pages this
+                // fsync was for, so a later success would prove nothing.
+                w.offline = true;
+                tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed; the log is offline and the fsync is not retried");
                 Err(e)
             }
         }
@@ -355,7 +387,7 @@ impl PartitionLog {
         let _maintenance = lock(&self.maintenance);
         let state = {
             let w = self.writer();
-            if w.closed {
+            if w.closed || w.offline {
                 return Ok(());
             }
             self.state(&w, false)
@@ -373,6 +405,11 @@ impl PartitionLog {
                 return Ok(());
             }
             w.closed = true;
+            // An offline log gets no more I/O; its next open recovers it
+            // (the state file says it was not shut down cleanly).
+            if w.offline {
+                return Ok(());
+            }
         }
         self.flush_inner()?;
         let w = self.writer();

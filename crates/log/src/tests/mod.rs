@@ -5,6 +5,7 @@
 mod append_read;
 mod batch_validation;
 mod concurrency;
+mod failed_fsync;
 mod recovery;
 mod replication;
 mod retention;
