@@ -174,8 +174,9 @@ impl BrokerNode {
             heartbeat_interval: config.heartbeat_interval,
             session_timeout: config.session_timeout,
         };
-        let (lifecycle, state) =
+        let (mut lifecycle, state) =
             BrokerLifecycle::new(lifecycle_config, cache.clone(), shutdown_rx.clone());
+        lifecycle.report_storage(replicas.clone());
         let lifecycle_task = tokio::spawn(lifecycle.run());
         let ctx = Arc::new(BrokerContext {
             node_id: config.node_id,

@@ -18,18 +18,30 @@
 //! (and moved its leaderships) anyway, so the broker stops without waiting
 //! for an agreement it cannot get; a broker not registered (yet, or any
 //! more) leads nothing and stops at once.
+//!
+//! Every heartbeat also carries what this broker's storage cannot serve
+//! (from the replica manager, [`BrokerLifecycle::report_storage`]): its
+//! failed log dirs and the partitions offline here, as Kafka's
+//! OfflineLogDirs (KIP-858). The controller moves those partitions'
+//! leadership away and takes this broker out of their ISRs; the broker
+//! stays registered and unfenced for the rest.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kraft_proto::controller::controller_request::Body;
 use kraft_proto::controller::controller_response::Body as Resp;
-use kraft_proto::controller::{BrokerHeartbeatRequest, BrokerRegistrationRequest};
+use kraft_proto::controller::{
+    BrokerHeartbeatRequest, BrokerRegistrationRequest, OfflinePartitions,
+};
 use kraft_proto::metadata::Endpoint;
 use kraft_rpc::{ClientError, QuorumClient};
 use tokio::sync::watch;
 
 use crate::metadata_cache::MetadataCache;
+use crate::replica::{OfflineStorage, ReplicaManager};
 
 /// Where a broker is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +87,8 @@ pub struct BrokerLifecycle {
     shutdown: watch::Receiver<bool>,
     /// Offset of the registration record: caught up once the cache has it.
     registered_at: u64,
+    /// Where the offline log dirs and partitions come from, if anywhere.
+    replicas: Option<Arc<ReplicaManager>>,
 }
 
 impl BrokerLifecycle {
@@ -94,8 +108,15 @@ impl BrokerLifecycle {
             state,
             shutdown,
             registered_at: 0,
+            replicas: None,
         };
         (lifecycle, state_rx)
+    }
+
+    /// Reports `replicas`' failed log dirs and offline partitions in every
+    /// heartbeat.
+    pub fn report_storage(&mut self, replicas: Arc<ReplicaManager>) {
+        self.replicas = Some(replicas);
     }
 
     /// Registers, then heartbeats until controlled shutdown completes or the
@@ -240,12 +261,23 @@ impl BrokerLifecycle {
         epoch: i64,
         want_shutdown: bool,
     ) -> Result<BrokerState, ClientError> {
+        let offline = self
+            .replicas
+            .as_ref()
+            .map(|r| r.offline_storage())
+            .unwrap_or_default();
         let request = BrokerHeartbeatRequest {
             broker_id: self.config.node_id,
             broker_epoch: epoch,
             current_metadata_offset: self.cache.offset(),
             want_fence: !self.caught_up(),
             want_shutdown,
+            offline_log_dirs: offline
+                .log_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
+            offline_partitions: offline_partitions(&offline),
         };
         let response = self
             .client
@@ -267,6 +299,21 @@ impl BrokerLifecycle {
             BrokerState::Running { epoch }
         })
     }
+}
+
+/// The offline partitions grouped by topic, as the heartbeat carries them.
+fn offline_partitions(offline: &OfflineStorage) -> Vec<OfflinePartitions> {
+    let mut by_topic: BTreeMap<uuid::Uuid, Vec<i32>> = BTreeMap::new();
+    for (topic_id, index) in &offline.partitions {
+        by_topic.entry(*topic_id).or_default().push(*index);
+    }
+    by_topic
+        .into_iter()
+        .map(|(topic_id, partitions)| OfflinePartitions {
+            topic_id: bytes::Bytes::copy_from_slice(topic_id.as_bytes()),
+            partitions,
+        })
+        .collect()
 }
 
 #[cfg(test)]

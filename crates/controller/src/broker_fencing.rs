@@ -10,6 +10,12 @@
 //! [`ClusterControl`](crate::cluster_control::ClusterControl), their only
 //! caller.
 //!
+//! A broker whose log dir failed stays registered and unfenced, but
+//! reports the replicas it can no longer serve in its heartbeats (Kafka's
+//! OfflineLogDirs, KIP-858; Kraft's metadata has no replica-to-dir
+//! assignment, so the broker lists the partitions). [`leave_offline_replicas`]
+//! gives those replicas the fencing treatment, and only those.
+//!
 //! Every function is pure. Data enters as the current [`MetadataImage`]
 //! (the controller's `latest`, including its uncommitted writes) and a
 //! broker id; what leaves is the records to append (`FenceBrokerRecord`,
@@ -19,10 +25,13 @@
 //! unfencing) explicitly.
 
 use kraft_metadata::{record, MetadataImage};
+use kraft_proto::controller::OfflinePartitions;
 use kraft_proto::metadata::{
     metadata_record::Record, BrokerControlledShutdownRecord, FenceBrokerRecord, MetadataRecord,
     UnfenceBrokerRecord,
 };
+
+use uuid::Uuid;
 
 use crate::partition_change::PartitionChangeBuilder;
 use crate::placement::is_usable;
@@ -78,6 +87,42 @@ fn leave_partitions(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord
             if partition.isr.contains(&broker_id) || partition.leader == broker_id {
                 records.extend(
                     PartitionChangeBuilder::new(topic.id(), partition_id, partition, &usable)
+                        .remove_from_isr(broker_id)
+                        .build(),
+                );
+            }
+        }
+    }
+    records
+}
+
+/// Moves `broker_id` off the replicas it reported `offline` (their log
+/// dir failed): out of each one's ISR (never emptying it) and not leading
+/// it, the broker counted unusable for these partitions only, as if it
+/// were fenced for them. Its other replicas are untouched. Empty once
+/// nothing is left to move, so a broker may report the same partitions in
+/// every heartbeat; unknown topics and partitions are skipped.
+pub fn leave_offline_replicas(
+    image: &MetadataImage,
+    broker_id: i32,
+    offline: &[OfflinePartitions],
+) -> Vec<MetadataRecord> {
+    let usable = |b: i32| b != broker_id && is_usable(image, b);
+    let mut records = Vec::new();
+    for entry in offline {
+        let Ok(topic_id) = Uuid::from_slice(&entry.topic_id) else {
+            continue;
+        };
+        let Some(topic) = image.topics().topic(topic_id) else {
+            continue;
+        };
+        for index in &entry.partitions {
+            let Some(partition) = topic.partitions().get(index) else {
+                continue;
+            };
+            if partition.isr.contains(&broker_id) || partition.leader == broker_id {
+                records.extend(
+                    PartitionChangeBuilder::new(topic_id, *index, partition, &usable)
                         .remove_from_isr(broker_id)
                         .build(),
                 );
@@ -167,6 +212,36 @@ mod tests {
             "no change where a leader exists"
         );
         assert!(unfence_broker(&back, 1).is_empty());
+    }
+
+    #[test]
+    fn offline_replicas_leave_the_isr_and_leadership_moves() {
+        let img = topic_image();
+        let id = Uuid::from_u128(1);
+        let offline = [OfflinePartitions {
+            topic_id: bytes::Bytes::copy_from_slice(id.as_bytes()),
+            partitions: vec![0, 1, 99],
+        }];
+        let records = leave_offline_replicas(&img, 1, &offline);
+        assert_eq!(records.len(), 2, "partitions 0 and 1; 99 is unknown");
+        let after = apply(&img, &records);
+        let p0 = after.topics().partition(id, 0).unwrap();
+        assert_eq!((p0.isr.clone(), p0.leader), (vec![2, 3], 2));
+        let p1 = after.topics().partition(id, 1).unwrap();
+        assert_eq!(
+            (p1.isr.clone(), p1.leader),
+            (vec![1], NO_LEADER),
+            "the last ISR member stays, leaderless"
+        );
+        assert!(
+            !after.cluster().broker(1).unwrap().fenced,
+            "the broker stays unfenced"
+        );
+        assert!(
+            leave_offline_replicas(&after, 1, &offline).is_empty(),
+            "reporting them again changes nothing"
+        );
+        assert!(leave_offline_replicas(&img, 1, &[]).is_empty());
     }
 
     #[test]

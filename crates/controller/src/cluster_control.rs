@@ -27,7 +27,9 @@ use kraft_proto::controller::{
 use kraft_proto::metadata::{metadata_record::Record, MetadataRecord, RegisterBrokerRecord};
 use uuid::Uuid;
 
-use crate::broker_fencing::{controlled_shutdown, fence_broker, leader_count, unfence_broker};
+use crate::broker_fencing::{
+    controlled_shutdown, fence_broker, leader_count, leave_offline_replicas, unfence_broker,
+};
 use crate::controller_result::ControllerResult;
 use crate::error::{code, ControllerError};
 
@@ -159,7 +161,8 @@ impl ClusterControl {
     /// leads nothing, fence it and tell it to stop. Fenced, caught up
     /// (metadata offset >= broker epoch) and not asking to stay fenced:
     /// unfence. Unfenced and asking to be fenced: fence. The response
-    /// describes the state after the records apply.
+    /// describes the state after the records apply. An unfenced broker's
+    /// offline partitions (a failed log dir) then leave ISRs and leadership.
     pub fn heartbeat(
         &mut self,
         image: &MetadataImage,
@@ -185,7 +188,7 @@ impl ClusterControl {
         self.last_heartbeat.insert(id, now);
         let caught_up = request.current_metadata_offset >= u64::try_from(broker.epoch).unwrap_or(0);
 
-        let (records, fenced, should_shutdown) =
+        let (mut records, fenced, should_shutdown) =
             if request.want_shutdown || broker.in_controlled_shutdown {
                 self.shutting_down.insert(id);
                 if broker.fenced {
@@ -211,6 +214,14 @@ impl ClusterControl {
             } else {
                 (Vec::new(), false, false)
             };
+        if !fenced && !request.offline_partitions.is_empty() {
+            let after = replay(image, &records)?;
+            let moves = leave_offline_replicas(&after, id, &request.offline_partitions);
+            if !moves.is_empty() {
+                tracing::warn!(broker_id = id, dirs = ?request.offline_log_dirs, changes = moves.len(), "moving off replicas in failed log dirs");
+            }
+            records.extend(moves);
+        }
         let response = BrokerHeartbeatResponse {
             is_caught_up: caught_up,
             is_fenced: fenced,

@@ -6,7 +6,10 @@
 //! `replica.high.watermark.checkpoint.interval.ms`).
 //!
 //! In: the replica manager's partitions, each tick. Out: fsyncs, deleted
-//! segments (the log start offset moves) and checkpoint files.
+//! segments (the log start offset moves) and checkpoint files. A storage
+//! error takes the partition's log dir offline (`log_dirs.rs`): no
+//! partition of that dir is touched again, so a failed fsync is never
+//! retried.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +42,10 @@ impl ReplicaManager {
             let work = tokio::task::spawn_blocking(move || {
                 let now = now_ms();
                 for p in partitions {
+                    // A partition of a dir that failed earlier in this tick.
+                    if p.is_offline() {
+                        continue;
+                    }
                     let log = p.log();
                     let result = (|| {
                         if log.flush_due(now) {
@@ -56,6 +63,7 @@ impl ReplicaManager {
                         Ok::<(), kraft_log::LogError>(())
                     })();
                     if let Err(e) = result {
+                        p.note_log_error(&e);
                         tracing::error!(partition = %format!("{}-{}", p.topic(), p.index()), error = %e, "log maintenance failed");
                     }
                 }

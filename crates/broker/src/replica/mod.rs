@@ -14,6 +14,13 @@
 //! [`ReplicaFetchers`]; one it leads tracks its followers and asks the
 //! controller for ISR changes ([`isr_manager`]).
 //!
+//! A storage error on any partition takes its whole log dir offline
+//! ([`log_dirs`], as Kafka's LogDirFailureChannel): the dir's partitions
+//! stop being served and are reported to the controller in heartbeats
+//! ([`offline`] says why partitions, not only dirs). A partition known
+//! offline is never recreated by a metadata delta: its directory may hold
+//! the only copy of its data.
+//!
 //! A background task ([`ReplicaManager::run_maintenance`]) applies the flush
 //! policy, retention and high-watermark checkpoints on blocking threads, so
 //! no fsync runs on a runtime worker. [`ReplicaManager::close`] is the clean
@@ -21,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,11 +45,15 @@ pub mod fetcher;
 pub mod follower_progress;
 pub mod isr_manager;
 pub mod log_config;
+pub mod log_dirs;
 mod maintenance;
+mod offline;
 pub mod partition;
 
 pub use fetcher::ReplicaFetchers;
 pub use log_config::{partition_settings, LogDefaults, PartitionSettings};
+pub use log_dirs::LogDirFailures;
+pub use offline::OfflineStorage;
 pub use partition::{Partition, PartitionError, ReplicaState};
 
 /// The replica manager's settings (Kafka's keys in the field docs).
@@ -92,8 +103,13 @@ pub enum PartitionLookup {
 pub struct ReplicaManager {
     config: ReplicaManagerConfig,
     partitions: RwLock<HashMap<PartitionKey, Arc<Partition>>>,
-    /// Partitions whose logs failed to open, with the reason.
+    /// Partitions that cannot be served (their log failed to open, or
+    /// their log dir failed), with the reason.
     offline: RwLock<HashMap<PartitionKey, String>>,
+    /// The failed log dirs, shared with every partition.
+    failures: Arc<LogDirFailures>,
+    /// The failures' generation last swept (`offline.rs`).
+    swept: AtomicU64,
     /// Fetch the partitions this broker follows.
     fetchers: ReplicaFetchers,
     /// False while this broker is fenced: no partition acknowledges writes.
@@ -122,6 +138,7 @@ impl ReplicaManager {
     /// offline, not fatal: the other partitions still serve.
     pub fn open(config: ReplicaManagerConfig, fetchers: ReplicaFetchers) -> ReplicaManager {
         let may_lead = Arc::new(AtomicBool::new(true));
+        let failures = Arc::new(LogDirFailures::default());
         let mut partitions = HashMap::new();
         let mut offline = HashMap::new();
         for found in disk::scan(&config.log_dirs) {
@@ -131,7 +148,7 @@ impl ReplicaManager {
             match PartitionLog::open(&found.dir, settings.log.clone()) {
                 Ok(log) => {
                     tracing::info!(dir = %found.dir.display(), end = log.log_end_offset(), "loaded partition log");
-                    let partition = Partition::new(
+                    let partition = Partition::new_in(
                         found.topic_id,
                         found.topic,
                         found.index,
@@ -139,6 +156,7 @@ impl ReplicaManager {
                         log,
                         settings,
                         may_lead.clone(),
+                        failures.clone(),
                     );
                     partitions.insert(key, partition);
                 }
@@ -152,6 +170,8 @@ impl ReplicaManager {
             config,
             partitions: RwLock::new(partitions),
             offline: RwLock::new(offline),
+            failures,
+            swept: AtomicU64::new(0),
             fetchers,
             may_lead,
         }
@@ -201,6 +221,7 @@ impl ReplicaManager {
 
     /// Looks a partition up by topic id and index.
     pub fn lookup(&self, topic_id: Uuid, index: i32) -> PartitionLookup {
+        self.sweep_offline_dirs();
         if let Some(p) = self.read_partitions().get(&(topic_id, index)) {
             return PartitionLookup::Hosted(p.clone());
         }
@@ -213,11 +234,13 @@ impl ReplicaManager {
 
     /// Every hosted partition.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.sweep_offline_dirs();
         self.read_partitions().values().cloned().collect()
     }
 
     /// Brings the hosted partitions in line with a metadata delta.
     pub fn apply(&self, delta: &MetadataDelta, image: &MetadataImage) {
+        self.sweep_offline_dirs();
         let node_id = self.config.node_id;
         if let Some(topics) = delta.topics() {
             let changes = topics.local_changes(node_id);
@@ -251,6 +274,11 @@ impl ReplicaManager {
         registration: &PartitionRegistration,
         image: &MetadataImage,
     ) {
+        if self.is_offline(topic_id, index) {
+            // Its directory may hold the only copy: never recreate it.
+            self.fetchers.unfollow(topic_id, index);
+            return;
+        }
         let existing = self.read_partitions().get(&(topic_id, index)).cloned();
         let partition = match existing {
             Some(p) => p,
@@ -297,7 +325,22 @@ impl ReplicaManager {
             self.remove(old_id, old_index, topic);
         }
         let counts = self.dir_counts();
-        let dir = disk::choose_dir(&self.config.log_dirs, &counts).join(&name);
+        let online: Vec<PathBuf> = self
+            .config
+            .log_dirs
+            .iter()
+            .filter(|d| !self.failures.is_offline(d))
+            .cloned()
+            .collect();
+        if online.is_empty() {
+            tracing::error!(partition = %name, "cannot create a partition log: every log dir is offline");
+            self.offline
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((topic_id, index), "every log dir is offline".to_string());
+            return None;
+        }
+        let dir = disk::choose_dir(&online, &counts).join(&name);
         if dir.exists() {
             if let Err(e) = delete_partition_dir(&dir) {
                 tracing::error!(dir = %dir.display(), error = %e, "cannot remove a stale partition directory");
@@ -313,7 +356,7 @@ impl ReplicaManager {
         match opened {
             Ok(log) => {
                 tracing::debug!(dir = %dir.display(), "created partition log");
-                let partition = Partition::new(
+                let partition = Partition::new_in(
                     topic_id,
                     topic.to_string(),
                     index,
@@ -321,6 +364,7 @@ impl ReplicaManager {
                     log,
                     settings,
                     self.may_lead.clone(),
+                    self.failures.clone(),
                 );
                 self.write_partitions()
                     .insert((topic_id, index), partition.clone());
@@ -335,6 +379,13 @@ impl ReplicaManager {
                 None
             }
         }
+    }
+
+    fn is_offline(&self, topic_id: Uuid, index: i32) -> bool {
+        self.offline
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&(topic_id, index))
     }
 
     fn dir_counts(&self) -> HashMap<PathBuf, usize> {

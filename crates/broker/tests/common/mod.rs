@@ -171,6 +171,7 @@ impl Harness {
                     current_metadata_offset: cache.offset(),
                     want_fence: false,
                     want_shutdown: false,
+                    ..Default::default()
                 };
                 let _ = client
                     .call_leader(Body::BrokerHeartbeat(heartbeat), Duration::from_secs(2))

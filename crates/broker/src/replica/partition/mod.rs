@@ -23,6 +23,12 @@
 //! append and against the maximal ISR when acknowledging it. A follower's
 //! high watermark is the leader's, capped at its own log end.
 //!
+//! A storage error from the log (an I/O error, or a log already offline)
+//! is reported to the broker's [`LogDirFailures`], which takes the whole
+//! log dir offline; from then on the partition answers KAFKA_STORAGE_ERROR
+//! to produce and to waiting acks=all produces, and the replica manager
+//! stops serving it.
+//!
 //! Appends hold the state's read lock so a leadership change (which takes
 //! the write lock) never interleaves with one: after `set_state` returns,
 //! no append under the old epoch is in progress. Different partitions share
@@ -43,8 +49,10 @@ use uuid::Uuid;
 
 use crate::replica::follower_progress::Followers;
 use crate::replica::log_config::PartitionSettings;
+use crate::replica::log_dirs::LogDirFailures;
 
 mod replication;
+mod storage;
 #[cfg(test)]
 mod tests;
 
@@ -131,6 +139,9 @@ pub struct Partition {
     /// lost touch with the controllers), when it must not acknowledge
     /// writes as leader.
     may_lead: Arc<AtomicBool>,
+    /// The broker's failed log dirs; this partition reports its storage
+    /// errors there.
+    failures: Arc<LogDirFailures>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -145,7 +156,8 @@ impl std::fmt::Debug for Partition {
 
 impl Partition {
     /// Wraps an opened `log`. Until [`set_state`](Self::set_state) names this
-    /// broker leader, the partition refuses produce and fetch.
+    /// broker leader, the partition refuses produce and fetch. Its storage
+    /// failures are its own (see [`Partition::new_in`]).
     pub fn new(
         topic_id: Uuid,
         topic: String,
@@ -154,6 +166,25 @@ impl Partition {
         log: PartitionLog,
         settings: PartitionSettings,
         may_lead: Arc<AtomicBool>,
+    ) -> Arc<Partition> {
+        let failures = Arc::new(LogDirFailures::default());
+        Partition::new_in(
+            topic_id, topic, index, node_id, log, settings, may_lead, failures,
+        )
+    }
+
+    /// [`Partition::new`], reporting storage failures to the broker's
+    /// `failures`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_in(
+        topic_id: Uuid,
+        topic: String,
+        index: i32,
+        node_id: i32,
+        log: PartitionLog,
+        settings: PartitionSettings,
+        may_lead: Arc<AtomicBool>,
+        failures: Arc<LogDirFailures>,
     ) -> Arc<Partition> {
         let (high_watermark, _) = watch::channel(log.high_watermark());
         let (log_end, _) = watch::channel(log.log_end_offset());
@@ -178,6 +209,7 @@ impl Partition {
             high_watermark,
             log_end,
             may_lead,
+            failures,
         })
     }
 
@@ -274,6 +306,9 @@ impl Partition {
         acks: i16,
         now_ms: i64,
     ) -> Result<(LogAppendInfo, i32), PartitionError> {
+        if self.is_offline() {
+            return Err(self.offline_error());
+        }
         let state = self.state();
         let registration = &state.registration;
         if registration.leader != self.node_id || !self.may_lead.load(Ordering::Acquire) {
@@ -301,9 +336,11 @@ impl Partition {
                 }
             }
         }
-        let info = self
-            .log
-            .append_as_leader(records, registration.leader_epoch, now_ms)?;
+        let info = self.checked(self.log.append_as_leader(
+            records,
+            registration.leader_epoch,
+            now_ms,
+        ))?;
         self.log_end.send_replace(self.log.log_end_offset());
         self.maybe_advance_high_watermark(&state);
         Ok((info, registration.leader_epoch))
@@ -313,8 +350,8 @@ impl Partition {
     /// maximal ISR has it), for acks=all. The answer is a Kafka error code:
     /// NOT_LEADER_OR_FOLLOWER if leadership moved (or this broker was
     /// fenced) meanwhile, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the maximal
-    /// ISR shrank below `min.insync.replicas`, REQUEST_TIMED_OUT at
-    /// `deadline`.
+    /// ISR shrank below `min.insync.replicas`, KAFKA_STORAGE_ERROR if the
+    /// log dir failed, REQUEST_TIMED_OUT at `deadline`.
     pub async fn wait_for_replication(
         &self,
         offset: i64,
@@ -323,6 +360,9 @@ impl Partition {
     ) -> i16 {
         let mut hw = self.high_watermark.subscribe();
         loop {
+            if self.is_offline() {
+                return ResponseError::KafkaStorageError.code();
+            }
             {
                 let state = self.state();
                 let registration = &state.registration;
@@ -396,9 +436,12 @@ impl Partition {
         min_one_batch: bool,
     ) -> Result<ReadResult, PartitionError> {
         self.check_leader(current_leader_epoch)?;
-        Ok(self
-            .log
-            .read(offset, max_bytes, ReadBound::HighWatermark, min_one_batch)?)
+        Ok(self.checked(self.log.read(
+            offset,
+            max_bytes,
+            ReadBound::HighWatermark,
+            min_one_batch,
+        ))?)
     }
 
     /// The first offset with a timestamp at or after `timestamp`.

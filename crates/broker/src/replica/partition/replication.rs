@@ -106,12 +106,12 @@ impl Partition {
             self.maybe_advance_high_watermark(&state);
         }
         drop(state);
-        Ok(FollowerRead::Records(self.log.read(
+        Ok(FollowerRead::Records(self.checked(self.log.read(
             fetch_offset,
             max_bytes,
             ReadBound::LogEnd,
             min_one_batch,
-        )?))
+        ))?))
     }
 
     /// As follower: appends what the leader sent (batches keep their
@@ -123,7 +123,7 @@ impl Partition {
         leader_high_watermark: i64,
     ) -> Result<(), PartitionError> {
         if !records.is_empty() {
-            self.log.append_as_follower(records)?;
+            self.checked(self.log.append_as_follower(records))?;
             self.log_end.send_replace(self.log.log_end_offset());
         }
         let hw = leader_high_watermark.min(self.log.log_end_offset());
@@ -150,7 +150,7 @@ impl Partition {
         }
         if target < self.log.log_end_offset() {
             tracing::info!(partition = ?self, from = self.log.log_end_offset(), to = target, "truncating to the leader's log");
-            self.log.truncate_to(target)?;
+            self.checked(self.log.truncate_to(target))?;
             self.log_end.send_replace(self.log.log_end_offset());
         }
         Ok(())
@@ -160,7 +160,7 @@ impl Partition {
     /// starts this log over at `log_start`.
     pub fn restart_at(&self, log_start: i64) -> Result<(), PartitionError> {
         tracing::info!(partition = ?self, log_start, "restarting the log at the leader's log start");
-        self.log.truncate_fully_and_start_at(log_start)?;
+        self.checked(self.log.truncate_fully_and_start_at(log_start))?;
         self.log_end.send_replace(self.log.log_end_offset());
         Ok(())
     }
