@@ -49,6 +49,8 @@ pub mod log_dirs;
 mod maintenance;
 mod offline;
 pub mod partition;
+#[cfg(test)]
+mod tests;
 
 pub use fetcher::ReplicaFetchers;
 pub use log_config::{partition_settings, LogDefaults, PartitionSettings};
