@@ -55,6 +55,10 @@ impl LogDirFailures {
 
     /// Whether `dir` has failed.
     pub fn is_offline(&self, dir: &Path) -> bool {
+        // The common case, on every produce: no dir ever failed.
+        if self.generation() == 0 {
+            return false;
+        }
         self.offline
             .read()
             .unwrap_or_else(|e| e.into_inner())
