@@ -63,8 +63,28 @@ pub async fn isr_whole(cluster: &TestCluster) -> Result<(), String> {
     match waited {
         Ok(()) => Ok(()),
         Err(e) => {
-            let image = controller_image(cluster).await;
-            Err(format!("{e}; short: {:?}", image.as_deref().map(short)))
+            let Some(image) = controller_image(cluster).await else {
+                return Err(format!("{e}; no active controller"));
+            };
+            let mut report = format!("{e}; short: {:?}", short(&image));
+            for topic in image.topics().topics() {
+                for (index, p) in topic.partitions().iter().filter(|(_, p)| !whole(p)) {
+                    report += &format!("\n  {}-{index} replicas:", topic.name());
+                    for r in &p.replicas {
+                        report += &match hosted(cluster, *r, topic.id(), *index) {
+                            Some(h) => format!(
+                                " {r} (log end {}, high watermark {}, leader {}, epoch {})",
+                                h.log().log_end_offset(),
+                                h.high_watermark(),
+                                h.replica_state().registration.leader,
+                                h.replica_state().registration.leader_epoch
+                            ),
+                            None => format!(" {r} (not hosted)"),
+                        };
+                    }
+                }
+            }
+            Err(report)
         }
     }
 }
