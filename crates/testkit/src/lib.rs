@@ -7,8 +7,10 @@
 //! and wait on conditions — never on fixed sleeps. Timeouts are short
 //! (election 300 ms, no-op every 100 ms) so failures show up fast.
 //!
-//! The cluster lives in `cluster`, link cuts in `faults`, and the polling
-//! helpers in `wait`; everything is re-exported here. [`process`] runs real
+//! The cluster lives in `cluster`, link cuts and paused nodes in `faults`
+//! (with `pause` adding [`TestCluster::pause`] and finding the active
+//! controller), the polling helpers in `wait` and the seeded generator of
+//! randomized tests in `rng`; everything is re-exported here. [`process`] runs real
 //! `kraftd` processes instead, and [`bench_support`] holds what benchmarks
 //! share.
 
@@ -17,9 +19,12 @@
 pub mod bench_support;
 mod cluster;
 mod faults;
+mod pause;
 pub mod process;
+mod rng;
 mod wait;
 
 pub use cluster::{set_broker_config, ClusterBuilder, TestCluster};
 pub use faults::LinkCuts;
+pub use rng::SplitMix;
 pub use wait::{wait_for, DEADLINE};
