@@ -277,13 +277,8 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 }
 
 /// The slice CI runs: a fixed seed and a few dozen faults (about half a
-/// minute). Gated while the defects the nemesis finds on the current code
-/// are being fixed: a follower whose high watermark is above a new leader's
-/// log end (the HW was advanced over a shrunken ISR, not the maximal one)
-/// and then never rejoins the ISR, and a broker that caught up from a
-/// snapshot still leading a partition of a deleted topic.
+/// minute). `scripts/soak` runs long ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finds known replication defects (HW over the maximal ISR, snapshot loads missing deletions); enable once fixed"]
 async fn nemesis_fixed_seed() {
     run(1, 30).await;
 }
