@@ -15,6 +15,8 @@ pub mod lifecycle;
 pub mod metadata_cache;
 pub mod metadata_loader;
 pub mod replica;
+#[cfg(test)]
+mod test_batches;
 
 pub use broker_node::{BrokerNode, BrokerNodeConfig};
 pub use context::{BrokerConfig, BrokerContext};

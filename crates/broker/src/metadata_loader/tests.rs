@@ -1,13 +1,11 @@
 //! The loader against a real replica manager: what a broker hosts after it
 //! loads the controllers' snapshot over an image it already has.
 
+use crate::test_batches::value_batch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record as KafkaRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
 use kraft_metadata::{record, MetadataDelta, MetadataImage};
 use kraft_proto::controller::{CommittedBatch, FetchMetadataResponse};
 use kraft_proto::metadata::{
@@ -84,36 +82,6 @@ fn page(offset: u64, records: Vec<MetadataRecord>) -> FetchMetadataResponse {
         high_watermark: offset,
         ..Default::default()
     }
-}
-
-/// One produced batch of one record, as a client sends it.
-fn produced_batch() -> Bytes {
-    let record = KafkaRecord {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 0,
-        key: None,
-        value: Some(Bytes::from_static(b"acknowledged, then lost")),
-        headers: Default::default(),
-    };
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &[record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode a batch");
-    out.freeze()
 }
 
 struct Broker {
@@ -202,7 +170,7 @@ async fn a_snapshot_loaded_over_an_image_removes_what_it_no_longer_has() {
     let deleted = hosted(&broker.replicas, DELETED).expect("deleted-0 hosted");
     let kept = hosted(&broker.replicas, KEPT).expect("kept-0 hosted");
     assert!(moved.is_leader() && deleted.is_leader() && kept.is_leader());
-    assert!(moved.append_as_leader(produced_batch(), 1, 0).is_ok());
+    assert!(moved.append_as_leader(value_batch(1, 0), 1, 0).is_ok());
 
     let bytes = snapshot_after(
         &broker.loader.image,
@@ -224,7 +192,7 @@ async fn a_snapshot_loaded_over_an_image_removes_what_it_no_longer_has() {
     broker.loader.load_snapshot(20, &bytes);
     assert_eq!(broker.loader.image.offset(), 20);
 
-    let refused = moved.append_as_leader(produced_batch(), 1, 0);
+    let refused = moved.append_as_leader(value_batch(1, 0), 1, 0);
     assert!(
         matches!(refused, Err(PartitionError::NotLeader)),
         "a produce to moved-0 after the snapshot must be refused (NOT_LEADER_OR_FOLLOWER), got {refused:?}"

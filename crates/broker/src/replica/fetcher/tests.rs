@@ -3,14 +3,12 @@
 //! does) and [`apply`] acts on the answer, round after round, until the two
 //! logs hold the same batches.
 
+use crate::test_batches::value_batch;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use kraft_log::{LogConfig, PartitionLog, ReadBound};
 use kraft_metadata::PartitionRegistration;
 use uuid::Uuid;
@@ -23,38 +21,6 @@ const LEADER: i32 = 1;
 const FOLLOWER: i32 = 2;
 /// The leader epoch both replicas are in now.
 const CURRENT_EPOCH: i32 = 3;
-
-/// One uncompressed batch of `count` records.
-fn batch(count: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1_000,
-            key: None,
-            value: Some(Bytes::from(format!("value-{i}"))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    out.freeze()
-}
 
 /// A replica on `node_id`, following or leading in the current epoch.
 fn partition(node_id: i32, log: PartitionLog) -> Arc<Partition> {
@@ -84,7 +50,7 @@ fn partition(node_id: i32, log: PartitionLog) -> Arc<Partition> {
 /// Appends batches of the given record counts, as leader in `epoch`.
 fn append(log: &PartitionLog, epoch: i32, sizes: &[usize]) {
     for &count in sizes {
-        log.append_as_leader(batch(count), epoch, 0)
+        log.append_as_leader(value_batch(count, 1_000), epoch, 0)
             .expect("append as leader");
     }
 }
@@ -190,7 +156,7 @@ fn a_follower_without_the_diverging_epoch_truncates_to_its_own_end_of_the_epoch_
                 .read(0, 1 << 20, ReadBound::LogEnd, true)
                 .unwrap()
                 .records
-                .slice(..batch(5).len()),
+                .slice(..value_batch(5, 1_000).len()),
         )
         .unwrap();
     append(&follower_log, 2, &[1, 1, 1]);
@@ -249,7 +215,7 @@ fn a_follower_with_the_diverging_epoch_truncates_to_its_own_end_of_it() {
         .read(0, 1 << 20, ReadBound::LogEnd, true)
         .unwrap()
         .records
-        .slice(..batch(5).len() + batch(2).len());
+        .slice(..value_batch(5, 1_000).len() + value_batch(2, 1_000).len());
     follower_log.append_as_follower(shared).unwrap();
     append(&follower_log, 2, &[1, 1]);
     assert_eq!(follower_log.epoch_entries(), vec![(0, 0), (1, 5), (2, 7)]);

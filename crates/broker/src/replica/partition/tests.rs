@@ -3,14 +3,11 @@
 //! offset is their log end), ISR changes through [`Partition::isr_change`]
 //! and the metadata through [`Partition::set_state`].
 
+use crate::test_batches::value_batch;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use kraft_log::{LogConfig, PartitionLog};
 use kraft_metadata::PartitionRegistration;
 use uuid::Uuid;
@@ -56,40 +53,12 @@ fn registration(replicas: &[i32], isr: &[i32], partition_epoch: i32) -> Partitio
     }
 }
 
-/// One uncompressed v2 batch of one record.
-fn batch() -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: 0,
-        timestamp: NOW,
-        key: None,
-        value: Some(Bytes::from_static(b"v")),
-        headers: Default::default(),
-    };
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &[record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode a batch");
-    out.freeze()
-}
-
 /// Appends one batch as leader with acks=all; returns the offset a
 /// produce of it waits for (its last offset + 1) and the leader epoch.
 fn produce(p: &Partition) -> (i64, i32) {
-    let (info, epoch) = p.append_as_leader(batch(), -1, NOW).expect("append");
+    let (info, epoch) = p
+        .append_as_leader(value_batch(1, NOW), -1, NOW)
+        .expect("append");
     (info.last_offset + 1, epoch)
 }
 
@@ -196,7 +165,7 @@ async fn min_insync_replicas_counts_the_committed_isr_before_and_the_maximal_aft
     fetch(&p, 2, 0);
     let change = p.isr_change(NOW, LAG_MS).expect("an ISR expansion");
     assert_eq!(change.new_isr, vec![1, 2]);
-    let refused = p.append_as_leader(batch(), -1, NOW);
+    let refused = p.append_as_leader(value_batch(1, NOW), -1, NOW);
     assert!(
         matches!(
             refused,
