@@ -370,8 +370,8 @@ mod tests;
 /// below it) and cuts at whichever end comes first, never beyond its own
 /// log end; a follower that knows no epoch at or below it takes the
 /// leader's offset. `None` when the leader gave no end offset (Kafka then
-/// does not truncate). The partition keeps everything below its high
-/// watermark ([`Partition::truncate_to_leader`]).
+/// does not truncate). The cut may go below the follower's high watermark
+/// ([`Partition::truncate_to_leader`] says why).
 ///
 /// Taking the leader's offset alone would keep the follower's own
 /// batches of a later epoch between its end of `epoch` and the leader's:

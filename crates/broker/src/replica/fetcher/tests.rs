@@ -284,3 +284,49 @@ fn truncation_offset_edges() {
         "the leader's end first"
     );
 }
+
+/// A follower whose high watermark is above the point where it diverges
+/// from the leader follows the leader anyway, as Kafka's fetcher does
+/// (with a warning). A zombie leader, cut off with this follower after the
+/// controller had moved leadership away, could advance both their high
+/// watermarks over a stale ISR; the data above the leader's end of the
+/// shared epoch is not on the leader, so keeping it leaves the follower
+/// diverged for ever, never back in the ISR (found by the nemesis, seed
+/// 1001). Follower epochs [(0,0),(2,5)], log end 8, high watermark 7;
+/// leader epochs [(0,0),(3,5)]: the follower must end up with the
+/// leader's batches.
+#[test]
+fn a_follower_follows_the_leader_below_its_own_high_watermark() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let leader_log = PartitionLog::open(leader_dir.path(), LogConfig::default()).unwrap();
+    append(&leader_log, 0, &[5]);
+    append(&leader_log, 3, &[1, 1]);
+    assert_eq!(leader_log.epoch_entries(), vec![(0, 0), (3, 5)]);
+
+    let follower_dir = tempfile::tempdir().unwrap();
+    let follower_log = PartitionLog::open(follower_dir.path(), LogConfig::default()).unwrap();
+    follower_log
+        .append_as_follower(
+            leader_log
+                .read(0, 1 << 20, ReadBound::LogEnd, true)
+                .unwrap()
+                .records
+                .slice(..value_batch(5, 1_000).len()),
+        )
+        .unwrap();
+    append(&follower_log, 2, &[1, 1, 1]);
+    follower_log.set_high_watermark(7);
+    assert_eq!(follower_log.epoch_entries(), vec![(0, 0), (2, 5)]);
+
+    let leader = partition(LEADER, leader_log);
+    let follower = partition(FOLLOWER, follower_log);
+    let followed = Followed {
+        partition: follower.clone(),
+        leader_epoch: CURRENT_EPOCH,
+    };
+    catch_up(&leader, &followed, 6);
+    assert!(
+        follower.log().high_watermark() <= follower.log().log_end_offset(),
+        "the high watermark came down with the log"
+    );
+}

@@ -135,23 +135,26 @@ impl Partition {
     }
 
     /// As follower: cuts this log back to where it agrees with the leader,
-    /// but never below the high watermark (everything below it was
-    /// acknowledged to clients and is on every in-sync replica).
+    /// even below the high watermark, as Kafka's fetcher does. Data below
+    /// the high watermark that the leader lacks is gone from the partition
+    /// already (e.g. a zombie leader advanced the high watermark over a
+    /// stale ISR); keeping it would leave this replica diverged for ever,
+    /// never back in the ISR. The high watermark comes down with the log.
     pub fn truncate_to_leader(&self, end_offset: i64) -> Result<(), PartitionError> {
         let hw = self.log.high_watermark();
-        let target = end_offset.max(hw);
         if end_offset < hw {
-            tracing::error!(
+            tracing::warn!(
                 partition = ?self,
                 end_offset,
                 high_watermark = hw,
-                "the leader's log ends below this replica's high watermark; keeping committed data"
+                "truncating below this replica's high watermark: the leader's log ends there"
             );
         }
-        if target < self.log.log_end_offset() {
-            tracing::info!(partition = ?self, from = self.log.log_end_offset(), to = target, "truncating to the leader's log");
-            self.checked(self.log.truncate_to(target))?;
+        if end_offset < self.log.log_end_offset() {
+            tracing::info!(partition = ?self, from = self.log.log_end_offset(), to = end_offset, "truncating to the leader's log");
+            self.checked(self.log.truncate_to(end_offset))?;
             self.log_end.send_replace(self.log.log_end_offset());
+            self.high_watermark.send_replace(self.log.high_watermark());
         }
         Ok(())
     }
