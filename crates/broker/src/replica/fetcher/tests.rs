@@ -55,6 +55,33 @@ fn append(log: &PartitionLog, epoch: i32, sizes: &[usize]) {
     }
 }
 
+/// A follower log holding the leader's first `bytes` bytes of batches.
+fn copy_of_leader(leader_log: &PartitionLog, dir: &std::path::Path, bytes: usize) -> PartitionLog {
+    let follower_log = PartitionLog::open(dir, LogConfig::default()).unwrap();
+    let shared = leader_log
+        .read(0, 1 << 20, ReadBound::LogEnd, true)
+        .unwrap()
+        .records
+        .slice(..bytes);
+    follower_log.append_as_follower(shared).unwrap();
+    follower_log
+}
+
+/// The leader and follower partitions over the two logs, and the follower
+/// as its fetcher holds it.
+fn replicas(
+    leader_log: PartitionLog,
+    follower_log: PartitionLog,
+) -> (Arc<Partition>, Arc<Partition>, Followed) {
+    let leader = partition(LEADER, leader_log);
+    let follower = partition(FOLLOWER, follower_log);
+    let followed = Followed {
+        partition: follower.clone(),
+        leader_epoch: CURRENT_EPOCH,
+    };
+    (leader, follower, followed)
+}
+
 /// Every batch of `log`, oldest first, as stored.
 fn all_batches(log: &PartitionLog) -> Vec<Bytes> {
     let mut out = Vec::new();
@@ -149,27 +176,17 @@ fn a_follower_without_the_diverging_epoch_truncates_to_its_own_end_of_the_epoch_
     assert_eq!(leader_log.epoch_entries(), vec![(0, 0), (1, 5), (3, 7)]);
 
     let follower_dir = tempfile::tempdir().unwrap();
-    let follower_log = PartitionLog::open(follower_dir.path(), LogConfig::default()).unwrap();
-    follower_log
-        .append_as_follower(
-            leader_log
-                .read(0, 1 << 20, ReadBound::LogEnd, true)
-                .unwrap()
-                .records
-                .slice(..value_batch(5, 1_000).len()),
-        )
-        .unwrap();
+    let follower_log = copy_of_leader(
+        &leader_log,
+        follower_dir.path(),
+        value_batch(5, 1_000).len(),
+    );
     append(&follower_log, 2, &[1, 1, 1]);
     follower_log.set_high_watermark(5);
     assert_eq!(follower_log.epoch_entries(), vec![(0, 0), (2, 5)]);
     assert_eq!(follower_log.log_end_offset(), 8);
 
-    let leader = partition(LEADER, leader_log);
-    let follower = partition(FOLLOWER, follower_log);
-    let followed = Followed {
-        partition: follower.clone(),
-        leader_epoch: CURRENT_EPOCH,
-    };
+    let (leader, follower, followed) = replicas(leader_log, follower_log);
 
     let answer = fetch(&leader, &follower);
     assert_eq!(
@@ -210,23 +227,13 @@ fn a_follower_with_the_diverging_epoch_truncates_to_its_own_end_of_it() {
     assert_eq!(leader_log.epoch_entries(), vec![(0, 0), (1, 5), (3, 9)]);
 
     let follower_dir = tempfile::tempdir().unwrap();
-    let follower_log = PartitionLog::open(follower_dir.path(), LogConfig::default()).unwrap();
-    let shared = leader_log
-        .read(0, 1 << 20, ReadBound::LogEnd, true)
-        .unwrap()
-        .records
-        .slice(..value_batch(5, 1_000).len() + value_batch(2, 1_000).len());
-    follower_log.append_as_follower(shared).unwrap();
+    let shared = value_batch(5, 1_000).len() + value_batch(2, 1_000).len();
+    let follower_log = copy_of_leader(&leader_log, follower_dir.path(), shared);
     append(&follower_log, 2, &[1, 1]);
     assert_eq!(follower_log.epoch_entries(), vec![(0, 0), (1, 5), (2, 7)]);
     assert_eq!(follower_log.log_end_offset(), 9);
 
-    let leader = partition(LEADER, leader_log);
-    let follower = partition(FOLLOWER, follower_log);
-    let followed = Followed {
-        partition: follower.clone(),
-        leader_epoch: CURRENT_EPOCH,
-    };
+    let (leader, follower, followed) = replicas(leader_log, follower_log);
 
     let answer = fetch(&leader, &follower);
     assert_eq!(
@@ -304,26 +311,16 @@ fn a_follower_follows_the_leader_below_its_own_high_watermark() {
     assert_eq!(leader_log.epoch_entries(), vec![(0, 0), (3, 5)]);
 
     let follower_dir = tempfile::tempdir().unwrap();
-    let follower_log = PartitionLog::open(follower_dir.path(), LogConfig::default()).unwrap();
-    follower_log
-        .append_as_follower(
-            leader_log
-                .read(0, 1 << 20, ReadBound::LogEnd, true)
-                .unwrap()
-                .records
-                .slice(..value_batch(5, 1_000).len()),
-        )
-        .unwrap();
+    let follower_log = copy_of_leader(
+        &leader_log,
+        follower_dir.path(),
+        value_batch(5, 1_000).len(),
+    );
     append(&follower_log, 2, &[1, 1, 1]);
     follower_log.set_high_watermark(7);
     assert_eq!(follower_log.epoch_entries(), vec![(0, 0), (2, 5)]);
 
-    let leader = partition(LEADER, leader_log);
-    let follower = partition(FOLLOWER, follower_log);
-    let followed = Followed {
-        partition: follower.clone(),
-        leader_epoch: CURRENT_EPOCH,
-    };
+    let (leader, follower, followed) = replicas(leader_log, follower_log);
     catch_up(&leader, &followed, 6);
     assert!(
         follower.log().high_watermark() <= follower.log().log_end_offset(),
