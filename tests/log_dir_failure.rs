@@ -3,7 +3,9 @@
 //! KAFKA_STORAGE_ERROR, the fsync is never tried again, and the next
 //! heartbeat reports the dir and its partitions to the controller, which
 //! takes the broker out of their ISRs and moves leadership to another ISR
-//! member. The broker itself stays registered and unfenced.
+//! member. A broker whose every log dir failed (here its only one) asks to
+//! be fenced, so no new replica or leadership is placed on it; it stays
+//! registered until it restarts.
 //!
 //! Cluster: controller 1, brokers 2, 3 and 4; `t`-0 on [2, 3, 4], led by 2.
 
@@ -11,6 +13,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::create_topic;
 use common::raw::{batch, try_produce};
 use common::replication::{create_assigned, kafka, wait_partition};
 use kraft_broker::replica::PartitionLookup;
@@ -92,11 +95,33 @@ async fn a_failed_fsync_takes_the_dir_offline_and_leadership_moves() {
     assert!(after.leader_epoch > before.leader_epoch);
     assert_eq!(after.replicas, vec![2, 3, 4], "the replica stays assigned");
     let image = cluster.image(1).unwrap();
-    let b2 = image
-        .cluster()
-        .broker(2)
-        .expect("broker 2 stays registered");
-    assert!(!b2.fenced, "a failed dir does not fence the broker");
+    assert!(
+        image.cluster().broker(2).is_some(),
+        "broker 2 stays registered"
+    );
+    // ... its only dir is gone, so it is fenced: new topics go elsewhere ...
+    wait_for("broker 2 fenced", || async {
+        let image = cluster.image(1)?;
+        image.cluster().broker(2)?.fenced.then_some(())
+    })
+    .await
+    .unwrap();
+    create_topic(&cluster.bootstrap_servers(), "fresh", 6, 2, &[]).await;
+    let fresh = wait_for("topic fresh in the image", || async {
+        let image = cluster.image(1)?;
+        let topic = image.topics().topic_by_name("fresh")?;
+        Some(
+            (0..6)
+                .filter_map(|p| topic.partition(p).map(|r| r.replicas.clone()))
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        fresh.iter().all(|replicas| !replicas.contains(&2)),
+        "a replica was placed on broker 2, whose only log dir is offline: {fresh:?}"
+    );
     // ... the new leader takes writes ...
     produce_until(&cluster, after.leader, 0, "produce to the new leader").await;
     // ... and the controller stays with its decision.

@@ -270,7 +270,10 @@ impl BrokerLifecycle {
             broker_id: self.config.node_id,
             broker_epoch: epoch,
             current_metadata_offset: self.cache.offset(),
-            want_fence: !self.caught_up(),
+            // Kafka halts a broker whose every log dir failed; Kraft's asks
+            // to be fenced instead, so it keeps answering (metadata, the
+            // reason in its log) while no replica or leadership lands on it.
+            want_fence: !self.caught_up() || offline.all_log_dirs_offline,
             want_shutdown,
             offline_log_dirs: offline
                 .log_dirs

@@ -10,11 +10,13 @@
 //! [`ClusterControl`](crate::cluster_control::ClusterControl), their only
 //! caller.
 //!
-//! A broker whose log dir failed stays registered and unfenced, but
-//! reports the replicas it can no longer serve in its heartbeats (Kafka's
+//! A broker with a failed log dir (and another still online) stays
+//! registered and unfenced, but reports the replicas it can no longer serve in its heartbeats (Kafka's
 //! OfflineLogDirs, KIP-858; Kraft's metadata has no replica-to-dir
 //! assignment, so the broker lists the partitions). [`leave_offline_replicas`]
-//! gives those replicas the fencing treatment, and only those.
+//! gives those replicas the fencing treatment, and only those. A broker
+//! whose every dir failed asks to be fenced in its heartbeat, so nothing
+//! new is placed on it.
 //!
 //! Every function is pure. Data enters as the current [`MetadataImage`]
 //! (the controller's `latest`, including its uncommitted writes) and a

@@ -36,6 +36,9 @@ pub struct OfflineStorage {
     /// Hosted partitions that are offline (in a failed dir, or whose log
     /// did not open), by topic id and index, sorted.
     pub partitions: Vec<(Uuid, i32)>,
+    /// Every configured log dir has failed: this broker can host nothing,
+    /// so it asks to be fenced and no new replica is placed on it.
+    pub all_log_dirs_offline: bool,
 }
 
 impl ReplicaManager {
@@ -95,9 +98,17 @@ impl ReplicaManager {
             .copied()
             .collect();
         partitions.sort_unstable();
+        let log_dirs = self.failures.offline_dirs();
+        let all_log_dirs_offline = !self.config.log_dirs.is_empty()
+            && self
+                .config
+                .log_dirs
+                .iter()
+                .all(|d| self.failures.is_offline(d));
         OfflineStorage {
-            log_dirs: self.failures.offline_dirs(),
+            log_dirs,
             partitions,
+            all_log_dirs_offline,
         }
     }
 }

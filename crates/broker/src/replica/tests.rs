@@ -104,6 +104,7 @@ async fn a_storage_error_takes_the_whole_dir_offline() {
         OfflineStorage {
             log_dirs: vec![logs.clone()],
             partitions: vec![(A, 0), (B, 0)],
+            all_log_dirs_offline: true,
         }
     );
 
