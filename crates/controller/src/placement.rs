@@ -30,9 +30,9 @@ use kraft_proto::controller::ReplicaAssignment;
 
 use crate::error::{code, ControllerError};
 
-/// The most partitions one operation may add to a topic, as Kafka bounds
-/// the records of one user operation (`max.records.per.user.op`, 10000):
-/// one batch must stay a reasonable Raft entry.
+/// The most partitions one operation may add (Kafka's
+/// `MAX_PARTITIONS_PER_BATCH`): a user operation is one atomic Raft entry,
+/// which must stay a reasonable size.
 pub const MAX_NEW_PARTITIONS: i32 = 10_000;
 
 /// A broker that can take new replicas.

@@ -51,7 +51,7 @@ mod timers;
 mod write_ops;
 
 pub use settings::{ControllerSettings, LeaderBalanceSettings};
-pub use write_ops::WriteOp;
+pub use write_ops::{Atomicity, WriteOp};
 
 use snapshots::SnapshotState;
 
@@ -204,11 +204,12 @@ impl QuorumController {
             return;
         }
         let ControllerCommand { op, reply } = command;
+        let atomicity = op.atomicity();
         match self.execute(op) {
             Err(e) => {
                 let _ = reply.send(Err(e));
             }
-            Ok(result) => self.write(result.records, Some((reply, result.response))),
+            Ok(result) => self.write(result.records, Some((reply, result.response)), atomicity),
         }
     }
 
@@ -359,7 +360,7 @@ impl QuorumController {
                 name: "metadata.version".to_string(),
                 feature_level: METADATA_VERSION,
             }))];
-            self.write(bootstrap, None);
+            self.write(bootstrap, None, Atomicity::Atomic);
         }
         while let Some(command) = self.deferred.pop_front() {
             self.on_command(command);

@@ -37,6 +37,7 @@ use crate::controller_result::ControllerResult;
 use crate::error::{code, invalid_topic_name, ControllerError};
 use crate::placement::{
     is_usable, place_replicas, usable_brokers, validate_manual_assignment, UsableBroker,
+    MAX_NEW_PARTITIONS,
 };
 
 /// What `-1` means in CreateTopics: the `num.partitions` and
@@ -59,6 +60,25 @@ pub fn create_topics(
     request: &CreateTopicsRequest,
     defaults: &TopicDefaults,
 ) -> ControllerResult<CreateTopicsResponse> {
+    if requested_partitions(request, defaults) > i64::from(MAX_NEW_PARTITIONS) {
+        // Kafka's bound: one CreateTopics is one atomic metadata write, so
+        // it may not add more than this many partitions in all.
+        let results = request
+            .topics
+            .iter()
+            .map(|t| CreateTopicResult {
+                name: t.name.clone(),
+                topic_id: Bytes::new(),
+                error_code: code(ResponseError::PolicyViolation),
+                error_message: format!(
+                    "Excessively large number of partitions per request: the limit is {MAX_NEW_PARTITIONS}."
+                ),
+                num_partitions: -1,
+                replication_factor: -1,
+            })
+            .collect();
+        return ControllerResult::response_only(CreateTopicsResponse { topics: results });
+    }
     let duplicates = duplicated(request.topics.iter().map(|t| t.name.as_str()));
     let usable = usable_brokers(image);
     let mut created: Vec<&str> = Vec::new();
@@ -316,10 +336,38 @@ pub fn create_partitions(
             error_message,
         });
     }
+    if records.len() > usize::try_from(MAX_NEW_PARTITIONS).unwrap_or(usize::MAX) {
+        // As for CreateTopics: one atomic write, bounded in all.
+        for result in &mut results {
+            result.error_code = code(ResponseError::PolicyViolation);
+            result.error_message = format!(
+                "Excessively large number of partitions per request: the limit is {MAX_NEW_PARTITIONS}."
+            );
+        }
+        records.clear();
+    }
     if request.validate_only {
         records.clear();
     }
     ControllerResult::new(records, CreatePartitionsResponse { topics: results })
+}
+
+/// The partitions a CreateTopics asks for in all, as Kafka counts them:
+/// an assignment's length, else the count (the default for -1).
+fn requested_partitions(request: &CreateTopicsRequest, defaults: &TopicDefaults) -> i64 {
+    request
+        .topics
+        .iter()
+        .map(|t| {
+            if !t.assignments.is_empty() {
+                i64::try_from(t.assignments.len()).unwrap_or(i64::MAX)
+            } else if t.num_partitions == -1 {
+                i64::from(defaults.num_partitions)
+            } else {
+                i64::from(t.num_partitions.max(0))
+            }
+        })
+        .fold(0i64, i64::saturating_add)
 }
 
 fn add_partitions(

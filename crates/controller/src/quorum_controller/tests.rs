@@ -224,3 +224,46 @@ async fn a_write_computed_in_an_earlier_term_is_never_applied() {
         Some("new-term")
     );
 }
+
+/// A user's operation is atomic: however many records it writes (Kafka's
+/// bound is 10,000 partitions, plus the topic and config records), they go
+/// in one Raft entry, so a controller that dies mid-way leaves all or none.
+#[tokio::test]
+async fn a_large_user_operation_is_one_raft_entry() {
+    let mut h = Harness::start();
+    h.pump_until("the controller to be active", is_active).await;
+    h.pump_until("the bootstrap to commit", |c| {
+        c.proposing.is_empty() && c.in_flight.is_empty()
+    })
+    .await;
+    let (reply, mut rx) = oneshot::channel();
+    let changes = (0..10_050)
+        .map(|i| ConfigRecord {
+            resource_type: ConfigResourceType::ConfigResourceBroker as i32,
+            resource_name: String::new(),
+            name: format!("bulk.key.{i}"),
+            value: Some("v".to_string()),
+        })
+        .collect();
+    let op = WriteOp::AlterConfigs(AlterConfigsRequest {
+        changes,
+        validate_only: false,
+    });
+    h.controller.on_command(ControllerCommand { op, reply });
+    assert_eq!(
+        h.controller.proposing.len(),
+        1,
+        "one operation of 10,050 records was proposed as several Raft entries"
+    );
+    let mut outcome = None;
+    h.pump_until("the write to be answered", |_| {
+        outcome = rx.try_recv().ok();
+        outcome.is_some()
+    })
+    .await;
+    assert!(matches!(outcome, Some(Ok(_))), "{outcome:?}");
+    assert_eq!(
+        cluster_config(&h.controller.committed, "bulk.key.10049").as_deref(),
+        Some("v")
+    );
+}

@@ -12,7 +12,7 @@ use kraft_metadata::record;
 use kraft_proto::metadata::{metadata_record::Record, NoOpRecord};
 use kraft_raft::RaftRole;
 
-use super::QuorumController;
+use super::{Atomicity, QuorumController};
 use crate::leader_election;
 
 impl QuorumController {
@@ -31,7 +31,7 @@ impl QuorumController {
                 partitions = records.len(),
                 "moving leadership back to preferred replicas"
             );
-            self.write(records, None);
+            self.write(records, None, Atomicity::Divisible);
         }
     }
 
@@ -60,7 +60,7 @@ impl QuorumController {
                 records = records.len(),
                 "fencing brokers whose sessions expired"
             );
-            self.write(records, None);
+            self.write(records, None, Atomicity::Divisible);
         }
     }
 
@@ -80,7 +80,11 @@ impl QuorumController {
             return;
         }
         if self.active && !self.settings.max_idle_interval.is_zero() {
-            self.write(vec![record(Record::NoOp(NoOpRecord {}))], None);
+            self.write(
+                vec![record(Record::NoOp(NoOpRecord {}))],
+                None,
+                Atomicity::Atomic,
+            );
         }
     }
 }

@@ -5,12 +5,21 @@
 //! (cluster, replication, configs, partitions, elections, reassignments),
 //! which computes the records and the response from the `latest` image.
 //! [`QuorumController::write`] then replays those records into `latest` (so
-//! the next write sees them) and proposes them, at most
-//! `MAX_RECORDS_PER_ENTRY` records per Raft entry, each stamped with the
-//! controller's term so Raft refuses it once that term is over; the reply
-//! waits in `proposing` for the last entry to commit. The controller's own writes
-//! (no-ops, bootstrap, fencing, leader balancing) take the same path
-//! without a reply.
+//! the next write sees them) and proposes them, each Raft entry stamped
+//! with the controller's term so Raft refuses it once that term is over;
+//! the reply waits in `proposing` for the last entry to commit. The
+//! controller's own writes (no-ops, bootstrap, fencing, leader balancing)
+//! take the same path without a reply.
+//!
+//! A Raft entry is the unit that commits whole or not at all, so a user's
+//! operation ([`Atomicity::Atomic`]: topics, partitions, configs,
+//! reassignments, registration, AlterPartition) is always one entry; it is
+//! bounded instead (Kafka's 10,000 partitions per CreateTopics). Writes
+//! made of independent per-partition changes ([`Atomicity::Divisible`]:
+//! fencing, controlled shutdown, elections, leader balancing), whose every
+//! prefix is a consistent state, are split at `MAX_RECORDS_PER_ENTRY`, so
+//! fencing a broker that hosts a million partitions does not stall the Raft
+//! thread in one huge entry.
 
 use std::time::Instant;
 
@@ -31,9 +40,17 @@ use crate::error::{code, ControllerError};
 use crate::replication_control::{self, TopicDefaults};
 use crate::{alter_partition, config_control, leader_election, reassignment};
 
-/// The most records one Raft entry carries (Kafka's
+/// The most records one entry of a divisible write carries (Kafka's
 /// `max.records.per.user.op` is the same number).
 const MAX_RECORDS_PER_ENTRY: usize = 10_000;
+
+/// Whether a write's records must commit together (one Raft entry) or may
+/// be split (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Atomicity {
+    Atomic,
+    Divisible,
+}
 
 /// The operations that go through the active controller.
 #[derive(Debug)]
@@ -49,6 +66,17 @@ pub enum WriteOp {
     AlterReassignments(AlterReassignmentsRequest),
     /// A read, answered from the committed image.
     ListReassignments(ListReassignmentsRequest),
+}
+
+impl WriteOp {
+    /// Heartbeats (controlled shutdown, offline replicas) and elections
+    /// change partitions independently; everything else is all or nothing.
+    pub fn atomicity(&self) -> Atomicity {
+        match self {
+            WriteOp::BrokerHeartbeat(_) | WriteOp::ElectLeaders(_) => Atomicity::Divisible,
+            _ => Atomicity::Atomic,
+        }
+    }
 }
 
 impl QuorumController {
@@ -116,11 +144,13 @@ impl QuorumController {
         }
     }
 
-    /// Replays `records` into `latest` and proposes them as one entry.
+    /// Replays `records` into `latest` and proposes them: one entry, or
+    /// several for a large divisible write.
     pub(super) fn write(
         &mut self,
         records: Vec<MetadataRecord>,
         reply: Option<(WriteReply, ResponseBody)>,
+        atomicity: Atomicity,
     ) {
         if records.is_empty() {
             if let Some((reply, response)) = reply {
@@ -143,11 +173,11 @@ impl QuorumController {
             return;
         }
         self.latest = delta.apply();
-        // One Raft entry holds at most MAX_RECORDS_PER_ENTRY records: an
-        // operation touching a million partitions (fencing a broker that
-        // hosts them) would otherwise stall the Raft thread long enough to
-        // cost the quorum its leader. The answer waits for the last entry.
-        let chunks: Vec<&[MetadataRecord]> = batch.records.chunks(MAX_RECORDS_PER_ENTRY).collect();
+        // The answer waits for the last entry.
+        let chunks: Vec<&[MetadataRecord]> = match atomicity {
+            Atomicity::Atomic => vec![&batch.records[..]],
+            Atomicity::Divisible => batch.records.chunks(MAX_RECORDS_PER_ENTRY).collect(),
+        };
         let last = chunks.len() - 1;
         let mut reply = reply;
         for (i, chunk) in chunks.into_iter().enumerate() {

@@ -329,3 +329,62 @@ fn create_partitions_adds_with_the_topic_replication_factor() {
         code(ResponseError::UnknownTopicOrPartition)
     );
 }
+
+/// Kafka's bound on one CreateTopics: 10,000 partitions in all, so the
+/// whole request is one atomic metadata write. Over it, every topic of the
+/// request gets POLICY_VIOLATION and nothing is written.
+#[test]
+fn a_create_topics_over_ten_thousand_partitions_in_all_is_refused_whole() {
+    let img = image(brokers(&[1, 2, 3]));
+    let result = create(
+        &img,
+        vec![creatable("a", 6_000, 1), creatable("b", 4_001, 1)],
+    );
+    assert!(result.records.is_empty(), "records were written");
+    for topic in &result.response.topics {
+        assert_eq!(
+            topic.error_code,
+            code(ResponseError::PolicyViolation),
+            "{}: {}",
+            topic.name,
+            topic.error_message
+        );
+        assert!(topic
+            .error_message
+            .contains("Excessively large number of partitions"));
+    }
+    // At the bound it is one write.
+    let result = create(
+        &img,
+        vec![creatable("a", 6_000, 1), creatable("b", 4_000, 1)],
+    );
+    assert!(result.response.topics.iter().all(|t| t.error_code == 0));
+}
+
+#[test]
+fn a_create_partitions_over_ten_thousand_new_partitions_in_all_is_refused_whole() {
+    let img = image(brokers(&[1, 2, 3]));
+    let made = create(&img, vec![creatable("a", 1, 1), creatable("b", 1, 1)]);
+    let img = apply(&img, &made.records);
+    let grow = |a: i32, b: i32| CreatePartitionsRequest {
+        topics: ["a", "b"]
+            .iter()
+            .zip([a, b])
+            .map(|(name, count)| CreatePartitionsTopic {
+                name: (*name).into(),
+                count,
+                assignments: vec![],
+            })
+            .collect(),
+        validate_only: false,
+    };
+    let refused = create_partitions(&img, &grow(6_001, 4_002));
+    assert!(refused.records.is_empty());
+    assert!(refused
+        .response
+        .topics
+        .iter()
+        .all(|t| t.error_code == code(ResponseError::PolicyViolation)));
+    let allowed = create_partitions(&img, &grow(6_001, 4_001));
+    assert_eq!(allowed.records.len(), 10_000);
+}
