@@ -214,6 +214,23 @@ impl ProcessCluster {
         Ok(())
     }
 
+    /// SIGSTOP (`stop = true`) or SIGCONT: the process freezes, its
+    /// sockets stay open, and it wakes with the state it had.
+    pub fn signal_stop(&mut self, id: i32, stop: bool) -> Result<()> {
+        let Some(child) = self.children.get(&id) else {
+            bail!("node {id} is not running");
+        };
+        let signal = if stop { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill {signal} failed");
+        }
+        Ok(())
+    }
+
     /// SIGTERM, then waits up to `timeout` for the exit status.
     pub fn terminate(&mut self, id: i32, timeout: Duration) -> Result<ExitStatus> {
         let Some(mut child) = self.children.remove(&id) else {
