@@ -68,6 +68,9 @@ const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct BrokerNode {
     node_id: i32,
+    /// What the Kafka listener serves requests with (also for in-process
+    /// callers: the request-frame fuzz target).
+    context: Arc<BrokerContext>,
     local_addr: SocketAddr,
     cache: MetadataCache,
     state: watch::Receiver<BrokerState>,
@@ -206,6 +209,7 @@ impl BrokerNode {
         let mut ready = state.clone();
         let mut stop = stop_serving_rx.clone();
         let strays = (replicas.clone(), cache.clone());
+        let context = ctx.clone();
         let server_task = tokio::spawn(async move {
             loop {
                 match *ready.borrow_and_update() {
@@ -227,6 +231,7 @@ impl BrokerNode {
         tracing::info!(node = config.node_id, addr = %local_addr, "broker started");
         Ok(BrokerNode {
             node_id: config.node_id,
+            context,
             local_addr,
             cache,
             state,
@@ -247,6 +252,11 @@ impl BrokerNode {
 
     pub fn node_id(&self) -> i32 {
         self.node_id
+    }
+
+    /// The request context the Kafka listener serves with.
+    pub fn context(&self) -> &Arc<BrokerContext> {
+        &self.context
     }
 
     pub fn local_addr(&self) -> SocketAddr {

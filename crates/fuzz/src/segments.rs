@@ -1,0 +1,90 @@
+//! The `partition_segment` and `raft_segment` targets: a segment file as
+//! found on disk after a crash (or a bad disk), opened by the partition
+//! log and by the Raft log, whose recovery must truncate or refuse it,
+//! never panic; then everything left is read back.
+//!
+//! In: any bytes, written as the only segment of a fresh directory. Out:
+//! nothing.
+
+use kraft_log::{LogConfig, PartitionLog, ReadBound};
+use kraft_raft::storage::RaftStorage;
+use raft::Storage as _;
+
+use crate::batches::encoded_batch;
+
+const FIRST_SEGMENT: &str = "00000000000000000000.log";
+
+pub fn partition_segment(data: &[u8]) {
+    let Ok(dir) = tempfile::tempdir() else { return };
+    if std::fs::write(dir.path().join(FIRST_SEGMENT), data).is_err() {
+        return;
+    }
+    let Ok(log) = PartitionLog::open(dir.path(), LogConfig::default()) else {
+        return;
+    };
+    let _ = log.read(log.log_start_offset(), 1 << 20, ReadBound::LogEnd, true);
+}
+
+pub fn raft_segment(data: &[u8]) {
+    let Ok(dir) = tempfile::tempdir() else { return };
+    if std::fs::write(dir.path().join("00000000000000000001.log"), data).is_err() {
+        return;
+    }
+    let Ok(storage) = RaftStorage::open(dir.path(), &[1], Default::default()) else {
+        return;
+    };
+    let (Ok(first), Ok(last)) = (storage.first_index(), storage.last_index()) else {
+        return;
+    };
+    if first <= last {
+        let _ = storage.entries(
+            first,
+            last + 1,
+            1u64 << 20,
+            raft::GetEntriesContext::empty(false),
+        );
+    }
+}
+
+pub fn partition_seeds() -> Vec<Vec<u8>> {
+    let Ok(dir) = tempfile::tempdir() else {
+        return Vec::new();
+    };
+    let Ok(log) = PartitionLog::open(dir.path(), LogConfig::default()) else {
+        return Vec::new();
+    };
+    for count in [1, 3, 2] {
+        let batch = encoded_batch(count, kafka_protocol::records::Compression::None);
+        if log.append_as_leader(batch.into(), 0, 0).is_err() {
+            break;
+        }
+    }
+    let _ = log.flush();
+    std::fs::read(dir.path().join(FIRST_SEGMENT))
+        .map(|b| vec![b])
+        .unwrap_or_default()
+}
+
+pub fn raft_seeds() -> Vec<Vec<u8>> {
+    let Ok(dir) = tempfile::tempdir() else {
+        return Vec::new();
+    };
+    let Ok(mut storage) = RaftStorage::open(dir.path(), &[1], Default::default()) else {
+        return Vec::new();
+    };
+    let entries: Vec<kraft_raft::Entry> = (1..=3)
+        .map(|index| kraft_raft::Entry {
+            index,
+            term: 1,
+            data: vec![b'e'; index as usize * 10].into(),
+            ..Default::default()
+        })
+        .collect();
+    if storage.append(&entries).is_err() || storage.sync().is_err() {
+        return Vec::new();
+    }
+    drop(storage);
+    std::fs::read(dir.path().join("00000000000000000001.log"))
+        .map(|b| vec![b])
+        .unwrap_or_default()
+}
