@@ -1,7 +1,9 @@
 //! The CONTROLLER listener: accepts connections and serves
 //! [`ControllerRequest`] frames (see `proto/controller.proto`).
 //!
-//! - `raft`: decoded and stepped into the Raft thread; never answered.
+//! - `raft`: decoded, checked (`raft_in`: only from configured voters, only
+//!   sound messages, snapshots only if they decode) and stepped into the
+//!   Raft thread; never answered.
 //! - `describe_quorum`: answered from the Raft thread's status (leader only).
 //! - writes (`alter_configs`, topics, broker lifecycle, `alter_partition`,
 //!   `elect_leaders`, reassignments): sent to the [`QuorumController`] task,
@@ -17,7 +19,7 @@
 //!
 //! [`QuorumController`]: crate::quorum_controller::QuorumController
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,7 +31,6 @@ use kraft_proto::controller::{
     FetchMetadataResponse, FetchSnapshotRequest, FetchSnapshotResponse, LeaderHint, ReplicaState,
 };
 use kraft_raft::storage::ReadCommitted;
-use kraft_raft::transport::decode_raft_messages;
 use kraft_raft::{NetworkFault, RaftHandle, RaftRole};
 use kraft_rpc::frame_codec;
 use prost::Message as _;
@@ -39,6 +40,8 @@ use tokio_util::codec::Framed;
 
 use crate::error::{code, ControllerError};
 use crate::quorum_controller::{ControllerCommand, WriteOp};
+
+mod raft_in;
 
 /// The longest a metadata fetch may wait for new data.
 const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
@@ -56,6 +59,8 @@ pub struct RpcContext {
     pub node_id: i32,
     pub cluster_id: String,
     pub voters: BTreeMap<i32, String>,
+    /// The voters' ids: the only senders of Raft messages accepted.
+    voter_ids: BTreeSet<i32>,
     pub raft: RaftHandle,
     pub commands: mpsc::Sender<ControllerCommand>,
     pub fault: Arc<dyn NetworkFault>,
@@ -74,6 +79,7 @@ impl RpcContext {
         RpcContext {
             node_id,
             cluster_id,
+            voter_ids: voters.keys().copied().collect(),
             voters,
             raft,
             commands,
@@ -175,9 +181,7 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
     }
     let op = match body {
         Req::Raft(messages) => {
-            for msg in decode_raft_messages(&messages, ctx.node_id, ctx.fault.as_ref()) {
-                ctx.raft.step(msg);
-            }
+            raft_in::step_raft(ctx, &messages).await;
             return None;
         }
         Req::DescribeQuorum(_) => {

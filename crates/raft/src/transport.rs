@@ -12,7 +12,7 @@
 //! cut chosen links: a cut link drops messages in both the sender and
 //! receiver.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 
+use crate::guard::{check_envelope, dropped};
 use crate::handle::Input;
 use crate::ids::{is_snapshot, node_id, raft_id};
 
@@ -244,11 +245,14 @@ fn drain(queue: &mut mpsc::Receiver<Message>) -> Vec<Message> {
     out
 }
 
-/// Decodes the Raft messages of one frame, keeping those the fault filter
-/// lets through to `to`.
+/// Decodes the Raft messages of one frame for node `to`, keeping those the
+/// fault filter lets through and [`check_envelope`] accepts: sent by
+/// another of `voters`, addressed to `to`, a kind peers exchange, soundly
+/// shaped. Refused messages are dropped with a rate-limited warning.
 pub fn decode_raft_messages(
     frame: &RaftMessages,
     to: i32,
+    voters: &BTreeSet<i32>,
     fault: &dyn NetworkFault,
 ) -> Vec<Message> {
     frame
@@ -259,6 +263,13 @@ pub fn decode_raft_messages(
             Err(e) => {
                 tracing::warn!(error = %e, "undecodable raft message dropped");
                 None
+            }
+        })
+        .filter(|msg| match check_envelope(msg, to, voters) {
+            Ok(()) => true,
+            Err(reason) => {
+                dropped(msg, &reason);
+                false
             }
         })
         .filter(|msg| fault.allows(node_id(msg.from), to))
