@@ -168,10 +168,11 @@ async fn an_append_that_rewrites_committed_entries_is_dropped() {
     msg.index = status.commit;
     msg.log_term = status.term;
     msg.commit = status.commit;
-    let mut entry = kraft_raft::Entry::default();
-    entry.index = 1;
-    entry.term = status.term + 7;
-    msg.mut_entries().push(entry);
+    msg.mut_entries().push(kraft_raft::Entry {
+        index: 1,
+        term: status.term + 7,
+        ..Default::default()
+    });
     send_raft(&cluster, target, &[msg]).await;
     assert_quorum_serves(&cluster, "after.append").await;
     cluster.shutdown().await;

@@ -26,10 +26,11 @@ fn msg(kind: MessageType) -> Message {
 }
 
 fn entry(index: u64, term: u64) -> Entry {
-    let mut e = Entry::default();
-    e.index = index;
-    e.term = term;
-    e
+    Entry {
+        index,
+        term,
+        ..Default::default()
+    }
 }
 
 #[test]
