@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use kraft_metadata::MetadataImage;
 use kraft_raft::driver::{raft_id, RaftOutputs};
 use kraft_raft::storage::{RaftStorage, StorageError, StorageOptions};
@@ -52,6 +53,15 @@ pub enum ControllerNodeError {
     Raft(#[from] raft_error::RaftError),
     #[error("the CONTROLLER listener failed: {0}")]
     Listener(#[from] std::io::Error),
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 mod raft_error {
@@ -131,10 +141,17 @@ impl ControllerNode {
         ));
         let controller = QuorumController::new(settings, raft.clone(), image_tx);
         let controller_task = tokio::spawn(async move {
-            if let Err(e) = controller.run(commands_rx, events_rx).await {
-                tracing::error!(node = node_id, error = %e, "controller stopped");
-                fatal_tx.send_replace(Some(e));
-            }
+            // Any end is fatal, a panic included: `wait_fatal` must resolve
+            // with the reason so the process exits instead of running on
+            // without a controller.
+            let run = std::panic::AssertUnwindSafe(controller.run(commands_rx, events_rx));
+            let reason = match run.catch_unwind().await {
+                Ok(Ok(())) => "the controller task ended".to_string(),
+                Ok(Err(e)) => e,
+                Err(panic) => format!("the controller task panicked: {}", panic_message(&*panic)),
+            };
+            tracing::error!(node = node_id, reason = %reason, "controller stopped");
+            fatal_tx.send_replace(Some(reason));
         });
         let server_task = tokio::spawn(serve(listener, ctx));
         tracing::info!(node = node_id, addr = %local_addr, "controller started");
@@ -180,15 +197,31 @@ impl ControllerNode {
         }
     }
 
+    /// Why the node stopped on its own, if it has (see [`wait_fatal`]);
+    /// `None` while it runs.
+    ///
+    /// [`wait_fatal`]: ControllerNode::wait_fatal
+    pub fn fatal(&self) -> Option<String> {
+        if let Some(reason) = self.fatal.borrow().clone() {
+            return Some(reason);
+        }
+        self.fatal
+            .has_changed()
+            .is_err()
+            .then(|| "the controller task ended".to_string())
+    }
+
     /// Stops everything: the listener and its connections, the controller
     /// task, and the Raft thread (joined, so the log files are closed when
     /// this returns). Everything acknowledged was already fsynced, so this
     /// is also how tests "kill" a node in-process.
     pub async fn stop(mut self) {
-        self.server_task.abort();
+        // The controller first: it counts a listener that went away as
+        // fatal, and this stop is not.
         self.controller_task.abort();
-        let _ = (&mut self.server_task).await;
         let _ = (&mut self.controller_task).await;
+        self.server_task.abort();
+        let _ = (&mut self.server_task).await;
         self.raft.stop();
         if let Some(thread) = self.raft_thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;

@@ -133,8 +133,10 @@ impl QuorumController {
         }
     }
 
-    /// Runs until the command channel closes, the Raft thread stops, or a
-    /// fatal error (returned).
+    /// Runs until it is dropped (aborted) or fails; every way it can end on
+    /// its own is an error: a fatal Raft event, the Raft thread gone (its
+    /// event stream closed), or the listener gone (no more commands). A
+    /// node without its controller must stop, not run on.
     pub async fn run(
         mut self,
         mut commands: mpsc::Receiver<ControllerCommand>,
@@ -163,11 +165,11 @@ impl QuorumController {
             tokio::select! {
                 event = events.recv() => match event {
                     Some(event) => self.on_raft_event(event)?,
-                    None => return Ok(()),
+                    None => return Err("the raft thread stopped".to_string()),
                 },
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
-                    None => return Ok(()),
+                    None => return Err("the CONTROLLER listener stopped".to_string()),
                 },
                 Some(done) = snapshots.recv() => self.on_snapshot_written(done),
                 _ = idle_timer.tick() => self.on_idle_tick().await,

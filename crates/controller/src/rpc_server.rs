@@ -1,7 +1,9 @@
 //! The CONTROLLER listener: accepts connections and serves
 //! [`ControllerRequest`] frames (see `proto/controller.proto`).
 //!
-//! - `raft`: decoded and stepped into the Raft thread; never answered.
+//! - `raft`: decoded, checked (`raft_in`: only from configured voters, only
+//!   sound messages, snapshots only if they decode) and stepped into the
+//!   Raft thread; never answered.
 //! - `describe_quorum`: answered from the Raft thread's status (leader only).
 //! - writes (`alter_configs`, topics, broker lifecycle, `alter_partition`,
 //!   `elect_leaders`, reassignments): sent to the [`QuorumController`] task,
@@ -13,15 +15,27 @@
 //!   served by the leader only, as in Kafka, so it knows every observer.
 //!
 //! An undecodable frame closes the connection with a log line; a request
-//! with a foreign cluster id gets INCONSISTENT_CLUSTER_ID.
+//! with a foreign cluster id gets INCONSISTENT_CLUSTER_ID. Connections are
+//! capped in number, closed when idle, and frames in size (`limits`); a
+//! fetch answers at most `kraft_rpc::MAX_FETCH_BYTES`.
+//!
+//! Who may call: Raft traffic only from the configured voters; broker
+//! RPCs that name a broker (heartbeat, AlterPartition) only with that
+//! broker's current registration epoch (STALE_BROKER_EPOCH,
+//! BROKER_ID_NOT_REGISTERED otherwise; registration itself excepted);
+//! admin requests (CreateTopics and the rest) from anyone who knows the
+//! cluster id, as Kafka lets admin clients talk to controllers (KIP-919,
+//! `kraftctl --bootstrap-controller`). None of this authenticates: the
+//! cluster id is no secret (Metadata and DescribeCluster reveal it), and
+//! authentication comes with the security work.
 //!
 //! [`QuorumController`]: crate::quorum_controller::QuorumController
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use kafka_protocol::ResponseError;
 use kraft_proto::controller::{
     controller_request::Body as Req, controller_response::Body as Resp, CommittedBatch,
@@ -29,9 +43,8 @@ use kraft_proto::controller::{
     FetchMetadataResponse, FetchSnapshotRequest, FetchSnapshotResponse, LeaderHint, ReplicaState,
 };
 use kraft_raft::storage::ReadCommitted;
-use kraft_raft::transport::decode_raft_messages;
 use kraft_raft::{NetworkFault, RaftHandle, RaftRole};
-use kraft_rpc::frame_codec;
+use kraft_rpc::{frame_codec, MAX_FETCH_BYTES};
 use prost::Message as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -40,9 +53,18 @@ use tokio_util::codec::Framed;
 use crate::error::{code, ControllerError};
 use crate::quorum_controller::{ControllerCommand, WriteOp};
 
+mod limits;
+mod raft_in;
+
+pub use limits::ConnectionLimits;
+
 /// The longest a metadata fetch may wait for new data.
 const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
 const DEFAULT_FETCH_BYTES: u64 = 1024 * 1024;
+/// The most observers DescribeQuorum tracks, and how long one that stopped
+/// fetching is remembered once the table is full.
+const MAX_OBSERVERS: usize = 10_000;
+const OBSERVER_EXPIRY: Duration = Duration::from_secs(300);
 
 /// What a fetching observer last asked for.
 #[derive(Clone, Copy, Debug)]
@@ -56,9 +78,12 @@ pub struct RpcContext {
     pub node_id: i32,
     pub cluster_id: String,
     pub voters: BTreeMap<i32, String>,
+    /// The voters' ids: the only senders of Raft messages accepted.
+    voter_ids: BTreeSet<i32>,
     pub raft: RaftHandle,
     pub commands: mpsc::Sender<ControllerCommand>,
     pub fault: Arc<dyn NetworkFault>,
+    limits: ConnectionLimits,
     observers: Mutex<HashMap<i32, Observer>>,
 }
 
@@ -74,45 +99,41 @@ impl RpcContext {
         RpcContext {
             node_id,
             cluster_id,
+            voter_ids: voters.keys().copied().collect(),
             voters,
             raft,
             commands,
             fault,
+            limits: ConnectionLimits::default(),
             observers: Mutex::new(HashMap::new()),
         }
     }
+
+    /// The same context with other connection limits.
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> RpcContext {
+        self.limits = limits;
+        self
+    }
 }
 
-/// Accepts connections until the task is dropped or aborted.
+/// Accepts connections until the task is dropped or aborted, within
+/// `ctx.limits` (see [`limits`]).
 pub async fn serve(listener: TcpListener, ctx: Arc<RpcContext>) {
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Forget finished connections: the set holds open ones.
-                    while connections.try_join_next().is_some() {}
-                    let _ = stream.set_nodelay(true);
-                    let ctx = ctx.clone();
-                    connections.spawn(async move {
-                        if let Err(e) = serve_connection(stream, ctx).await {
-                            tracing::debug!(%peer, error = %e, "controller connection closed");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed on the CONTROLLER listener");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    let limits = ctx.limits;
+    limits::accept(listener, limits, move |stream, peer| {
+        let ctx = ctx.clone();
+        async move {
+            if let Err(e) = serve_connection(stream, ctx).await {
+                tracing::debug!(%peer, error = %e, "controller connection closed");
+            }
         }
-    }
+    })
+    .await
 }
 
 async fn serve_connection(stream: TcpStream, ctx: Arc<RpcContext>) -> std::io::Result<()> {
     let mut framed = Framed::new(stream, frame_codec());
-    while let Some(frame) = framed.next().await {
+    while let Some(frame) = limits::next_frame(&mut framed, ctx.limits.idle_timeout).await {
         let frame = frame?;
         let request = match ControllerRequest::decode(frame.freeze()) {
             Ok(request) => request,
@@ -175,9 +196,7 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
     }
     let op = match body {
         Req::Raft(messages) => {
-            for msg in decode_raft_messages(&messages, ctx.node_id, ctx.fault.as_ref()) {
-                ctx.raft.step(msg);
-            }
+            raft_in::step_raft(ctx, &messages).await;
             return None;
         }
         Req::DescribeQuorum(_) => {
@@ -346,19 +365,27 @@ async fn fetch_metadata(
         return Err(ControllerError::not_controller(hint));
     }
     if let Ok(mut observers) = ctx.observers.lock() {
-        observers.insert(
-            request.node_id,
-            Observer {
-                fetch_offset: request.offset,
-                last_fetch: Instant::now(),
-            },
-        );
+        // Anyone may fetch under any id: a full table first forgets the
+        // observers that stopped fetching, then takes no new ids.
+        let now = Instant::now();
+        if observers.len() >= MAX_OBSERVERS && !observers.contains_key(&request.node_id) {
+            observers.retain(|_, o| now.duration_since(o.last_fetch) < OBSERVER_EXPIRY);
+        }
+        if observers.len() < MAX_OBSERVERS || observers.contains_key(&request.node_id) {
+            observers.insert(
+                request.node_id,
+                Observer {
+                    fetch_offset: request.offset,
+                    last_fetch: now,
+                },
+            );
+        }
     }
     let reader = ctx.raft.reader();
     let max_bytes = if request.max_bytes == 0 {
         DEFAULT_FETCH_BYTES
     } else {
-        u64::from(request.max_bytes)
+        u64::from(request.max_bytes.min(MAX_FETCH_BYTES))
     };
     let wait = Duration::from_millis(u64::from(request.max_wait_ms)).min(MAX_FETCH_WAIT);
     let mut commit = ctx.raft.commit_watch();
@@ -417,7 +444,7 @@ fn fetch_snapshot(
     let max = if request.max_bytes == 0 {
         DEFAULT_FETCH_BYTES
     } else {
-        u64::from(request.max_bytes)
+        u64::from(request.max_bytes.min(MAX_FETCH_BYTES))
     };
     let end = (start as u64 + max).min(total) as usize;
     Ok(FetchSnapshotResponse {

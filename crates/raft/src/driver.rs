@@ -20,6 +20,7 @@ use raft::eraftpb::{EntryType, HardState, Message};
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use tokio::sync::watch;
 
+use crate::guard;
 use crate::handle::Input;
 use crate::logger::raft_logger;
 use crate::storage::RaftStorage;
@@ -79,11 +80,28 @@ pub fn start_raft(
     outputs: RaftOutputs,
 ) -> Result<(RaftHandle, JoinHandle<()>), raft::Error> {
     let (handle, mut driver) = Driver::new(node_id, timing, storage, outputs)?;
+    let events = driver.events.clone();
     let thread = std::thread::Builder::new()
         .name(format!("raft-{node_id}"))
-        .spawn(move || driver.run())
+        .spawn(move || contain_panic(&events, || driver.run()))
         .map_err(raft::Error::Io)?;
     Ok((handle, thread))
+}
+
+/// Runs `body`; if it panics (raft-rs panics on inputs it deems
+/// impossible, see [`guard`](crate::guard)), reports [`RaftEvent::Fatal`]
+/// with the panic's message instead of letting the thread vanish, so the
+/// node stops with a reason rather than limping on without Raft.
+fn contain_panic(events: &tokio::sync::mpsc::UnboundedSender<RaftEvent>, body: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".to_string());
+        tracing::error!(%message, "the raft thread panicked; stopping this node's raft");
+        let _ = events.send(RaftEvent::Fatal(format!("raft thread panicked: {message}")));
+    }
 }
 
 struct Driver {
@@ -100,6 +118,8 @@ struct Driver {
     /// from a commit-only change (kept in memory).
     hard_state: HardState,
     last_heard: HashMap<u64, Instant>,
+    /// The voters' raft ids (static membership), for [`guard::check_state`].
+    voters: Vec<u64>,
 }
 
 /// Election priorities. raft-rs refuses a (pre-)vote to a candidate whose
@@ -155,6 +175,7 @@ impl Driver {
         };
         config.validate()?;
         let hard_state = storage.hard_state();
+        let voters = storage.conf_state().voters;
         let state_machine_applied = storage.snapshot_index();
         let mut node = RawNode::new(&config, storage, &raft_logger(raft_id(node_id)))?;
         node.set_priority(PRIORITY_CAUGHT_UP);
@@ -169,6 +190,7 @@ impl Driver {
             leadership_tx,
             hard_state,
             last_heard: HashMap::new(),
+            voters,
         };
         Ok((handle, driver))
     }
@@ -214,6 +236,10 @@ impl Driver {
     fn handle(&mut self, input: Input) -> bool {
         match input {
             Input::Step(msg) => {
+                if let Err(reason) = guard::check_state(&self.node.raft, &self.voters, &msg) {
+                    guard::dropped(&msg, &reason);
+                    return true;
+                }
                 self.last_heard.insert(msg.from, Instant::now());
                 if let Err(e) = self.node.step(*msg) {
                     tracing::debug!(error = %e, "dropped a raft message");

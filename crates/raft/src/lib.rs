@@ -10,6 +10,10 @@
 //!   entries, the index each proposal landed at, leadership changes) for the
 //!   state machine, and Raft messages for the [`transport`] to send to peers.
 //!
+//! [`guard`] checks every message from the network before raft-rs sees it
+//! (raft-rs panics on inputs it deems impossible); a panic that still
+//! happens on the Raft thread is reported as [`RaftEvent::Fatal`].
+//!
 //! [`storage`] keeps the log, the quorum state and the snapshots on disk;
 //! [`LogReader`](storage::LogReader) lets other tasks read committed entries
 //! (brokers tail the metadata log that way) without going through the thread.
@@ -17,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod driver;
+pub mod guard;
 mod handle;
 mod ids;
 mod logger;

@@ -8,11 +8,14 @@
 //! (and whether a snapshot it carried got through) so raft-rs re-probes.
 //!
 //! Frames are length-delimited protobuf (`kraft_rpc::frame_codec`), the same
-//! framing the CONTROLLER listener reads. A [`NetworkFault`] lets the testkit
+//! framing the CONTROLLER listener reads, holding at most
+//! `kraft_rpc::MAX_RAFT_BATCH_BYTES` of messages (or one larger message);
+//! a frame over `kraft_rpc::MAX_FRAME_BYTES` (a snapshot too large) is not
+//! sent. The receiving side's checks are [`decode_raft_messages`]. A [`NetworkFault`] lets the testkit
 //! cut chosen links: a cut link drops messages in both the sender and
 //! receiver.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +24,7 @@ use bytes::Bytes;
 use futures::SinkExt;
 use kraft_proto::controller::{controller_request, ControllerRequest};
 use kraft_proto::raft::RaftMessages;
-use kraft_rpc::{frame_codec, NetworkFault};
+use kraft_rpc::{frame_codec, FrameCodec, NetworkFault, MAX_FRAME_BYTES, MAX_RAFT_BATCH_BYTES};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::Message;
@@ -29,8 +32,9 @@ use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::FramedWrite;
 
+use crate::guard::{check_envelope, dropped};
 use crate::handle::Input;
 use crate::ids::{is_snapshot, node_id, raft_id};
 
@@ -116,7 +120,7 @@ struct PeerLink {
 /// An open connection to a peer. The peer never writes on it, so anything
 /// the read half sees (EOF, an error) means the peer has gone.
 struct PeerConnection {
-    writer: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
     reader: OwnedReadHalf,
 }
 
@@ -143,10 +147,16 @@ impl PeerLink {
                 None => queue.recv().await,
             };
             let Some(first) = first else { return };
+            // At most MAX_RAFT_BATCH_BYTES of messages (and at least one)
+            // per frame, so frames stay far below the receiver's limit.
+            let mut bytes = first.compute_size() as usize;
             let mut batch = vec![first];
-            while batch.len() < MAX_MESSAGES_PER_FRAME {
+            while batch.len() < MAX_MESSAGES_PER_FRAME && bytes < MAX_RAFT_BATCH_BYTES {
                 match queue.try_recv() {
-                    Ok(msg) => batch.push(msg),
+                    Ok(msg) => {
+                        bytes += msg.compute_size() as usize;
+                        batch.push(msg);
+                    }
                     Err(_) => break,
                 }
             }
@@ -155,6 +165,18 @@ impl PeerLink {
                 continue;
             }
             let frame = self.frame(&batch);
+            if frame.len() > MAX_FRAME_BYTES {
+                // Only a snapshot gets this big: the metadata outgrew what
+                // one frame may carry (see kraft_rpc::MAX_FRAME_BYTES).
+                tracing::error!(
+                    peer = self.to,
+                    bytes = frame.len(),
+                    limit = MAX_FRAME_BYTES,
+                    "raft frame too large for the CONTROLLER port; dropped"
+                );
+                self.fail(batch);
+                continue;
+            }
             // One retry on a fresh connection: the old one may have died
             // since the last message without our noticing.
             let mut sent = false;
@@ -244,11 +266,14 @@ fn drain(queue: &mut mpsc::Receiver<Message>) -> Vec<Message> {
     out
 }
 
-/// Decodes the Raft messages of one frame, keeping those the fault filter
-/// lets through to `to`.
+/// Decodes the Raft messages of one frame for node `to`, keeping those the
+/// fault filter lets through and [`check_envelope`] accepts: sent by
+/// another of `voters`, addressed to `to`, a kind peers exchange, soundly
+/// shaped. Refused messages are dropped with a rate-limited warning.
 pub fn decode_raft_messages(
     frame: &RaftMessages,
     to: i32,
+    voters: &BTreeSet<i32>,
     fault: &dyn NetworkFault,
 ) -> Vec<Message> {
     frame
@@ -259,6 +284,13 @@ pub fn decode_raft_messages(
             Err(e) => {
                 tracing::warn!(error = %e, "undecodable raft message dropped");
                 None
+            }
+        })
+        .filter(|msg| match check_envelope(msg, to, voters) {
+            Ok(()) => true,
+            Err(reason) => {
+                dropped(msg, &reason);
+                false
             }
         })
         .filter(|msg| fault.allows(node_id(msg.from), to))

@@ -15,14 +15,14 @@ use prost::Message as _;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use crate::codec::frame_codec;
+use crate::codec::{frame_codec, FrameCodec};
 use crate::error::{ClientError, ControllerError};
 
 /// One connection to a CONTROLLER listener.
 pub struct ControllerConnection {
     addr: String,
     cluster_id: String,
-    framed: Framed<TcpStream, tokio_util::codec::LengthDelimitedCodec>,
+    framed: Framed<TcpStream, FrameCodec>,
     next_id: u64,
 }
 

@@ -24,7 +24,7 @@ mod error;
 mod fault;
 mod quorum_client;
 
-pub use codec::{frame_codec, MAX_FRAME_BYTES};
+pub use codec::{frame_codec, FrameCodec, MAX_FETCH_BYTES, MAX_FRAME_BYTES, MAX_RAFT_BATCH_BYTES};
 pub use codes::{error_code, error_name};
 pub use connection::ControllerConnection;
 pub use error::{ClientError, ControllerError};

@@ -141,6 +141,13 @@ impl KraftNode {
         }
     }
 
+    /// Why the controller role stopped on its own, if it has; `None` while
+    /// it runs (or on a node without it). Lets in-process tests see what
+    /// makes `kraftd` exit.
+    pub fn controller_fatal(&self) -> Option<String> {
+        self.controller.as_ref()?.fatal()
+    }
+
     /// Graceful stop: the broker does a controlled shutdown first (while its
     /// controller, in combined mode, still serves), then every role stops.
     pub async fn stop(self) {

@@ -333,6 +333,12 @@ impl TestCluster {
         self.nodes.get(&id)?.controller()?.raft_status().await
     }
 
+    /// Why node `id`'s controller stopped on its own, if it has (`kraftd`
+    /// exits non-zero with that reason); `None` while it runs.
+    pub fn fatal(&self, id: i32) -> Option<String> {
+        self.nodes.get(&id)?.controller_fatal()
+    }
+
     /// The committed image of node `id`.
     pub fn image(&self, id: i32) -> Option<Arc<MetadataImage>> {
         Some(self.nodes.get(&id)?.controller()?.image().borrow().clone())

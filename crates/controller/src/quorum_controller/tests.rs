@@ -49,6 +49,22 @@ impl Drop for Harness {
     }
 }
 
+fn settings(dir: &std::path::Path) -> ControllerSettings {
+    ControllerSettings {
+        node_id: NODE,
+        cluster_id: "c".into(),
+        voters: BTreeMap::from([(NODE, "127.0.0.1:0".to_string())]),
+        metadata_dir: dir.to_path_buf(),
+        max_idle_interval: Duration::ZERO,
+        snapshot_max_bytes: u64::MAX,
+        snapshot_max_interval: Duration::from_secs(24 * 3600),
+        session_timeout: Duration::from_secs(9),
+        default_num_partitions: 1,
+        default_replication_factor: 1,
+        leader_balance: Default::default(),
+    }
+}
+
 impl Harness {
     fn start() -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -62,19 +78,7 @@ impl Harness {
             transport,
         };
         let (raft, thread) = start_raft(NODE, timing, storage, outputs).expect("raft");
-        let settings = ControllerSettings {
-            node_id: NODE,
-            cluster_id: "c".into(),
-            voters: BTreeMap::from([(NODE, "127.0.0.1:0".to_string())]),
-            metadata_dir: dir.path().to_path_buf(),
-            max_idle_interval: Duration::ZERO,
-            snapshot_max_bytes: u64::MAX,
-            snapshot_max_interval: Duration::from_secs(24 * 3600),
-            session_timeout: Duration::from_secs(9),
-            default_num_partitions: 1,
-            default_replication_factor: 1,
-            leader_balance: Default::default(),
-        };
+        let settings = settings(dir.path());
         let (published, _) = watch::channel(Arc::new(MetadataImage::empty()));
         let controller = QuorumController::new(settings, raft.clone(), published);
         Harness {
@@ -266,4 +270,20 @@ async fn a_large_user_operation_is_one_raft_entry() {
         cluster_config(&h.controller.committed, "bulk.key.10049").as_deref(),
         Some("v")
     );
+}
+
+/// A controller whose Raft thread is gone (its event stream closed, as
+/// when the thread panics) must fail, not return as if asked to stop: the
+/// node then stops with that reason instead of running without Raft.
+#[tokio::test]
+async fn the_controller_fails_when_the_raft_thread_is_gone() {
+    let h = Harness::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (published, _) = watch::channel(Arc::new(MetadataImage::empty()));
+    let controller = QuorumController::new(settings(dir.path()), h.raft.clone(), published);
+    let (_commands, commands_rx) = mpsc::channel(1);
+    let (events, events_rx) = mpsc::unbounded_channel();
+    drop(events);
+    let ended = tokio::time::timeout(DEADLINE, controller.run(commands_rx, events_rx)).await;
+    assert_eq!(ended, Ok(Err("the raft thread stopped".to_string())));
 }

@@ -169,3 +169,37 @@ async fn a_new_term_is_reported_even_when_role_and_leader_look_unchanged() {
         "events: {seen:?}"
     );
 }
+
+/// A heartbeat whose commit is past the log end reaches the thread (here
+/// from a non-voter, as the tests' leader is): the thread drops it instead
+/// of letting raft-rs panic, and keeps running.
+#[tokio::test]
+async fn a_heartbeat_committing_past_the_log_end_is_dropped_by_the_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut d, _rx) = driver(dir.path());
+    follow_leader_of(&mut d, 2);
+    let last = d.node.raft.raft_log.last_index();
+    let mut msg = Message::default();
+    msg.set_msg_type(MessageType::MsgHeartbeat);
+    msg.from = raft_id(OTHER);
+    msg.to = raft_id(NODE);
+    msg.term = 2;
+    msg.commit = last + 1_000;
+    assert!(d.handle(Input::Step(Box::new(msg))));
+    assert_eq!(d.node.raft.raft_log.committed, 0);
+    assert!(d.on_ready().is_ok());
+}
+
+/// Defence in depth: a panic on the Raft thread becomes a `Fatal` event
+/// with its message, so the node stops with a reason.
+#[test]
+fn a_panic_on_the_raft_thread_is_reported_as_fatal() {
+    let (events, mut rx) = unbounded_channel();
+    contain_panic(&events, || panic!("to_commit 9 is out of range"));
+    match rx.try_recv() {
+        Ok(RaftEvent::Fatal(reason)) => assert!(reason.contains("to_commit 9"), "{reason}"),
+        other => panic!("expected a Fatal event, got {other:?}"),
+    }
+    contain_panic(&events, || {});
+    assert!(rx.try_recv().is_err(), "no event when nothing panics");
+}
