@@ -1,9 +1,12 @@
 //! The `controller_rpc` target: a frame on the CONTROLLER port, decoded as
-//! a `ControllerRequest`, and the Raft messages it may carry decoded as the
-//! Raft port does.
+//! a `ControllerRequest`, and the Raft messages it may carry decoded and
+//! checked as the listener does before anything reaches raft-rs
+//! (`kraft_raft::guard`).
 //!
 //! In: any bytes (a frame's payload, without its length prefix). Out:
 //! nothing; decode errors are fine, a panic is not.
+
+use std::collections::BTreeSet;
 
 use kraft_proto::controller::controller_request::Body;
 use kraft_proto::controller::{ControllerRequest, FetchMetadataRequest};
@@ -18,7 +21,9 @@ pub fn controller_rpc(data: &[u8]) {
         return;
     };
     if let Some(Body::Raft(messages)) = &request.body {
-        let _ = decode_raft_messages(messages, 1, &NoFaults);
+        // As node 1 of voters {1, 2, 3}: the listener's checks, before Raft.
+        let voters = BTreeSet::from([1, 2, 3]);
+        let _ = decode_raft_messages(messages, 1, &voters, &NoFaults);
     }
 }
 
