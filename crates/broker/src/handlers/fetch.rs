@@ -15,6 +15,13 @@
 //! data may exceed the byte limits by one batch (KIP-74), so a batch larger
 //! than the limits never blocks a consumer.
 //!
+//! Limits: `max_bytes` is capped by `fetch.max.bytes` (a consumer) or
+//! `replica.fetch.response.max.bytes` (a follower), and 0 or below means
+//! the cap, never "unlimited"; each partition's limit comes out of what is
+//! left. A partition listed more than once is fetched once, as in Kafka
+//! (see [`resolve`]), so the bytes read never exceed the cap plus one batch
+//! however the request is shaped.
+//!
 //! Long poll: when the read yields fewer than `min_bytes` and no error, the
 //! handler waits on the partitions' high-watermark watches (a follower: the
 //! log-end watches) and reads again, until `min_bytes` are there or
@@ -30,6 +37,7 @@
 //! one gets session id 0, which tells it to keep sending full requests; an
 //! incremental request for an unknown session is FETCH_SESSION_ID_NOT_FOUND.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +56,7 @@ use uuid::Uuid;
 
 use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
-use crate::context::BrokerContext;
+use crate::context::{BrokerConfig, BrokerContext};
 use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::partition::FollowerRead;
 use crate::replica::{now_ms, Partition};
@@ -95,6 +103,8 @@ struct Wanted {
 
 /// One requested topic.
 struct WantedTopic {
+    /// The topic's place among the request's distinct topics.
+    slot: usize,
     name: TopicName,
     topic_id: Uuid,
     /// The topic's id in the image, however the request named it.
@@ -155,11 +165,7 @@ impl Handler for FetchHandler {
         let topics = resolve(ctx, &image, version, request.topics);
         let read_committed = request.isolation_level == 1;
         let min_bytes = request.min_bytes.max(0) as usize;
-        let max_bytes = if request.max_bytes <= 0 {
-            usize::MAX
-        } else {
-            request.max_bytes as usize
-        };
+        let max_bytes = response_limit(&ctx.config, reader, request.max_bytes);
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
 
@@ -193,6 +199,22 @@ impl Handler for FetchHandler {
     }
 }
 
+/// The most record bytes one answer carries: the request's `max_bytes`,
+/// capped by `fetch.max.bytes` (a consumer) or
+/// `replica.fetch.response.max.bytes` (a follower), as Kafka does; a
+/// `max_bytes` of 0 or below asks for no limit and gets the cap. The first
+/// batch may exceed it (KIP-74), never more.
+fn response_limit(config: &BrokerConfig, reader: Reader, max_bytes: i32) -> usize {
+    let cap = match reader {
+        Reader::Consumer => config.fetch_max_bytes,
+        Reader::Follower(_) => config.replica_fetch_response_max_bytes,
+    };
+    usize::try_from(max_bytes)
+        .ok()
+        .filter(|b| *b > 0)
+        .map_or(cap, |b| b.min(cap))
+}
+
 /// Clears what `version` cannot carry (kafka-protocol refuses to encode a
 /// field outside its versions): the log start offset before v5, the
 /// diverging epoch and current leader before v12.
@@ -222,50 +244,105 @@ fn session_error(code: i16, session_id: i32) -> FetchResponse {
         .with_session_id(session_id)
 }
 
-/// Finds every requested partition.
+/// Finds every requested partition, each once.
+///
+/// Kafka keys a fetch by partition (`FetchRequest.fetchData`, an ordered
+/// map from topic-partition to its fetch state): a partition listed twice,
+/// in one topic entry or in two, is fetched once, at the place it was first
+/// listed, with what its last listing asks for. So does this broker, which
+/// also bounds the work of a request that lists one partition many times.
 fn resolve(
     ctx: &BrokerContext,
     image: &MetadataImage,
     version: i16,
     topics: Vec<kafka_protocol::messages::fetch_request::FetchTopic>,
 ) -> Vec<WantedTopic> {
-    topics
-        .into_iter()
-        .map(|topic| {
-            let topic_ref = if version >= 13 {
-                TopicRef::Id(topic.topic_id)
-            } else {
-                TopicRef::Name(&topic.topic.0)
-            };
-            let resolved = resolve_topic(image, topic_ref).map(|(id, _)| id);
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p: &FetchPartition| Wanted {
-                    index: p.partition,
-                    fetch_offset: p.fetch_offset,
-                    leader_epoch: if version >= 9 {
-                        p.current_leader_epoch
-                    } else {
-                        -1
-                    },
-                    last_fetched_epoch: if version >= 12 {
-                        p.last_fetched_epoch
-                    } else {
-                        -1
-                    },
-                    max_bytes: p.partition_max_bytes.max(0) as usize,
-                    target: resolved.and_then(|id| hosted_partition(ctx, image, id, p.partition)),
-                })
-                .collect();
-            WantedTopic {
-                name: topic.topic,
-                topic_id: topic.topic_id,
-                resolved_id: resolved.ok(),
-                partitions,
+    // (topic, partition) -> its slot in `order`; the last listing wins.
+    let mut slots: HashMap<(TopicKey, i32), usize> = HashMap::new();
+    let mut order: Vec<(usize, FetchPartition)> = Vec::new();
+    let mut listed: Vec<(TopicName, Uuid)> = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let key = topic_key(version, &topic.topic, topic.topic_id);
+        let topic_slot = match listed
+            .iter()
+            .position(|(n, id)| topic_key(version, n, *id) == key)
+        {
+            Some(i) => i,
+            None => {
+                listed.push((topic.topic.clone(), topic.topic_id));
+                listed.len() - 1
             }
+        };
+        for p in topic.partitions {
+            match slots.entry((key.clone(), p.partition)) {
+                Entry::Occupied(e) => order[*e.get()].1 = p,
+                Entry::Vacant(e) => {
+                    e.insert(order.len());
+                    order.push((topic_slot, p));
+                }
+            }
+        }
+    }
+    let resolved: Vec<Result<Uuid, i16>> = listed
+        .iter()
+        .map(|(name, id)| {
+            let topic_ref = if version >= 13 {
+                TopicRef::Id(*id)
+            } else {
+                TopicRef::Name(&name.0)
+            };
+            resolve_topic(image, topic_ref).map(|(id, _)| id)
         })
-        .collect()
+        .collect();
+    let mut out: Vec<WantedTopic> = Vec::new();
+    for (topic_slot, p) in order {
+        let (name, topic_id) = &listed[topic_slot];
+        let resolved = resolved[topic_slot];
+        let wanted = Wanted {
+            index: p.partition,
+            fetch_offset: p.fetch_offset,
+            leader_epoch: if version >= 9 {
+                p.current_leader_epoch
+            } else {
+                -1
+            },
+            last_fetched_epoch: if version >= 12 {
+                p.last_fetched_epoch
+            } else {
+                -1
+            },
+            max_bytes: p.partition_max_bytes.max(0) as usize,
+            target: resolved.and_then(|id| hosted_partition(ctx, image, id, p.partition)),
+        };
+        // Consecutive partitions of one topic share its entry, as in
+        // Kafka's answer built from the ordered map.
+        match out.last_mut() {
+            Some(last) if last.slot == topic_slot => last.partitions.push(wanted),
+            _ => out.push(WantedTopic {
+                slot: topic_slot,
+                name: name.clone(),
+                topic_id: *topic_id,
+                resolved_id: resolved.ok(),
+                partitions: vec![wanted],
+            }),
+        }
+    }
+    out
+}
+
+/// How a request names a topic: by id from v13, else by name.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum TopicKey {
+    Name(TopicName),
+    Id(Uuid),
+}
+
+fn topic_key(version: i16, name: &TopicName, id: Uuid) -> TopicKey {
+    if version >= 13 {
+        TopicKey::Id(id)
+    } else {
+        TopicKey::Name(name.clone())
+    }
 }
 
 /// Reads every partition once: the responses, the bytes read and whether
