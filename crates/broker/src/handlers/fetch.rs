@@ -27,6 +27,11 @@
 //! log-end watches) and reads again, until `min_bytes` are there or
 //! `max_wait_ms` has passed.
 //!
+//! Followers are who they say they are: a fetch with `replica_id` set is
+//! served as a follower's only with the broker epoch of that broker's
+//! current registration (v15+, see [`check_follower`]); otherwise every
+//! partition is answered STALE_BROKER_EPOCH and nothing moves.
+//!
 //! A follower's fetch also tells the leader how far the follower has got
 //! (its fetch offset), which moves the high watermark; if the follower's
 //! last fetched epoch shows its log diverging from the leader's, the answer
@@ -157,12 +162,21 @@ impl Handler for FetchHandler {
         } else {
             request.replica_id.0
         };
+        let topics = resolve(ctx, &image, version, request.topics);
         let reader = if replica_id >= 0 {
+            let epoch = if version >= 15 {
+                request.replica_state.replica_epoch
+            } else {
+                -1
+            };
+            if let Err(code) = check_follower(&image, replica_id, epoch) {
+                tracing::debug!(replica_id, epoch, code, "follower fetch refused");
+                return refuse(&topics, code, &image, version);
+            }
             Reader::Follower(replica_id)
         } else {
             Reader::Consumer
         };
-        let topics = resolve(ctx, &image, version, request.topics);
         let read_committed = request.isolation_level == 1;
         let min_bytes = request.min_bytes.max(0) as usize;
         let max_bytes = response_limit(&ctx.config, reader, request.max_bytes);
@@ -197,6 +211,43 @@ impl Handler for FetchHandler {
             }
         }
     }
+}
+
+/// Whether a fetch that claims to come from follower `replica_id` does:
+/// only a registered broker that quotes its current broker epoch (Fetch
+/// v15+'s `ReplicaState`) is one. Anything else would let any client move
+/// the high watermark and acknowledge acks=all writes no follower holds.
+/// A fetch with no epoch (before v15, or -1) or another one is answered
+/// STALE_BROKER_EPOCH, the error Kafka gives a broker that quotes a
+/// registration which is not its current one; an id no broker has
+/// registered is NOT_LEADER_OR_FOLLOWER, Kafka's answer to a follower it
+/// does not know (`Partition.followerReplicaOrThrow`).
+fn check_follower(image: &MetadataImage, replica_id: i32, epoch: i64) -> Result<(), i16> {
+    match image.cluster().broker(replica_id) {
+        None => Err(ResponseError::NotLeaderOrFollower.code()),
+        Some(b) if epoch < 0 || b.epoch != epoch => Err(ResponseError::StaleBrokerEpoch.code()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Every requested partition answered with `code` and no records.
+fn refuse(topics: &[WantedTopic], code: i16, image: &MetadataImage, version: i16) -> FetchResponse {
+    let responses = topics
+        .iter()
+        .map(|topic| {
+            FetchableTopicResponse::default()
+                .with_topic(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(
+                    topic
+                        .partitions
+                        .iter()
+                        .map(|w| error_data(w, code, topic.resolved_id, image))
+                        .collect(),
+                )
+        })
+        .collect();
+    fit_to_version(FetchResponse::default().with_responses(responses), version)
 }
 
 /// The most record bytes one answer carries: the request's `max_bytes`,
