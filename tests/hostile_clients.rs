@@ -15,11 +15,75 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{create_topic, raw};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest, FetchResponse};
+use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
-use kraft_testkit::{wait_for, TestCluster};
+use kraft_testkit::{wait_for, TestCluster, DEADLINE};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpSocket, TcpStream};
 
 const MIB: usize = 1024 * 1024;
+
+/// The tests measure this process's peak memory: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The soft limit on open files of this process (`ulimit -n`).
+fn fd_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A TCP connection to `addr` from the loopback address `source` (Linux
+/// routes all of 127.0.0.0/8 to lo, so each source is a distinct client
+/// IP), optionally with a tiny receive buffer.
+async fn connect_from(source: &str, addr: &str, recv_buffer: Option<u32>) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{source}:0").parse().expect("source address"))
+        .expect("bind the source address");
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+    }
+    socket
+        .connect(addr.parse().expect("broker address"))
+        .await
+        .unwrap_or_else(|e| panic!("connect from {source}: {e}"))
+}
+
+/// Whether the broker closed `stream` (EOF or reset); never consumes data
+/// (these clients are sent nothing but EOF).
+fn is_closed(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match stream.try_read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// A normal client's round trip: a fresh connection from 127.0.0.1 and an
+/// ApiVersions answered, within the deadline.
+async fn normal_client_is_served(addr: &str, when: &str) {
+    let served = tokio::time::timeout(DEADLINE, async {
+        let mut client = KafkaClient::connect(addr).await.ok()?;
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("kraft-tests"))
+            .with_client_software_version(StrBytes::from_static_str("1"));
+        client.send(3, &request).await.ok()
+    })
+    .await;
+    assert!(
+        matches!(served, Ok(Some(ref r)) if r.error_code == 0),
+        "a normal client was not served {when}: {served:?}"
+    );
+}
 
 /// This process's peak resident set, in bytes.
 fn peak_rss() -> usize {
@@ -102,6 +166,7 @@ fn record_bytes(response: &FetchResponse) -> usize {
 /// does not grow by the GBs the request asks for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_listing_one_partition_a_thousand_times_is_bounded() {
+    let _serial = SERIAL.lock().await;
     let fetch_max = 2 * MIB;
     let (cluster, mut client) = single_node(&[("fetch.max.bytes", &fetch_max.to_string())]).await;
     create_topic(&cluster.bootstrap_servers(), "big", 1, 1, &[]).await;
@@ -209,6 +274,7 @@ async fn spoofed_fetch(
 /// spoof; once the real follower reaches the leader again, it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoofed_replica_id_does_not_move_the_high_watermark() {
+    let _serial = SERIAL.lock().await;
     let cluster = TestCluster::builder(1)
         .brokers(2)
         .prop("replica.lag.time.max.ms", 600_000)
@@ -279,5 +345,150 @@ async fn a_spoofed_replica_id_does_not_move_the_high_watermark() {
     cluster.heal();
     let answer = in_flight.await.expect("task").expect("produce answered");
     assert_eq!(answer, (0, 1), "acknowledged once the real follower has it");
+    cluster.shutdown().await;
+}
+
+/// Part B of issue 12: 5,000 connections from one IP (127.0.0.2) that send
+/// nothing, against `max.connections.per.ip=1000`. The broker keeps 1,000,
+/// closes the 4,000 past the limit, still serves a client from another IP,
+/// and its memory stays small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_idle_connections_are_bounded_and_others_are_served() {
+    let _serial = SERIAL.lock().await;
+    let limit = fd_limit();
+    assert!(
+        limit >= 12_000,
+        "this test opens 5,000 connections to an in-process broker (both ends: 10,000 fds); \
+         it needs ulimit -n >= 12000, and this process has {limit}"
+    );
+    let (cluster, _client) = single_node(&[("max.connections.per.ip", "1000")]).await;
+    let addr = cluster.broker_addr(1).to_string();
+    let before = peak_rss();
+    let mut flood = Vec::with_capacity(5000);
+    for _ in 0..5000 {
+        flood.push(connect_from("127.0.0.2", &addr, None).await);
+    }
+    normal_client_is_served(&addr, "while 5,000 idle connections were open").await;
+    let closed = wait_for(
+        "the connections past max.connections.per.ip to be closed",
+        || async {
+            let closed = flood.iter().filter(|s| is_closed(s)).count();
+            (closed >= 4000).then_some(closed)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        let closed = flood.iter().filter(|s| is_closed(s)).count();
+        panic!("{e}: {closed} of 5,000 closed, expected 4,000 (limit 1,000 per IP)")
+    });
+    assert_eq!(
+        closed, 4000,
+        "the broker keeps max.connections.per.ip = 1,000 of them"
+    );
+    let grown = peak_rss().saturating_sub(before);
+    assert!(
+        grown < 128 * MIB,
+        "peak RSS grew by {} MiB for 5,000 idle connections",
+        grown / MIB
+    );
+    drop(flood);
+    cluster.shutdown().await;
+}
+
+/// Part B: `connections.max.idle.ms` (1.5 s here). Connections that send
+/// nothing, and one that sends half a size prefix and stops (a slowloris),
+/// are closed by the broker after the idle time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_after_connections_max_idle_ms() {
+    let _serial = SERIAL.lock().await;
+    let (cluster, _client) = single_node(&[("connections.max.idle.ms", "1500")]).await;
+    let addr = cluster.broker_addr(1).to_string();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(connect_from("127.0.0.3", &addr, None).await);
+    }
+    let mut slowloris = connect_from("127.0.0.3", &addr, None).await;
+    slowloris
+        .write_all(&[0, 0])
+        .await
+        .expect("half a size prefix");
+    idle.push(slowloris);
+    let closed = wait_for("the idle connections to be closed", || async {
+        let closed = idle.iter().filter(|s| is_closed(s)).count();
+        (closed == idle.len()).then_some(closed)
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "{} of {} idle connections closed after connections.max.idle.ms = 1500",
+        idle.iter().filter(|s| is_closed(s)).count(),
+        idle.len()
+    );
+    normal_client_is_served(&addr, "after closing idle connections").await;
+    cluster.shutdown().await;
+}
+
+/// Part B: 32 clients (tiny receive buffers) each ask for a 4 MiB Fetch and
+/// never read the answer. The answers' records come from the fetch budget
+/// (`queued.max.request.bytes` = 16 MiB) and are held until written, so
+/// the broker holds at most 16 MiB of them at once instead of 128 MiB;
+/// each stalled write ends at the idle time (2 s), which frees the budget
+/// for the next. Meanwhile and afterwards other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_their_fetch_answers_hold_bounded_memory() {
+    let _serial = SERIAL.lock().await;
+    let (cluster, mut client) = single_node(&[
+        ("fetch.max.bytes", &(4 * MIB).to_string()),
+        ("queued.max.request.bytes", &(16 * MIB).to_string()),
+        ("connections.max.idle.ms", "2000"),
+    ])
+    .await;
+    let addr = cluster.broker_addr(1).to_string();
+    create_topic(&cluster.bootstrap_servers(), "slow", 1, 1, &[]).await;
+    fill(&mut client, "slow", 5 * MIB).await;
+
+    let before = peak_rss();
+    let request = fetch_request("slow", 1, (4 * MIB) as i32, (4 * MIB) as i32);
+    let payload = client.encode_request(1, 12, &request).expect("encode");
+    let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    let mut slow = Vec::new();
+    for _ in 0..32 {
+        let mut stream = connect_from("127.0.0.4", &addr, Some(4096)).await;
+        stream.write_all(&frame).await.expect("send the fetch");
+        slow.push(stream);
+    }
+    normal_client_is_served(&addr, "while 32 clients did not read 4 MiB answers").await;
+    // Each slow client is answered in turn (its first bytes arrive: peek
+    // does not read them), so every answer has been built by then.
+    wait_for("every slow client to be answered", || async {
+        let mut peeked = 0;
+        for s in &slow {
+            let mut byte = [0u8; 1];
+            if matches!(
+                tokio::time::timeout(Duration::from_millis(1), s.peek(&mut byte)).await,
+                Ok(Ok(n)) if n > 0
+            ) {
+                peeked += 1;
+            }
+        }
+        (peeked == slow.len()).then_some(())
+    })
+    .await
+    .expect("answers sent");
+    let grown = peak_rss().saturating_sub(before);
+    assert!(
+        grown < 64 * MIB,
+        "peak RSS grew by {} MiB holding the answers of 32 clients that never read them",
+        grown / MIB
+    );
+    // The first client sat idle past connections.max.idle.ms: a new one.
+    let mut consumer = KafkaClient::connect(&addr).await.expect("connect");
+    let answer: FetchResponse = consumer
+        .send(12, &fetch_request("slow", 1, MIB as i32, MIB as i32))
+        .await
+        .expect("a consumer is served");
+    assert!(record_bytes(&answer) > 0);
+    drop(slow);
     cluster.shutdown().await;
 }

@@ -6,12 +6,18 @@
 //! ([`crate::handlers`]), so neither imports the other to reach it. The
 //! broker's fenced or unfenced state is a `watch` that the lifecycle owns;
 //! the context carries a receiver, read by the listener (a fenced broker
-//! hangs up on clients) and the Metadata handler.
+//! hangs up on clients) and the Metadata handler. The listener's memory
+//! budgets live here too ([`memory`]), since both the listener and the
+//! Fetch handler take from them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+mod memory;
+
+pub use memory::{hold_until_written, holding, Memory, MemoryPermit, MemoryPool};
 
 use crate::controller_channel::ControllerChannel;
 use crate::group::GroupCoordinator;
@@ -100,6 +106,9 @@ pub struct BrokerContext {
     /// [`BrokerLifecycle`](crate::lifecycle::BrokerLifecycle) and only read
     /// here.
     pub state: watch::Receiver<BrokerState>,
+    /// The listener's memory budgets (`queued.max.request.bytes`), built
+    /// from `config` with [`Memory::new`].
+    pub memory: Memory,
 }
 
 impl BrokerContext {

@@ -20,7 +20,10 @@
 //! the cap, never "unlimited"; each partition's limit comes out of what is
 //! left. A partition listed more than once is fetched once, as in Kafka
 //! (see [`resolve`]), so the bytes read never exceed the cap plus one batch
-//! however the request is shaped.
+//! however the request is shaped. A consumer's records are taken from the
+//! listener's fetch memory budget (`queued.max.request.bytes`) before they
+//! are read and held until the answer is written, so answers clients do
+//! not read cannot add up past it.
 //!
 //! Long poll: when the read yields fewer than `min_bytes` and no error, the
 //! handler waits on the partitions' high-watermark watches (a follower: the
@@ -61,7 +64,7 @@ use uuid::Uuid;
 
 use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
-use crate::context::{BrokerConfig, BrokerContext};
+use crate::context::{hold_until_written, BrokerConfig, BrokerContext};
 use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::partition::FollowerRead;
 use crate::replica::{now_ms, Partition};
@@ -198,12 +201,27 @@ impl Handler for FetchHandler {
             for w in &mut watches {
                 w.borrow_and_update();
             }
+            // A consumer's records come from the listener's fetch budget
+            // before they are read, and stay counted until the answer is
+            // written (a client that does not read its answers holds them
+            // for one idle time at most). A verified follower's fetch does
+            // not wait on clients: its answers are bounded by
+            // replica.fetch.response.max.bytes per follower connection.
+            let mut permit = match reader {
+                Reader::Consumer => Some(ctx.memory.fetches.acquire(max_bytes).await),
+                Reader::Follower(_) => None,
+            };
             let (responses, bytes, answer_now) =
                 read_all(&topics, reader, max_bytes, read_committed, &image);
             let timed_out = tokio::time::Instant::now() >= deadline;
             if bytes >= min_bytes || answer_now || timed_out || watches.is_empty() {
+                if let Some(mut permit) = permit.take() {
+                    permit.shrink_to(bytes);
+                    hold_until_written(permit);
+                }
                 return fit_to_version(FetchResponse::default().with_responses(responses), version);
             }
+            drop(permit);
             let changed = select_all(watches.iter_mut().map(|w| w.changed().boxed()));
             tokio::select! {
                 _ = changed => {}
@@ -222,7 +240,11 @@ impl Handler for FetchHandler {
 /// registration which is not its current one; an id no broker has
 /// registered is NOT_LEADER_OR_FOLLOWER, Kafka's answer to a follower it
 /// does not know (`Partition.followerReplicaOrThrow`).
-fn check_follower(image: &MetadataImage, replica_id: i32, epoch: i64) -> Result<(), i16> {
+pub(crate) fn check_follower(
+    image: &MetadataImage,
+    replica_id: i32,
+    epoch: i64,
+) -> Result<(), i16> {
     match image.cluster().broker(replica_id) {
         None => Err(ResponseError::NotLeaderOrFollower.code()),
         Some(b) if epoch < 0 || b.epoch != epoch => Err(ResponseError::StaleBrokerEpoch.code()),
