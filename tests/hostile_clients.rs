@@ -492,3 +492,72 @@ async fn clients_that_never_read_their_fetch_answers_hold_bounded_memory() {
     drop(slow);
     cluster.shutdown().await;
 }
+
+/// Part B: followers are not starved by clients. Kraft's brokers replicate
+/// over the client listener, so a flood that takes every place under
+/// `max.connections` must not keep a follower out: the follower, restarted
+/// during the flood, proves what it is with its first request (a Fetch v15
+/// with its new broker epoch) and is served past the limit, and catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_gets_in_past_a_connection_flood() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = TestCluster::builder(1)
+        .brokers(2)
+        .prop("max.connections", 40)
+        .start()
+        .await
+        .expect("cluster starts");
+    create_topic(&cluster.bootstrap_servers(), "flooded", 1, 2, &[]).await;
+    let (leader, follower) = wait_for("a full ISR", || async {
+        let image = cluster.image(1)?;
+        let p = image
+            .topics()
+            .topic_by_name("flooded")?
+            .partition(0)?
+            .clone();
+        let follower = *p.isr.iter().find(|b| **b != p.leader)?;
+        (p.isr.len() == 2 && high_watermark(&cluster, p.leader, "flooded").is_some())
+            .then_some((p.leader, follower))
+    })
+    .await
+    .expect("leader and follower");
+    let leader_addr = cluster.broker_addr(leader).to_string();
+    let mut producer = KafkaClient::connect(&leader_addr).await.expect("connect");
+
+    // The follower goes away (its connection with it); a flood takes every
+    // place; the follower comes back and must reconnect.
+    cluster.kill(follower).await;
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.push(connect_from("127.0.0.5", &leader_addr, None).await);
+    }
+    wait_for(
+        "the leader to refuse connections past max.connections",
+        || async { flood.iter().any(is_closed).then_some(()) },
+    )
+    .await
+    .expect("the flood reached the limit");
+    cluster
+        .restart(follower)
+        .await
+        .expect("the follower restarts");
+    let (code, _) = raw::produce(&mut producer, "flooded", 0, raw::batch(&["during"])).await;
+    assert_eq!(code, 0);
+    let caught_up = wait_for("the restarted follower to fetch the new batch", || async {
+        let topic_id = cluster.image(1)?.topics().topic_id("flooded")?;
+        match cluster.broker(follower)?.replicas().lookup(topic_id, 0) {
+            kraft_broker::replica::PartitionLookup::Hosted(p) => {
+                (p.log().log_end_offset() == 1).then_some(())
+            }
+            _ => None,
+        }
+    })
+    .await;
+    assert!(
+        caught_up.is_ok(),
+        "the follower could not reach its leader past a flood of {} client connections: {caught_up:?}",
+        flood.len()
+    );
+    drop(flood);
+    cluster.shutdown().await;
+}
