@@ -45,29 +45,29 @@
 //! one gets session id 0, which tells it to keep sending full requests; an
 //! incremental request for an unknown session is FETCH_SESSION_ID_NOT_FOUND.
 
-use std::collections::hash_map::{Entry, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::select_all;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader};
 use kraft_log::ReadResult;
 use kraft_metadata::MetadataImage;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
 use crate::context::{hold_until_written, BrokerConfig, BrokerContext};
 use crate::handlers::support::shape::{field, Field, Kind, Shape};
+use crate::replica::now_ms;
 use crate::replica::partition::FollowerRead;
-use crate::replica::{now_ms, Partition};
+
+mod resolve;
+
+use resolve::{resolve, Wanted, WantedTopic};
 
 const PARTITION: &[Field] = &[
     field(0, i16::MAX, Kind::Int32),
@@ -97,27 +97,6 @@ enum Reader {
     Consumer,
     /// A follower replica with this broker id.
     Follower(i32),
-}
-
-/// One requested partition, resolved once per request.
-struct Wanted {
-    index: i32,
-    fetch_offset: i64,
-    leader_epoch: i32,
-    last_fetched_epoch: i32,
-    max_bytes: usize,
-    target: Result<Arc<Partition>, i16>,
-}
-
-/// One requested topic.
-struct WantedTopic {
-    /// The topic's place among the request's distinct topics.
-    slot: usize,
-    name: TopicName,
-    topic_id: Uuid,
-    /// The topic's id in the image, however the request named it.
-    resolved_id: Option<Uuid>,
-    partitions: Vec<Wanted>,
 }
 
 impl Handler for FetchHandler {
@@ -317,107 +296,6 @@ fn session_error(code: i16, session_id: i32) -> FetchResponse {
         .with_session_id(session_id)
 }
 
-/// Finds every requested partition, each once.
-///
-/// Kafka keys a fetch by partition (`FetchRequest.fetchData`, an ordered
-/// map from topic-partition to its fetch state): a partition listed twice,
-/// in one topic entry or in two, is fetched once, at the place it was first
-/// listed, with what its last listing asks for. So does this broker, which
-/// also bounds the work of a request that lists one partition many times.
-fn resolve(
-    ctx: &BrokerContext,
-    image: &MetadataImage,
-    version: i16,
-    topics: Vec<kafka_protocol::messages::fetch_request::FetchTopic>,
-) -> Vec<WantedTopic> {
-    // (topic, partition) -> its slot in `order`; the last listing wins.
-    let mut slots: HashMap<(TopicKey, i32), usize> = HashMap::new();
-    let mut order: Vec<(usize, FetchPartition)> = Vec::new();
-    let mut listed: Vec<(TopicName, Uuid)> = Vec::with_capacity(topics.len());
-    for topic in topics {
-        let key = topic_key(version, &topic.topic, topic.topic_id);
-        let topic_slot = match listed
-            .iter()
-            .position(|(n, id)| topic_key(version, n, *id) == key)
-        {
-            Some(i) => i,
-            None => {
-                listed.push((topic.topic.clone(), topic.topic_id));
-                listed.len() - 1
-            }
-        };
-        for p in topic.partitions {
-            match slots.entry((key.clone(), p.partition)) {
-                Entry::Occupied(e) => order[*e.get()].1 = p,
-                Entry::Vacant(e) => {
-                    e.insert(order.len());
-                    order.push((topic_slot, p));
-                }
-            }
-        }
-    }
-    let resolved: Vec<Result<Uuid, i16>> = listed
-        .iter()
-        .map(|(name, id)| {
-            let topic_ref = if version >= 13 {
-                TopicRef::Id(*id)
-            } else {
-                TopicRef::Name(&name.0)
-            };
-            resolve_topic(image, topic_ref).map(|(id, _)| id)
-        })
-        .collect();
-    let mut out: Vec<WantedTopic> = Vec::new();
-    for (topic_slot, p) in order {
-        let (name, topic_id) = &listed[topic_slot];
-        let resolved = resolved[topic_slot];
-        let wanted = Wanted {
-            index: p.partition,
-            fetch_offset: p.fetch_offset,
-            leader_epoch: if version >= 9 {
-                p.current_leader_epoch
-            } else {
-                -1
-            },
-            last_fetched_epoch: if version >= 12 {
-                p.last_fetched_epoch
-            } else {
-                -1
-            },
-            max_bytes: p.partition_max_bytes.max(0) as usize,
-            target: resolved.and_then(|id| hosted_partition(ctx, image, id, p.partition)),
-        };
-        // Consecutive partitions of one topic share its entry, as in
-        // Kafka's answer built from the ordered map.
-        match out.last_mut() {
-            Some(last) if last.slot == topic_slot => last.partitions.push(wanted),
-            _ => out.push(WantedTopic {
-                slot: topic_slot,
-                name: name.clone(),
-                topic_id: *topic_id,
-                resolved_id: resolved.ok(),
-                partitions: vec![wanted],
-            }),
-        }
-    }
-    out
-}
-
-/// How a request names a topic: by id from v13, else by name.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum TopicKey {
-    Name(TopicName),
-    Id(Uuid),
-}
-
-fn topic_key(version: i16, name: &TopicName, id: Uuid) -> TopicKey {
-    if version >= 13 {
-        TopicKey::Id(id)
-    } else {
-        TopicKey::Name(name.clone())
-    }
-}
-
 /// Reads every partition once: the responses, the bytes read and whether
 /// to answer at once (an error, or a follower that must truncate).
 fn read_all(
@@ -546,6 +424,7 @@ fn error_data(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::messages::TopicName;
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
     #[test]
