@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::context::{BrokerConfig, BrokerContext};
+use crate::context::{BrokerConfig, BrokerContext, Memory};
 use crate::controller_channel::ControllerChannel;
 use crate::group::{GroupCoordinator, GroupCoordinatorConfig};
 use crate::kafka::KafkaServer;
@@ -191,6 +191,7 @@ impl BrokerNode {
             replicas: replicas.clone(),
             groups: groups.clone(),
             state: state.clone(),
+            memory: Memory::new(&config.kafka),
         });
         let isr_task = tokio::spawn(isr_manager::run(
             replicas.clone(),

@@ -6,12 +6,18 @@
 //! ([`crate::handlers`]), so neither imports the other to reach it. The
 //! broker's fenced or unfenced state is a `watch` that the lifecycle owns;
 //! the context carries a receiver, read by the listener (a fenced broker
-//! hangs up on clients) and the Metadata handler.
+//! hangs up on clients) and the Metadata handler. The listener's memory
+//! budgets live here too ([`memory`]), since both the listener and the
+//! Fetch handler take from them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+mod memory;
+
+pub use memory::{hold_until_written, holding, Memory, MemoryPermit, MemoryPool};
 
 use crate::controller_channel::ControllerChannel;
 use crate::group::GroupCoordinator;
@@ -34,17 +40,43 @@ pub struct BrokerConfig {
     /// How long an admin write may wait for the controller and for this
     /// broker's cache when the request carries no timeout of its own.
     pub write_timeout: Duration,
+    /// `fetch.max.bytes`: the most record bytes a consumer's Fetch answer
+    /// carries, whatever `max_bytes` it asks for (Kafka: 55 MiB).
+    pub fetch_max_bytes: usize,
+    /// `replica.fetch.response.max.bytes`: the same for a follower's fetch
+    /// (Kafka: 10 MiB).
+    pub replica_fetch_response_max_bytes: usize,
+    /// `connections.max.idle.ms`: a connection that neither sends nor takes
+    /// a byte for this long is closed (Kafka: 10 minutes).
+    pub connections_max_idle: Duration,
+    /// `max.connections`: client connections open at once (Kafka: no limit,
+    /// `i32::MAX`).
+    pub max_connections: usize,
+    /// `max.connections.per.ip`: the same from one IP address (Kafka: no
+    /// limit).
+    pub max_connections_per_ip: usize,
+    /// `queued.max.request.bytes`: the listener's memory pool, shared by the
+    /// bytes of requests being read and served and the records of Fetch
+    /// answers not yet written (Kraft: 512 MiB; Kafka's -1 is unbounded).
+    pub queued_max_request_bytes: usize,
 }
 
 impl Default for BrokerConfig {
     /// Kafka's defaults: auto-creation on, 1 partition, replication factor
-    /// 1, and a 30 s write timeout (`request.timeout.ms`).
+    /// 1, a 30 s write timeout (`request.timeout.ms`), and Kafka's fetch and
+    /// connection limits (the memory pool excepted: see its field).
     fn default() -> Self {
         BrokerConfig {
             auto_create_topics_enable: true,
             num_partitions: 1,
             default_replication_factor: 1,
             write_timeout: Duration::from_secs(30),
+            fetch_max_bytes: 55 * 1024 * 1024,
+            replica_fetch_response_max_bytes: 10 * 1024 * 1024,
+            connections_max_idle: Duration::from_secs(600),
+            max_connections: i32::MAX as usize,
+            max_connections_per_ip: i32::MAX as usize,
+            queued_max_request_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -74,6 +106,9 @@ pub struct BrokerContext {
     /// [`BrokerLifecycle`](crate::lifecycle::BrokerLifecycle) and only read
     /// here.
     pub state: watch::Receiver<BrokerState>,
+    /// The listener's memory budgets (`queued.max.request.bytes`), built
+    /// from `config` with [`Memory::new`].
+    pub memory: Memory,
 }
 
 impl BrokerContext {

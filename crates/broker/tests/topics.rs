@@ -260,6 +260,7 @@ async fn metadata_auto_creates_when_both_sides_allow_it() {
         num_partitions: 2,
         default_replication_factor: 1,
         write_timeout: Duration::from_secs(10),
+        ..BrokerConfig::default()
     })
     .await;
     h.register_broker().await;

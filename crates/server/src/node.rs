@@ -272,6 +272,12 @@ async fn start_broker(
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
             write_timeout: Duration::from_secs(30),
+            fetch_max_bytes: config.fetch_max_bytes,
+            replica_fetch_response_max_bytes: config.replica_fetch_response_max_bytes,
+            connections_max_idle: config.connections_max_idle,
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            queued_max_request_bytes: config.queued_max_request_bytes,
         },
         logs: ReplicaManagerConfig {
             defaults: config.log_defaults.clone(),

@@ -15,10 +15,25 @@
 //! data may exceed the byte limits by one batch (KIP-74), so a batch larger
 //! than the limits never blocks a consumer.
 //!
+//! Limits: `max_bytes` is capped by `fetch.max.bytes` (a consumer) or
+//! `replica.fetch.response.max.bytes` (a follower), and 0 or below means
+//! the cap, never "unlimited"; each partition's limit comes out of what is
+//! left. A partition listed more than once is fetched once, as in Kafka
+//! (see [`resolve`]), so the bytes read never exceed the cap plus one batch
+//! however the request is shaped. A consumer's records are taken from the
+//! listener's fetch memory budget (`queued.max.request.bytes`) before they
+//! are read and held until the answer is written, so answers clients do
+//! not read cannot add up past it.
+//!
 //! Long poll: when the read yields fewer than `min_bytes` and no error, the
 //! handler waits on the partitions' high-watermark watches (a follower: the
 //! log-end watches) and reads again, until `min_bytes` are there or
 //! `max_wait_ms` has passed.
+//!
+//! Followers are who they say they are: a fetch with `replica_id` set is
+//! served as a follower's only with the broker epoch of that broker's
+//! current registration (v15+, see [`check_follower`]); otherwise every
+//! partition is answered STALE_BROKER_EPOCH and nothing moves.
 //!
 //! A follower's fetch also tells the leader how far the follower has got
 //! (its fetch offset), which moves the high watermark; if the follower's
@@ -30,28 +45,29 @@
 //! one gets session id 0, which tells it to keep sending full requests; an
 //! incremental request for an unknown session is FETCH_SESSION_ID_NOT_FOUND.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::select_all;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
     EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader};
 use kraft_log::ReadResult;
 use kraft_metadata::MetadataImage;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
-use crate::context::BrokerContext;
+use crate::context::{hold_until_written, BrokerConfig, BrokerContext};
 use crate::handlers::support::shape::{field, Field, Kind, Shape};
+use crate::replica::now_ms;
 use crate::replica::partition::FollowerRead;
-use crate::replica::{now_ms, Partition};
+
+mod resolve;
+
+use resolve::{resolve, Wanted, WantedTopic};
 
 const PARTITION: &[Field] = &[
     field(0, i16::MAX, Kind::Int32),
@@ -81,25 +97,6 @@ enum Reader {
     Consumer,
     /// A follower replica with this broker id.
     Follower(i32),
-}
-
-/// One requested partition, resolved once per request.
-struct Wanted {
-    index: i32,
-    fetch_offset: i64,
-    leader_epoch: i32,
-    last_fetched_epoch: i32,
-    max_bytes: usize,
-    target: Result<Arc<Partition>, i16>,
-}
-
-/// One requested topic.
-struct WantedTopic {
-    name: TopicName,
-    topic_id: Uuid,
-    /// The topic's id in the image, however the request named it.
-    resolved_id: Option<Uuid>,
-    partitions: Vec<Wanted>,
 }
 
 impl Handler for FetchHandler {
@@ -147,19 +144,24 @@ impl Handler for FetchHandler {
         } else {
             request.replica_id.0
         };
+        let topics = resolve(ctx, &image, version, request.topics);
         let reader = if replica_id >= 0 {
+            let epoch = if version >= 15 {
+                request.replica_state.replica_epoch
+            } else {
+                -1
+            };
+            if let Err(code) = check_follower(&image, replica_id, epoch) {
+                tracing::debug!(replica_id, epoch, code, "follower fetch refused");
+                return refuse(&topics, code, &image, version);
+            }
             Reader::Follower(replica_id)
         } else {
             Reader::Consumer
         };
-        let topics = resolve(ctx, &image, version, request.topics);
         let read_committed = request.isolation_level == 1;
         let min_bytes = request.min_bytes.max(0) as usize;
-        let max_bytes = if request.max_bytes <= 0 {
-            usize::MAX
-        } else {
-            request.max_bytes as usize
-        };
+        let max_bytes = response_limit(&ctx.config, reader, request.max_bytes);
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
 
@@ -178,12 +180,27 @@ impl Handler for FetchHandler {
             for w in &mut watches {
                 w.borrow_and_update();
             }
+            // A consumer's records come from the listener's fetch budget
+            // before they are read, and stay counted until the answer is
+            // written (a client that does not read its answers holds them
+            // for one idle time at most). A verified follower's fetch does
+            // not wait on clients: its answers are bounded by
+            // replica.fetch.response.max.bytes per follower connection.
+            let mut permit = match reader {
+                Reader::Consumer => Some(ctx.memory.fetches.acquire(max_bytes).await),
+                Reader::Follower(_) => None,
+            };
             let (responses, bytes, answer_now) =
                 read_all(&topics, reader, max_bytes, read_committed, &image);
             let timed_out = tokio::time::Instant::now() >= deadline;
             if bytes >= min_bytes || answer_now || timed_out || watches.is_empty() {
+                if let Some(mut permit) = permit.take() {
+                    permit.shrink_to(bytes);
+                    hold_until_written(permit);
+                }
                 return fit_to_version(FetchResponse::default().with_responses(responses), version);
             }
+            drop(permit);
             let changed = select_all(watches.iter_mut().map(|w| w.changed().boxed()));
             tokio::select! {
                 _ = changed => {}
@@ -191,6 +208,63 @@ impl Handler for FetchHandler {
             }
         }
     }
+}
+
+/// Whether a fetch that claims to come from follower `replica_id` does:
+/// only a registered broker that quotes its current broker epoch (Fetch
+/// v15+'s `ReplicaState`) is one. Anything else would let any client move
+/// the high watermark and acknowledge acks=all writes no follower holds.
+/// A fetch with no epoch (before v15, or -1) or another one is answered
+/// STALE_BROKER_EPOCH, the error Kafka gives a broker that quotes a
+/// registration which is not its current one; an id no broker has
+/// registered is NOT_LEADER_OR_FOLLOWER, Kafka's answer to a follower it
+/// does not know (`Partition.followerReplicaOrThrow`).
+pub(crate) fn check_follower(
+    image: &MetadataImage,
+    replica_id: i32,
+    epoch: i64,
+) -> Result<(), i16> {
+    match image.cluster().broker(replica_id) {
+        None => Err(ResponseError::NotLeaderOrFollower.code()),
+        Some(b) if epoch < 0 || b.epoch != epoch => Err(ResponseError::StaleBrokerEpoch.code()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Every requested partition answered with `code` and no records.
+fn refuse(topics: &[WantedTopic], code: i16, image: &MetadataImage, version: i16) -> FetchResponse {
+    let responses = topics
+        .iter()
+        .map(|topic| {
+            FetchableTopicResponse::default()
+                .with_topic(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(
+                    topic
+                        .partitions
+                        .iter()
+                        .map(|w| error_data(w, code, topic.resolved_id, image))
+                        .collect(),
+                )
+        })
+        .collect();
+    fit_to_version(FetchResponse::default().with_responses(responses), version)
+}
+
+/// The most record bytes one answer carries: the request's `max_bytes`,
+/// capped by `fetch.max.bytes` (a consumer) or
+/// `replica.fetch.response.max.bytes` (a follower), as Kafka does; a
+/// `max_bytes` of 0 or below asks for no limit and gets the cap. The first
+/// batch may exceed it (KIP-74), never more.
+fn response_limit(config: &BrokerConfig, reader: Reader, max_bytes: i32) -> usize {
+    let cap = match reader {
+        Reader::Consumer => config.fetch_max_bytes,
+        Reader::Follower(_) => config.replica_fetch_response_max_bytes,
+    };
+    usize::try_from(max_bytes)
+        .ok()
+        .filter(|b| *b > 0)
+        .map_or(cap, |b| b.min(cap))
 }
 
 /// Clears what `version` cannot carry (kafka-protocol refuses to encode a
@@ -220,52 +294,6 @@ fn session_error(code: i16, session_id: i32) -> FetchResponse {
     FetchResponse::default()
         .with_error_code(code)
         .with_session_id(session_id)
-}
-
-/// Finds every requested partition.
-fn resolve(
-    ctx: &BrokerContext,
-    image: &MetadataImage,
-    version: i16,
-    topics: Vec<kafka_protocol::messages::fetch_request::FetchTopic>,
-) -> Vec<WantedTopic> {
-    topics
-        .into_iter()
-        .map(|topic| {
-            let topic_ref = if version >= 13 {
-                TopicRef::Id(topic.topic_id)
-            } else {
-                TopicRef::Name(&topic.topic.0)
-            };
-            let resolved = resolve_topic(image, topic_ref).map(|(id, _)| id);
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p: &FetchPartition| Wanted {
-                    index: p.partition,
-                    fetch_offset: p.fetch_offset,
-                    leader_epoch: if version >= 9 {
-                        p.current_leader_epoch
-                    } else {
-                        -1
-                    },
-                    last_fetched_epoch: if version >= 12 {
-                        p.last_fetched_epoch
-                    } else {
-                        -1
-                    },
-                    max_bytes: p.partition_max_bytes.max(0) as usize,
-                    target: resolved.and_then(|id| hosted_partition(ctx, image, id, p.partition)),
-                })
-                .collect();
-            WantedTopic {
-                name: topic.topic,
-                topic_id: topic.topic_id,
-                resolved_id: resolved.ok(),
-                partitions,
-            }
-        })
-        .collect()
 }
 
 /// Reads every partition once: the responses, the bytes read and whether
@@ -396,6 +424,7 @@ fn error_data(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::messages::TopicName;
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
     #[test]

@@ -16,6 +16,8 @@ pub enum ConnectionError {
     FrameSize { size: i32, max: usize },
     #[error("the peer closed the connection in the middle of a frame ({buffered} bytes buffered)")]
     EofMidFrame { buffered: usize },
+    #[error("no activity for {0:?} (connections.max.idle.ms)")]
+    Idle(std::time::Duration),
     #[error(transparent)]
     Request(#[from] RequestError),
 }

@@ -2,7 +2,8 @@
 //! (librdkafka, kafka-python, the Java client, kraftctl) talk to.
 //!
 //! Data enters as length-prefixed Kafka request frames on a socket (read
-//! with [`kraft_kafka_client::frame`], the framing the client shares), is
+//! by [`connection`] within the listener's limits: [`limits`] for
+//! connection counts, the memory pool in [`crate::context`]), is
 //! routed by API key and version ([`request`]) to one
 //! handler per API ([`crate::handlers`]), and leaves as response frames in
 //! request order. Handlers read the [`MetadataCache`], write through the
@@ -14,7 +15,9 @@
 //! The other end, a minimal Kafka client for the replica fetcher, tests and
 //! `kraftctl`, is the `kraft-kafka-client` crate.
 
+pub mod connection;
 pub mod error;
+pub mod limits;
 pub mod request;
 pub mod server;
 

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kraft_broker::context::Memory;
 use kraft_broker::replica::ReplicaFetchers;
 use kraft_broker::{BrokerConfig, BrokerContext, BrokerState, KafkaServer};
 use kraft_broker::{
@@ -100,6 +101,7 @@ impl Harness {
                 Arc::new(NoFaults),
             ),
         ));
+        let memory = Memory::new(&config);
         let ctx = Arc::new(BrokerContext {
             node_id: BROKER_ID,
             cluster_id: CLUSTER_ID.to_string(),
@@ -116,6 +118,7 @@ impl Harness {
             ),
             // No lifecycle runs here: the broker counts itself unfenced.
             state: watch::channel(BrokerState::Running { epoch: 1 }).1,
+            memory,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(KafkaServer::serve(kafka_listener, ctx.clone(), shutdown_rx));

@@ -21,6 +21,7 @@ use kraft_metadata::topic_config::topic_config_for_broker_key;
 mod listeners;
 mod properties;
 mod settings;
+mod unsupported;
 
 pub use listeners::{format_voters, parse_voters, Listener, Roles};
 use listeners::{parse_listeners, parse_roles};
@@ -43,6 +44,12 @@ pub enum ConfigError {
     Syntax { line: usize, text: String },
     #[error("--override '{0}' is not key=value")]
     Override(String),
+    #[error("{key}={value}: {reason}")]
+    Unsupported {
+        key: String,
+        value: String,
+        reason: String,
+    },
 }
 
 /// A node's validated configuration.
@@ -86,12 +93,29 @@ pub struct KraftConfig {
     pub replica_lag_time_max: Duration,
     /// The group coordinator's keys (`offsets.topic.*`, `group.*`).
     pub groups: GroupCoordinatorConfig,
+    /// `fetch.max.bytes`: the most record bytes one Fetch response carries
+    /// (a consumer's `max_bytes` is capped to it).
+    pub fetch_max_bytes: usize,
+    /// `replica.fetch.response.max.bytes`: the same cap for a follower's
+    /// fetch.
+    pub replica_fetch_response_max_bytes: usize,
+    /// `connections.max.idle.ms`: a client connection with no request for
+    /// this long is closed.
+    pub connections_max_idle: Duration,
+    /// `max.connections`: client connections the Kafka listener keeps open.
+    pub max_connections: usize,
+    /// `max.connections.per.ip`: the same, from one IP address.
+    pub max_connections_per_ip: usize,
+    /// `queued.max.request.bytes`: the memory pool that every connection's
+    /// request bytes (and the records of Fetch answers in flight) come from.
+    pub queued_max_request_bytes: usize,
     /// Keys present in the file that this build does not use.
     pub unknown_keys: Vec<String>,
 }
 
 impl KraftConfig {
     pub fn from_properties(props: &BTreeMap<String, String>) -> Result<KraftConfig, ConfigError> {
+        unsupported::check_unsupported(props)?;
         let p = Props(props);
         let roles = parse_roles(p.required("process.roles")?)?;
         let node_id = p.number::<i32>("node.id", 0)?;
@@ -163,6 +187,13 @@ impl KraftConfig {
                 .number::<u32>("leader.imbalance.per.broker.percentage", 0)?,
             replica_lag_time_max: p.millis("replica.lag.time.max.ms", 1)?,
             groups: group_settings(&p)?,
+            fetch_max_bytes: p.number::<usize>("fetch.max.bytes", 1024)?,
+            replica_fetch_response_max_bytes: p
+                .number::<usize>("replica.fetch.response.max.bytes", 1024)?,
+            connections_max_idle: p.millis("connections.max.idle.ms", 1)?,
+            max_connections: p.number::<usize>("max.connections", 1)?,
+            max_connections_per_ip: p.number::<usize>("max.connections.per.ip", 1)?,
+            queued_max_request_bytes: p.number::<usize>("queued.max.request.bytes", 1 << 20)?,
             unknown_keys: props
                 .keys()
                 .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))

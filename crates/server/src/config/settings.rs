@@ -59,6 +59,16 @@ pub(super) const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("group.initial.rebalance.delay.ms", Some("3000")),
     ("group.min.session.timeout.ms", Some("6000")),
     ("group.max.session.timeout.ms", Some("1800000")),
+    // Refused unless PLAINTEXT (see `unsupported`), so known.
+    ("security.inter.broker.protocol", Some("PLAINTEXT")),
+    ("fetch.max.bytes", Some("57671680")),
+    ("replica.fetch.response.max.bytes", Some("10485760")),
+    ("connections.max.idle.ms", Some("600000")),
+    ("max.connections", Some("2147483647")),
+    ("max.connections.per.ip", Some("2147483647")),
+    // Kafka's default, -1, is unbounded; Kraft's pool is 512 MiB: it bounds
+    // the memory of requests read and Fetch answers in flight together.
+    ("queued.max.request.bytes", Some("536870912")),
 ];
 
 /// The group coordinator's keys (`offsets.topic.*`, `group.*`), checked.

@@ -1,7 +1,8 @@
 //! Follower replication: one fetcher task per leader broker, fetching every
 //! partition this broker follows from that leader in one Fetch request,
-//! with the Kafka Fetch API (`replica_id` = this broker), as Kafka's
-//! replica fetcher threads do.
+//! with the Kafka Fetch API (v15: `ReplicaState` = this broker's id and
+//! its current broker epoch, which the leader checks), as Kafka's replica
+//! fetcher threads do.
 //!
 //! In: [`ReplicaFetchers::follow`] / [`ReplicaFetchers::unfollow`] from the
 //! replica manager as metadata deltas make this broker a follower (of
@@ -24,9 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kraft_kafka_client::KafkaClient;
 use kraft_log::PartitionLog;
 use kraft_rpc::NetworkFault;
@@ -45,8 +45,10 @@ const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const RESPONSE_MAX_BYTES: i32 = 10 << 20;
 /// `replica.fetch.backoff.ms`.
 const BACKOFF: Duration = Duration::from_millis(200);
-/// Fetch v12: diverging epochs, topic names.
-const FETCH_VERSION: i16 = 12;
+/// Fetch v15: diverging epochs (v12), topic ids (v13), and the follower's
+/// broker epoch in `ReplicaState`, without which a leader does not count
+/// the fetch as this follower's.
+const FETCH_VERSION: i16 = 15;
 
 type PartitionKey = (Uuid, i32);
 
@@ -234,7 +236,15 @@ impl FetcherTask {
         &mut self,
         partitions: &BTreeMap<PartitionKey, Followed>,
     ) -> Result<(), String> {
-        let request = build_request(self.node_id, partitions);
+        // This broker's current registration, as its own cache holds it:
+        // the leader accepts the fetch as ours only with this epoch.
+        let broker_epoch = self
+            .cache
+            .image()
+            .cluster()
+            .broker(self.node_id)
+            .map_or(-1, |b| b.epoch);
+        let request = build_request(self.node_id, broker_epoch, partitions);
         let client = self.connect().await?;
         let timeout = Duration::from_millis(FETCH_WAIT_MS as u64) + Duration::from_secs(10);
         let response: FetchResponse =
@@ -248,10 +258,7 @@ impl FetcherTask {
         let mut backoff = false;
         for topic in response.responses {
             for data in topic.partitions {
-                let Some(followed) = partitions.values().find(|f| {
-                    f.partition.topic() == topic.topic.0.as_str()
-                        && f.partition.index() == data.partition_index
-                }) else {
+                let Some(followed) = partitions.get(&(topic.topic_id, data.partition_index)) else {
                     continue;
                 };
                 if !self.still_following(followed) {
@@ -282,12 +289,16 @@ impl FetcherTask {
     }
 }
 
-fn build_request(node_id: i32, partitions: &BTreeMap<PartitionKey, Followed>) -> FetchRequest {
-    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+fn build_request(
+    node_id: i32,
+    broker_epoch: i64,
+    partitions: &BTreeMap<PartitionKey, Followed>,
+) -> FetchRequest {
+    let mut topics: BTreeMap<Uuid, Vec<FetchPartition>> = BTreeMap::new();
     for followed in partitions.values() {
         let p = &followed.partition;
         let log = p.log();
-        topics.entry(p.topic()).or_default().push(
+        topics.entry(p.topic_id()).or_default().push(
             FetchPartition::default()
                 .with_partition(p.index())
                 .with_current_leader_epoch(followed.leader_epoch)
@@ -298,7 +309,11 @@ fn build_request(node_id: i32, partitions: &BTreeMap<PartitionKey, Followed>) ->
         );
     }
     FetchRequest::default()
-        .with_replica_id(node_id.into())
+        .with_replica_state(
+            ReplicaState::default()
+                .with_replica_id(node_id.into())
+                .with_replica_epoch(broker_epoch),
+        )
         .with_max_wait_ms(FETCH_WAIT_MS)
         .with_min_bytes(1)
         .with_max_bytes(RESPONSE_MAX_BYTES)
@@ -307,9 +322,9 @@ fn build_request(node_id: i32, partitions: &BTreeMap<PartitionKey, Followed>) ->
         .with_topics(
             topics
                 .into_iter()
-                .map(|(name, partitions)| {
+                .map(|(topic_id, partitions)| {
                     FetchTopic::default()
-                        .with_topic(TopicName(StrBytes::from_string(name.to_string())))
+                        .with_topic_id(topic_id)
                         .with_partitions(partitions)
                 })
                 .collect(),
