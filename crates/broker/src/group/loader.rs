@@ -125,3 +125,71 @@ pub struct LoadStats {
     /// The offset the load reached.
     pub end_offset: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use bytes::{BufMut, BytesMut};
+    use kraft_log::{LogConfig, PartitionLog};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::replica::log_config::PartitionSettings;
+
+    /// A 61-byte batch at offset 0 claiming 2^31-1 records, CRC correct:
+    /// what a client could once produce into `__consumer_offsets`.
+    fn claims_2_pow_31_records() -> bytes::Bytes {
+        let mut b = BytesMut::new();
+        b.put_i64(0);
+        b.put_i32(49);
+        b.put_i32(0);
+        b.put_i8(2);
+        b.put_u32(0);
+        b.put_i16(0);
+        b.put_i32(i32::MAX - 1);
+        b.put_i64(1_000);
+        b.put_i64(1_000);
+        b.put_i64(-1);
+        b.put_i16(-1);
+        b.put_i32(-1);
+        b.put_i32(i32::MAX);
+        let crc = kraft_log::batch::compute_crc(&b);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b.freeze()
+    }
+
+    #[test]
+    fn a_stored_batch_claiming_2_pow_31_records_is_an_error_not_an_abort() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = PartitionLog::open(
+            &dir.path().join("__consumer_offsets-0"),
+            LogConfig::default(),
+        )
+        .expect("open the log");
+        log.append_as_follower(claims_2_pow_31_records())
+            .expect("a replica stores what its leader sent");
+        let partition = Partition::new(
+            Uuid::new_v4(),
+            "__consumer_offsets".into(),
+            0,
+            1,
+            log,
+            PartitionSettings {
+                log: LogConfig::default(),
+                min_insync_replicas: 1,
+                timestamp_after_max_ms: i64::MAX / 2,
+            },
+            Arc::new(AtomicBool::new(true)),
+        );
+        match load(&partition, GroupTimings::default(), 0) {
+            Err(LoadError::Batch {
+                offset: 0, reason, ..
+            }) => {
+                assert!(reason.contains("recordsCount 2147483647"), "{reason}")
+            }
+            other => panic!("expected a batch error, got {other:?}"),
+        }
+    }
+}

@@ -313,3 +313,15 @@ fn the_log_refuses_a_lying_batch_and_keeps_its_end() {
     assert_eq!(err.kafka_error_code(), 87, "{err}");
     assert_eq!(log.log_end_offset(), 2);
 }
+
+#[test]
+fn a_stored_batch_claiming_2_pow_31_records_does_not_abort_a_lookup_by_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path(), LogConfig::default());
+    log.append_as_follower(raw_batch(i32::MAX, 0, 1_000, &[]))
+        .expect("a replica stores what its leader sent");
+    log.set_high_watermark(log.log_end_offset());
+    // The records cannot be walked: the answer is the batch start.
+    let found = log.offset_for_timestamp(500).expect("lookup");
+    assert_eq!(found.map(|f| f.offset), Some(0));
+}
