@@ -16,7 +16,7 @@
 //! [`BatchError`], never a panic or an allocation the input sized.
 
 use std::io::{BufRead, BufReader, Read};
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 
 use bytes::Bytes;
 
@@ -78,23 +78,14 @@ pub fn check_produced(
 ) -> Result<RecordsSummary, BatchError> {
     let mut max_timestamp = -1i64;
     let mut count = 0i32;
-    walk(
-        batch,
-        None,
-        header,
-        limit,
-        false,
-        &mut |offset_delta, record| {
-            if offset_delta != count {
-                return Err(BatchError::invalid(format!(
-                    "record {count} has offset delta {offset_delta}, expected {count}"
-                )));
-            }
-            max_timestamp = max_timestamp.max(record.timestamp);
-            count += 1;
-            Ok(ControlFlow::Continue(()))
-        },
-    )?;
+    walk(batch, None, header, limit, false, |offset_delta, record| {
+        if offset_delta != count {
+            return Err(Fault::OffsetDelta(offset_delta));
+        }
+        max_timestamp = max_timestamp.max(record.timestamp);
+        count += 1;
+        Ok(ControlFlow::Continue(()))
+    })?;
     if check_max_timestamp && count > 0 && max_timestamp != header.max_timestamp {
         return Err(BatchError::invalid(format!(
             "maxTimestamp {} does not match the records' largest timestamp {max_timestamp}",
@@ -132,115 +123,191 @@ pub fn for_each_record(
         )));
     }
     check_count_bound(&header, limit)?;
-    walk(batch, Some(batch), &header, limit, keep, &mut |_, r| {
-        Ok(f(r))
-    })?;
+    walk(batch, Some(batch), &header, limit, keep, |_, r| Ok(f(r)))?;
     Ok(())
 }
 
-/// Called with each record's offset delta and the record.
-type Visit<'f> = dyn FnMut(i32, RecordView) -> Result<ControlFlow<()>, BatchError> + 'f;
+/// Why a record does not decode: small and `Copy`, so that the walk's
+/// results stay in registers; [`walk`] turns it into a [`BatchError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// The batch ended before the record did.
+    Truncated,
+    /// A field runs past the record's stated length.
+    Overrun,
+    /// The record's stated length is longer than its fields.
+    Underrun,
+    /// A record length below the 6 bytes every body takes.
+    RecordLength(i32),
+    /// A key, value or header length below -1, or a negative header key
+    /// length or header count.
+    Length(Field, i32),
+    VarintTooLong,
+    TimestampOverflow,
+    /// A record whose offset delta is not its index.
+    OffsetDelta(i32),
+    /// The decompressor failed; the stream keeps the error.
+    Stream,
+}
 
-/// Walks the records; `true` if all were walked (`false`: `visit` broke).
-fn walk(
+/// A record field whose length can be wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Key,
+    Value,
+    HeaderCount,
+    HeaderKey,
+    HeaderValue,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Key => "key length",
+            Field::Value => "value length",
+            Field::HeaderCount => "header count",
+            Field::HeaderKey => "header key length",
+            Field::HeaderValue => "header value length",
+        }
+    }
+}
+
+/// Walks the records, calling `visit` with each one's offset delta and
+/// the record; `true` if all were walked (`false`: `visit` broke).
+fn walk<V>(
     batch: &[u8],
     owner: Option<&Bytes>,
     header: &BatchHeader,
     limit: u64,
     keep: bool,
-    visit: &mut Visit<'_>,
-) -> Result<bool, BatchError> {
+    mut visit: V,
+) -> Result<bool, BatchError>
+where
+    V: FnMut(i32, RecordView) -> Result<ControlFlow<()>, Fault>,
+{
     let payload = batch.get(HEADER_LEN..header.size()).unwrap_or_default();
-    if header.compression() == 0 {
+    let count = header.records_count;
+    let (index, fault) = if header.compression() == 0 {
         let mut input = Slice {
             buf: payload,
             pos: 0,
             owner: owner.map(|o| (o, HEADER_LEN)),
         };
-        walk_input(&mut input, header, keep, visit)
+        match walk_input(&mut input, header, keep, &mut visit) {
+            Ok(walked) => return Ok(walked),
+            Err(e) => e,
+        }
     } else {
         let reader = decompressor(header.compression(), payload, limit)?;
         let mut input = Stream {
             reader: BufReader::with_capacity(16 * 1024, reader),
             pos: 0,
+            error: None,
         };
-        walk_input(&mut input, header, keep, visit)
-    }
+        match walk_input(&mut input, header, keep, &mut visit) {
+            Ok(walked) => return Ok(walked),
+            Err((_, Fault::Stream)) => {
+                return Err(input
+                    .error
+                    .take()
+                    .unwrap_or_else(|| BatchError::corrupt("cannot decompress the records")))
+            }
+            Err(e) => e,
+        }
+    };
+    let reason = match fault {
+        Fault::Truncated if index == count => {
+            format!("bytes follow the last of the {count} records the batch declares")
+        }
+        Fault::Truncated if index >= 0 && index < count => {
+            format!("the batch declares {count} records but holds {index}")
+        }
+        Fault::Truncated => "a record runs past the end of the batch".to_string(),
+        Fault::Overrun => format!("record {index}: a field runs past the record's length"),
+        Fault::Underrun => format!("record {index}: its length is longer than its fields"),
+        Fault::RecordLength(n) => format!("record {index}: record length {n}"),
+        Fault::Length(field, n) => format!("record {index}: {} {n}", field.name()),
+        Fault::VarintTooLong => format!("record {index}: a varint longer than its type"),
+        Fault::TimestampOverflow => format!("record {index}: its timestamp overflows"),
+        Fault::OffsetDelta(found) => {
+            format!("record {index} has offset delta {found}, expected {index}")
+        }
+        Fault::Stream => "cannot decompress the records".to_string(),
+    };
+    Err(BatchError::invalid(reason))
 }
 
-fn walk_input(
+/// The walk; a fault comes with the index of the record it hit (`-1`: a
+/// record ended early; `count`: bytes after the last record).
+fn walk_input<V>(
     input: &mut impl Input,
     header: &BatchHeader,
     keep: bool,
-    visit: &mut Visit<'_>,
-) -> Result<bool, BatchError> {
+    visit: &mut V,
+) -> Result<bool, (i32, Fault)>
+where
+    V: FnMut(i32, RecordView) -> Result<ControlFlow<()>, Fault>,
+{
     let count = header.records_count;
     for index in 0..count {
-        if input.at_end()? {
-            return Err(BatchError::invalid(format!(
-                "the batch declares {count} records but holds {index}"
-            )));
+        if input.at_end().map_err(|f| (index, f))? {
+            return Err((index, Fault::Truncated));
         }
-        let (offset_delta, record) = read_record(input, header, keep)?;
-        if visit(offset_delta, record)?.is_break() {
+        let (offset_delta, record) = match read_record(input, header, keep) {
+            Ok(r) => r,
+            Err(Fault::Truncated) => return Err((-1, Fault::Truncated)),
+            Err(f) => return Err((index, f)),
+        };
+        if visit(offset_delta, record)
+            .map_err(|f| (index, f))?
+            .is_break()
+        {
             return Ok(false);
         }
     }
-    if !input.at_end()? {
-        return Err(BatchError::invalid(format!(
-            "bytes follow the last of the {count} records the batch declares"
-        )));
+    if !input.at_end().map_err(|f| (count, f))? {
+        return Err((count, Fault::Truncated));
     }
     Ok(true)
 }
 
 /// One record: length, attributes, timestampDelta, offsetDelta, key,
 /// value, headers; the length must cover exactly the fields.
+#[inline]
 fn read_record(
     input: &mut impl Input,
     header: &BatchHeader,
     keep: bool,
-) -> Result<(i32, RecordView), BatchError> {
+) -> Result<(i32, RecordView), Fault> {
     let length = varint(input)?;
     if i64::from(length) < MIN_RECORD_BYTES as i64 - 1 {
-        return Err(BatchError::invalid(format!("record length {length}")));
+        return Err(Fault::RecordLength(length));
     }
-    let length = length as u64;
-    let start = input.pos();
-    let mut body = Body {
-        input,
-        start,
-        length,
-    };
+    let mut body = input.body(length as u64)?;
     body.byte()?; // attributes: unused in v2
     let timestamp_delta = varlong(&mut body)?;
     let offset_delta = varint(&mut body)?;
-    let key = body.field(keep, "key")?;
-    let value = body.field(keep, "value")?;
+    let key = field(&mut body, keep, Field::Key)?;
+    let value = field(&mut body, keep, Field::Value)?;
     let headers = varint(&mut body)?;
     if headers < 0 {
-        return Err(BatchError::invalid(format!(
-            "negative record header count {headers}"
-        )));
+        return Err(Fault::Length(Field::HeaderCount, headers));
     }
     for _ in 0..headers {
         let key_len = varint(&mut body)?;
         if key_len < 0 {
-            return Err(BatchError::invalid("negative record header key length"));
+            return Err(Fault::Length(Field::HeaderKey, key_len));
         }
         body.take(key_len as u64, false)?;
-        body.field(false, "header value")?;
+        field(&mut body, false, Field::HeaderValue)?;
     }
-    let used = body.input.pos() - start;
-    if used != length {
-        return Err(BatchError::invalid(format!(
-            "record length says {length} bytes but its fields take {used}"
-        )));
+    if !body.at_end()? {
+        return Err(Fault::Underrun);
     }
     let timestamp = header
         .base_timestamp
         .checked_add(timestamp_delta)
-        .ok_or_else(|| BatchError::invalid("record timestamp overflows"))?;
+        .ok_or(Fault::TimestampOverflow)?;
     let record = RecordView {
         offset: header.base_offset.saturating_add(i64::from(offset_delta)),
         timestamp,
@@ -250,20 +317,30 @@ fn read_record(
     Ok((offset_delta, record))
 }
 
-/// Where the bytes of records come from.
-trait Input {
-    /// The next byte; an error at the end.
-    fn byte(&mut self) -> Result<u8, BatchError>;
-    /// Whether no byte is left.
-    fn at_end(&mut self) -> Result<bool, BatchError>;
-    /// The next `n` bytes, returned if `keep`, else skipped.
-    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, BatchError>;
-    /// Bytes consumed so far.
-    fn pos(&self) -> u64;
+/// A length-prefixed nullable field (-1 is null).
+#[inline]
+fn field(input: &mut impl Input, keep: bool, what: Field) -> Result<Option<Bytes>, Fault> {
+    match varint(input)? {
+        -1 => Ok(None),
+        n if n < -1 => Err(Fault::Length(what, n)),
+        n => input.take(n as u64, keep),
+    }
 }
 
-fn truncated() -> BatchError {
-    BatchError::invalid("a record runs past the end of the batch")
+/// Where the bytes of records come from.
+trait Input {
+    /// The input for the next `len` bytes, one record's body: reading past
+    /// them is [`Fault::Overrun`].
+    type Body<'s>: Input
+    where
+        Self: 's;
+    fn body(&mut self, len: u64) -> Result<Self::Body<'_>, Fault>;
+    /// The next byte.
+    fn byte(&mut self) -> Result<u8, Fault>;
+    /// Whether no byte is left.
+    fn at_end(&mut self) -> Result<bool, Fault>;
+    /// The next `n` bytes, returned if `keep`, else skipped.
+    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, Fault>;
 }
 
 /// Uncompressed records, in place.
@@ -275,33 +352,95 @@ struct Slice<'a> {
     owner: Option<(&'a Bytes, usize)>,
 }
 
-impl Input for Slice<'_> {
-    fn byte(&mut self) -> Result<u8, BatchError> {
-        let b = *self.buf.get(self.pos).ok_or_else(truncated)?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn at_end(&mut self) -> Result<bool, BatchError> {
-        Ok(self.pos >= self.buf.len())
-    }
-
-    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, BatchError> {
+impl<'a> Slice<'a> {
+    /// Skips `n` bytes; their range, or `fault` if fewer are left.
+    #[inline]
+    fn advance(&mut self, n: u64, fault: Fault) -> Result<Range<usize>, Fault> {
         let end = usize::try_from(n)
             .ok()
             .and_then(|n| self.pos.checked_add(n))
             .filter(|end| *end <= self.buf.len())
-            .ok_or_else(truncated)?;
+            .ok_or(fault)?;
         let range = self.pos..end;
         self.pos = end;
+        Ok(range)
+    }
+
+    #[inline]
+    fn next(&mut self, fault: Fault) -> Result<u8, Fault> {
+        let b = *self.buf.get(self.pos).ok_or(fault)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    #[inline]
+    fn take_or(&mut self, n: u64, keep: bool, fault: Fault) -> Result<Option<Bytes>, Fault> {
+        let range = self.advance(n, fault)?;
         Ok(keep.then(|| match self.owner {
             Some((owner, at)) => owner.slice(at + range.start..at + range.end),
             None => Bytes::copy_from_slice(&self.buf[range]),
         }))
     }
+}
 
-    fn pos(&self) -> u64 {
-        self.pos as u64
+impl<'a> Input for Slice<'a> {
+    type Body<'s>
+        = SliceBody<'a>
+    where
+        Self: 's;
+
+    #[inline]
+    fn body(&mut self, len: u64) -> Result<SliceBody<'a>, Fault> {
+        let range = self.advance(len, Fault::Truncated)?;
+        Ok(SliceBody(Slice {
+            buf: &self.buf[range.clone()],
+            pos: 0,
+            owner: self.owner.map(|(owner, at)| (owner, at + range.start)),
+        }))
+    }
+
+    #[inline]
+    fn byte(&mut self) -> Result<u8, Fault> {
+        self.next(Fault::Truncated)
+    }
+
+    #[inline]
+    fn at_end(&mut self) -> Result<bool, Fault> {
+        Ok(self.pos >= self.buf.len())
+    }
+
+    #[inline]
+    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, Fault> {
+        self.take_or(n, keep, Fault::Truncated)
+    }
+}
+
+/// A record's body in place: its slice bounds it.
+struct SliceBody<'a>(Slice<'a>);
+
+impl<'a> Input for SliceBody<'a> {
+    type Body<'s>
+        = SliceBody<'a>
+    where
+        Self: 's;
+
+    fn body(&mut self, _len: u64) -> Result<SliceBody<'a>, Fault> {
+        Err(Fault::Overrun)
+    }
+
+    #[inline]
+    fn byte(&mut self) -> Result<u8, Fault> {
+        self.0.next(Fault::Overrun)
+    }
+
+    #[inline]
+    fn at_end(&mut self) -> Result<bool, Fault> {
+        self.0.at_end()
+    }
+
+    #[inline]
+    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, Fault> {
+        self.0.take_or(n, keep, Fault::Overrun)
     }
 }
 
@@ -309,122 +448,130 @@ impl Input for Slice<'_> {
 struct Stream<R> {
     reader: BufReader<R>,
     pos: u64,
+    /// Why the decompressor failed, once it has.
+    error: Option<BatchError>,
+}
+
+impl<R: Read> Stream<R> {
+    fn failed(&mut self, e: std::io::Error) -> Fault {
+        self.error = Some(read_error(e));
+        Fault::Stream
+    }
 }
 
 impl<R: Read> Input for Stream<R> {
-    fn byte(&mut self) -> Result<u8, BatchError> {
+    type Body<'s>
+        = StreamBody<'s, R>
+    where
+        Self: 's;
+
+    fn body(&mut self, len: u64) -> Result<StreamBody<'_, R>, Fault> {
+        let start = self.pos;
+        Ok(StreamBody {
+            input: self,
+            start,
+            length: len,
+        })
+    }
+
+    fn byte(&mut self) -> Result<u8, Fault> {
         let mut b = [0u8; 1];
-        self.reader.read_exact(&mut b).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                truncated()
-            } else {
-                read_error(e)
+        match self.reader.read_exact(&mut b) {
+            Ok(()) => {
+                self.pos += 1;
+                Ok(b[0])
             }
-        })?;
-        self.pos += 1;
-        Ok(b[0])
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Fault::Truncated),
+            Err(e) => Err(self.failed(e)),
+        }
     }
 
-    fn at_end(&mut self) -> Result<bool, BatchError> {
-        Ok(self.reader.fill_buf().map_err(read_error)?.is_empty())
+    fn at_end(&mut self) -> Result<bool, Fault> {
+        match self.reader.fill_buf() {
+            Ok(buf) => Ok(buf.is_empty()),
+            Err(e) => Err(self.failed(e)),
+        }
     }
 
-    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, BatchError> {
+    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, Fault> {
         let mut limited = (&mut self.reader).take(n);
-        let (got, kept) = if keep {
+        let read = if keep {
             // Grows with the bytes that really arrive, never sized by `n`.
             let mut out = Vec::new();
-            let got = limited.read_to_end(&mut out).map_err(read_error)? as u64;
-            (got, Some(Bytes::from(out)))
+            limited
+                .read_to_end(&mut out)
+                .map(|got| (got as u64, Some(Bytes::from(out))))
         } else {
-            (
-                std::io::copy(&mut limited, &mut std::io::sink()).map_err(read_error)?,
-                None,
-            )
+            std::io::copy(&mut limited, &mut std::io::sink()).map(|got| (got, None))
         };
+        let (got, kept) = read.map_err(|e| self.failed(e))?;
         self.pos += got;
         if got < n {
-            return Err(truncated());
+            return Err(Fault::Truncated);
         }
         Ok(kept)
     }
-
-    fn pos(&self) -> u64 {
-        self.pos
-    }
 }
 
-/// A record's body: reads may not go past its stated length.
-struct Body<'i, I> {
-    input: &'i mut I,
+/// A streamed record's body: reads may not go past its stated length.
+struct StreamBody<'i, R> {
+    input: &'i mut Stream<R>,
     start: u64,
     length: u64,
 }
 
-impl<I: Input> Body<'_, I> {
+impl<R: Read> StreamBody<'_, R> {
     fn left(&self) -> u64 {
-        self.length.saturating_sub(self.input.pos() - self.start)
-    }
-
-    fn overrun(&self) -> BatchError {
-        BatchError::invalid(format!(
-            "a record's fields run past its length of {} bytes",
-            self.length
-        ))
-    }
-
-    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, BatchError> {
-        if n > self.left() {
-            return Err(self.overrun());
-        }
-        self.input.take(n, keep)
-    }
-
-    /// A length-prefixed nullable field (-1 is null).
-    fn field(&mut self, keep: bool, what: &str) -> Result<Option<Bytes>, BatchError> {
-        match varint(self)? {
-            -1 => Ok(None),
-            n if n < -1 => Err(BatchError::invalid(format!("{what} length {n}"))),
-            n => self.take(n as u64, keep),
-        }
+        self.length.saturating_sub(self.input.pos - self.start)
     }
 }
 
-impl<I: Input> Input for Body<'_, I> {
-    fn byte(&mut self) -> Result<u8, BatchError> {
+impl<'i, R: Read> Input for StreamBody<'i, R> {
+    type Body<'s>
+        = SliceBody<'static>
+    where
+        Self: 's;
+
+    fn body(&mut self, _len: u64) -> Result<SliceBody<'static>, Fault> {
+        Err(Fault::Overrun)
+    }
+
+    fn byte(&mut self) -> Result<u8, Fault> {
         if self.left() == 0 {
-            return Err(self.overrun());
+            return Err(Fault::Overrun);
         }
         self.input.byte()
     }
 
-    fn at_end(&mut self) -> Result<bool, BatchError> {
+    fn at_end(&mut self) -> Result<bool, Fault> {
         Ok(self.left() == 0)
     }
 
-    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, BatchError> {
-        Body::take(self, n, keep)
-    }
-
-    fn pos(&self) -> u64 {
-        self.input.pos()
+    fn take(&mut self, n: u64, keep: bool) -> Result<Option<Bytes>, Fault> {
+        if n > self.left() {
+            return Err(Fault::Overrun);
+        }
+        self.input.take(n, keep)
     }
 }
 
 /// A zigzag varint of at most 5 bytes.
-fn varint(input: &mut impl Input) -> Result<i32, BatchError> {
+#[inline]
+fn varint(input: &mut impl Input) -> Result<i32, Fault> {
     let raw = unsigned(input, 5)?;
-    let raw = u32::try_from(raw).map_err(|_| BatchError::invalid("varint out of range"))?;
+    let raw = u32::try_from(raw).map_err(|_| Fault::VarintTooLong)?;
     Ok((raw >> 1) as i32 ^ -((raw & 1) as i32))
 }
 
 /// A zigzag varlong of at most 10 bytes.
-fn varlong(input: &mut impl Input) -> Result<i64, BatchError> {
+#[inline]
+fn varlong(input: &mut impl Input) -> Result<i64, Fault> {
     let raw = unsigned(input, 10)?;
     Ok((raw >> 1) as i64 ^ -((raw & 1) as i64))
 }
 
-fn unsigned(input: &mut impl Input, max_bytes: u32) -> Result<u64, BatchError> {
+#[inline]
+fn unsigned(input: &mut impl Input, max_bytes: u32) -> Result<u64, Fault> {
     let mut value = 0u64;
     for i in 0..max_bytes {
         let b = input.byte()?;
@@ -433,5 +580,5 @@ fn unsigned(input: &mut impl Input, max_bytes: u32) -> Result<u64, BatchError> {
             return Ok(value);
         }
     }
-    Err(BatchError::invalid("varint longer than its type"))
+    Err(Fault::VarintTooLong)
 }
