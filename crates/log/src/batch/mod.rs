@@ -1,6 +1,7 @@
 //! Kafka v2 record batches: their 61-byte header here, their records in
-//! [`records`] (the one bounded record decoder) and [`decompress`] (capped
-//! streaming decompression).
+//! `records.rs` (the one bounded record decoder, reading through
+//! `record_input.rs`) and `decompress.rs` (capped streaming
+//! decompression).
 //!
 //! In: a producer's `records` field ([`validate_produced`], then
 //! [`check_produced`] for the records), a follower's fetched bytes or a
@@ -17,6 +18,7 @@
 //! the end, so offsets and the leader epoch can be rewritten without it.
 
 mod decompress;
+mod record_input;
 mod records;
 
 use std::ops::Range;
