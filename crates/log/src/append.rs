@@ -2,7 +2,9 @@
 //! follower, and the segment rolls they trigger.
 //!
 //! In: `records` as `Bytes`, straight from the request. The leader path
-//! validates the header and CRC ([`crate::batch::validate_produced`]), copies
+//! validates the header and CRC ([`crate::batch::validate_produced`]) and
+//! walks the records against the header ([`crate::batch::check_produced`],
+//! decompressing a compressed batch with a cap), copies
 //! only the 61-byte header to stamp the offset, leader epoch and (under
 //! LogAppendTime) the timestamp and CRC, and writes header + untouched rest
 //! with one writev. The follower path checks each batch's CRC and that the
@@ -35,8 +37,18 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<LogAppendInfo, LogError> {
-        let header =
-            batch::validate_produced(&records, self.max_message_bytes.load(Ordering::Relaxed))?;
+        let max_message_bytes = self.max_message_bytes.load(Ordering::Relaxed);
+        let header = batch::validate_produced(&records, max_message_bytes)?;
+        // The records against the header, before the writer lock: a
+        // compressed batch is decompressed here (capped), so the caller runs
+        // compressed appends off its async workers. Under LogAppendTime the
+        // producer's maxTimestamp is replaced below, as Kafka does.
+        batch::check_produced(
+            &records,
+            &header,
+            batch::decompression_limit(max_message_bytes),
+            !self.log_append_time.load(Ordering::Relaxed),
+        )?;
         let mut w = self.writer_for_update()?;
         if let Some(latest) = w.epochs.latest_epoch() {
             if leader_epoch < latest {

@@ -18,6 +18,11 @@ pub enum BatchError {
     /// Larger than `max.message.bytes`.
     #[error("record batch of {size} bytes is larger than max.message.bytes ({max})")]
     TooLarge { size: usize, max: u32 },
+    /// Compressed records that expand past the decompression cap (see
+    /// `batch::decompression_limit`). MESSAGE_TOO_LARGE, so that a Java
+    /// producer splits the batch and retries.
+    #[error("record batch decompresses to more than {limit} bytes")]
+    DecompressedTooLarge { limit: u64 },
     /// Well-formed but not acceptable: wrong magic, several batches, a control
     /// batch from a client, inconsistent counts.
     #[error("invalid record batch: {reason}")]
@@ -28,7 +33,9 @@ impl BatchError {
     pub fn kafka_error_code(&self) -> i16 {
         match self {
             BatchError::Corrupt { .. } => ResponseError::CorruptMessage.code(),
-            BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            BatchError::TooLarge { .. } | BatchError::DecompressedTooLarge { .. } => {
+                ResponseError::MessageTooLarge.code()
+            }
             BatchError::Invalid { .. } => ResponseError::InvalidRecord.code(),
         }
     }

@@ -11,9 +11,11 @@
 //!
 //! Data flow: the broker's produce path hands a producer's `records` to
 //! [`PartitionLog::append_as_leader`], which validates the batch header and
-//! CRC, stamps offsets and the leader epoch into a copy of the 61-byte
-//! header and writes header + the untouched rest with one syscall (no
-//! record is decoded, a compressed batch stays compressed). Fetch calls
+//! CRC, walks the records once against the header (a compressed batch is
+//! decompressed as a capped stream for that, and stays compressed), stamps
+//! offsets and the leader epoch into a copy of the 61-byte header and
+//! writes header + the untouched rest with one syscall. Stored batches are
+//! decoded only through [`batch::for_each_record`], bounded the same way. Fetch calls
 //! [`PartitionLog::read`], which preads whole batches back as `Bytes`
 //! without taking the append lock. Replication uses
 //! [`PartitionLog::append_as_follower`], [`PartitionLog::truncate_to`] and

@@ -12,12 +12,13 @@
 //! fsync is never retried (see the crate docs).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 
-use crate::config::LogConfig;
+use crate::batch;
+use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_err, LogError};
 use crate::fault::DiskFault;
 use crate::leader_epoch::LeaderEpochCache;
@@ -97,6 +98,9 @@ pub struct PartitionLog {
     pub(crate) log_end: AtomicI64,
     pub(crate) high_watermark: AtomicI64,
     pub(crate) max_message_bytes: AtomicU32,
+    /// Whether the topic's `message.timestamp.type` is LogAppendTime, read
+    /// without the writer lock when a produced batch is checked.
+    pub(crate) log_append_time: AtomicBool,
     /// Serialises flush, checkpoint and close, which write files outside the writer mutex.
     maintenance: Mutex<()>,
     /// Injected fsync failures (tests).
@@ -125,6 +129,7 @@ impl PartitionLog {
             log_end: AtomicI64::new(recovered.log_end),
             high_watermark: AtomicI64::new(recovered.high_watermark),
             max_message_bytes: AtomicU32::new(config.max_message_bytes),
+            log_append_time: AtomicBool::new(config.timestamp_type == TimestampType::LogAppendTime),
             segments: RwLock::new(Arc::new(recovered.segments)),
             writer: Mutex::new(Writer {
                 config,
@@ -233,7 +238,19 @@ impl PartitionLog {
     pub fn update_config(&self, config: LogConfig) {
         self.max_message_bytes
             .store(config.max_message_bytes, Ordering::Relaxed);
+        self.log_append_time.store(
+            config.timestamp_type == TimestampType::LogAppendTime,
+            Ordering::Relaxed,
+        );
         self.writer().config = config;
+    }
+
+    /// The decompression cap for decoding this log's stored batches: that
+    /// of `max.message.bytes`, or of Kafka's default if the topic's is
+    /// lower now (a batch may predate the change).
+    pub fn decompression_limit(&self) -> u64 {
+        let max = self.max_message_bytes.load(Ordering::Relaxed);
+        batch::decompression_limit(max.max(LogConfig::default().max_message_bytes))
     }
 
     /// Batches from the one holding `offset` (which may start before it),

@@ -3,13 +3,14 @@
 //!
 //! In: a timestamp from the broker. The time index narrows the search to a
 //! segment and a starting batch; batch headers (maxTimestamp) find the
-//! batch; only that one batch is decoded (and decompressed) with
-//! `kafka_protocol`'s `RecordBatchDecoder`, and only when its header cannot
-//! answer. Out: a [`TimestampOffset`], looking only below the high watermark.
+//! batch; only that one batch is walked (and decompressed, capped) with
+//! the crate's bounded record decoder ([`crate::batch::for_each_record`]),
+//! and only when its header cannot answer. Out: a [`TimestampOffset`],
+//! looking only below the high watermark.
 
-use kafka_protocol::records::RecordBatchDecoder;
+use std::ops::ControlFlow;
 
-use crate::batch::BatchHeader;
+use crate::batch::{self, BatchHeader};
 use crate::config::TimestampType;
 use crate::error::LogError;
 use crate::partition_log::{PartitionLog, TimestampOffset};
@@ -40,9 +41,13 @@ impl PartitionLog {
                 if header.max_timestamp < timestamp {
                     continue;
                 }
-                if let Some(found) =
-                    first_record_at_or_after(segment, position, &header, timestamp)?
-                {
+                if let Some(found) = first_record_at_or_after(
+                    segment,
+                    position,
+                    &header,
+                    timestamp,
+                    self.decompression_limit(),
+                )? {
                     return Ok(Some(found));
                 }
             }
@@ -75,7 +80,13 @@ impl PartitionLog {
         let Some((position, header)) = segment.find_batch(offset, segment.size())? else {
             return Ok(None);
         };
-        let found = first_record_at_or_after(segment, position, &header, timestamp)?;
+        let found = first_record_at_or_after(
+            segment,
+            position,
+            &header,
+            timestamp,
+            self.decompression_limit(),
+        )?;
         Ok(Some(found.unwrap_or(TimestampOffset {
             timestamp,
             offset: header.last_offset(),
@@ -110,6 +121,7 @@ fn first_record_at_or_after(
     position: u64,
     header: &BatchHeader,
     timestamp: i64,
+    limit: u64,
 ) -> Result<Option<TimestampOffset>, LogError> {
     let leader_epoch = header.partition_leader_epoch;
     if header.timestamp_type() == TimestampType::LogAppendTime {
@@ -119,21 +131,25 @@ fn first_record_at_or_after(
             leader_epoch,
         }));
     }
-    let mut bytes = segment.read_batch(position, header)?;
-    match RecordBatchDecoder::decode(&mut bytes) {
-        Ok(set) => Ok(set
-            .records
-            .iter()
-            .find(|r| r.timestamp >= timestamp)
-            .map(|r| TimestampOffset {
+    let bytes = segment.read_batch(position, header)?;
+    let mut found = None;
+    let walked = batch::for_each_record(&bytes, limit, false, |r| {
+        if r.timestamp >= timestamp {
+            found = Some(TimestampOffset {
                 timestamp: r.timestamp,
                 offset: r.offset,
                 leader_epoch,
-            })),
+            });
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    match walked {
+        Ok(()) => Ok(found),
         Err(e) => {
             // The CRC matched, so the producer sent records that do not
-            // decode (the append path does not decode them). Answer with
-            // the batch start: never past the record sought.
+            // decode (stored before produced records were checked). Answer
+            // with the batch start: never past the record sought.
             tracing::warn!(
                 file = %segment.log_path().display(), position, error = %e,
                 "cannot decode a batch's records; answering with its base offset"

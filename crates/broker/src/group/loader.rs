@@ -1,6 +1,7 @@
 //! Loading a `__consumer_offsets` partition when this broker becomes its
 //! leader: every record from the log start to the log end is read back,
-//! decoded (kafka-protocol's `RecordBatchDecoder`) and replayed in order,
+//! decoded (kraft-log's bounded `batch::for_each_record`, the decoder every
+//! reader of stored batches shares) and replayed in order,
 //! so the last group metadata and offset commit of each key win and
 //! tombstones delete.
 //!
@@ -8,9 +9,13 @@
 //! it is this partition's truth). Out: the [`ShardData`] to serve from, or
 //! a [`LoadError`]. Blocking (disk reads): run it off the runtime. A
 //! record whose key or value does not decode is logged and skipped (it may
-//! come from a newer Kafka); a batch that does not parse is an error.
+//! come from a newer Kafka); a batch that does not parse or whose records
+//! do not match its header is an error, never a crash: its count is bounded
+//! by its bytes and its decompression by the log's cap.
 
-use kafka_protocol::records::RecordBatchDecoder;
+use std::ops::ControlFlow;
+
+use kraft_log::batch::for_each_record;
 use kraft_log::{BatchHeader, LogError, ReadBound};
 
 use super::records::CoordinatorRecord;
@@ -52,6 +57,7 @@ pub fn load(
     let mut offset = log.log_start_offset();
     let mut data = ShardData::default();
     let mut stats = LoadStats::default();
+    let limit = log.decompression_limit();
     while offset < end {
         let read = log
             .read(offset, LOAD_CHUNK_BYTES, ReadBound::LogEnd, true)
@@ -76,19 +82,19 @@ pub fn load(
             if size == 0 || pos + size > bytes.len() {
                 return Err(bad(format!("a {size}-byte batch runs past the read")));
             }
-            let mut batch = bytes.slice(pos..pos + size);
+            let batch = bytes.slice(pos..pos + size);
             pos += size;
             if header.next_offset() <= offset {
                 continue;
             }
             if !header.is_control() {
-                let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| bad(e.to_string()))?;
-                for record in set.records {
-                    if record.offset < offset {
-                        continue;
+                let from = offset;
+                for_each_record(&batch, limit, true, |record| {
+                    if record.offset < from {
+                        return ControlFlow::Continue(());
                     }
                     let Some(key) = record.key else {
-                        continue;
+                        return ControlFlow::Continue(());
                     };
                     match CoordinatorRecord::decode(&key, record.value.as_deref()) {
                         Ok(decoded) => {
@@ -100,7 +106,9 @@ pub fn load(
                             tracing::warn!(partition = %name, offset = record.offset, error = %e, "skipping a coordinator record that does not decode");
                         }
                     }
-                }
+                    ControlFlow::Continue(())
+                })
+                .map_err(|e| bad(e.to_string()))?;
             }
             offset = header.next_offset();
         }
@@ -116,4 +124,72 @@ pub struct LoadStats {
     pub skipped: u64,
     /// The offset the load reached.
     pub end_offset: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use bytes::{BufMut, BytesMut};
+    use kraft_log::{LogConfig, PartitionLog};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::replica::log_config::PartitionSettings;
+
+    /// A 61-byte batch at offset 0 claiming 2^31-1 records, CRC correct:
+    /// what a client could once produce into `__consumer_offsets`.
+    fn claims_2_pow_31_records() -> bytes::Bytes {
+        let mut b = BytesMut::new();
+        b.put_i64(0);
+        b.put_i32(49);
+        b.put_i32(0);
+        b.put_i8(2);
+        b.put_u32(0);
+        b.put_i16(0);
+        b.put_i32(i32::MAX - 1);
+        b.put_i64(1_000);
+        b.put_i64(1_000);
+        b.put_i64(-1);
+        b.put_i16(-1);
+        b.put_i32(-1);
+        b.put_i32(i32::MAX);
+        let crc = kraft_log::batch::compute_crc(&b);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b.freeze()
+    }
+
+    #[test]
+    fn a_stored_batch_claiming_2_pow_31_records_is_an_error_not_an_abort() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = PartitionLog::open(
+            &dir.path().join("__consumer_offsets-0"),
+            LogConfig::default(),
+        )
+        .expect("open the log");
+        log.append_as_follower(claims_2_pow_31_records())
+            .expect("a replica stores what its leader sent");
+        let partition = Partition::new(
+            Uuid::new_v4(),
+            "__consumer_offsets".into(),
+            0,
+            1,
+            log,
+            PartitionSettings {
+                log: LogConfig::default(),
+                min_insync_replicas: 1,
+                timestamp_after_max_ms: i64::MAX / 2,
+            },
+            Arc::new(AtomicBool::new(true)),
+        );
+        match load(&partition, GroupTimings::default(), 0) {
+            Err(LoadError::Batch {
+                offset: 0, reason, ..
+            }) => {
+                assert!(reason.contains("recordsCount 2147483647"), "{reason}")
+            }
+            other => panic!("expected a batch error, got {other:?}"),
+        }
+    }
 }

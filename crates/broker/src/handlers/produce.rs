@@ -4,8 +4,13 @@
 //! In: `acks`, `timeout_ms` and, per topic (by name; by id from v13) and
 //! partition, one v2 record batch as `Bytes`, sliced from the request frame
 //! without a copy. Each batch goes to its partition's log as it is: the log
-//! checks its header and CRC and gives it offsets, and no record is decoded
-//! (see [`Partition::append_as_leader`]).
+//! checks its header, CRC and records against the header and gives it
+//! offsets (see [`Partition::append_as_leader`]). A compressed batch is
+//! decompressed (streaming, capped) for that check, so its append runs on
+//! tokio's blocking pool, at most [`DECOMPRESSING`] at a time, never on an
+//! async worker. Clients may not write internal topics
+//! (`__consumer_offsets`): INVALID_TOPIC_EXCEPTION, as Kafka answers; the
+//! group coordinator appends there through its partition, not this handler.
 //!
 //! Out: per partition the error code, the base offset, the log-append time
 //! (-1 under CreateTime) and the log start offset. With acks=all the answer
@@ -26,8 +31,9 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
-use kraft_log::LogAppendInfo;
-use kraft_metadata::MetadataImage;
+use kraft_log::{BatchHeader, LogAppendInfo};
+use kraft_metadata::{is_internal, MetadataImage};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
@@ -48,6 +54,13 @@ const TOPIC: &[Field] = &[
 
 /// Serves Produce.
 pub struct ProduceHandler;
+
+/// How many compressed batches the broker checks at once. Each holds at
+/// most a 16 MiB zstd window or, for snappy, the decompression cap
+/// (`kraft_log::batch::decompression_limit`), so this bounds the memory
+/// hostile batches can take, and leaves blocking threads for disk work.
+const DECOMPRESSING_AT_ONCE: usize = 4;
+static DECOMPRESSING: Semaphore = Semaphore::const_new(DECOMPRESSING_AT_ONCE);
 
 /// A batch appended: where, what the log said, and in which leader epoch.
 struct Appended {
@@ -109,15 +122,21 @@ impl Handler for ProduceHandler {
             } else {
                 TopicRef::Name(&topic.name.0)
             };
-            let resolved = resolve_topic(&image, topic_ref).map(|(id, _)| id);
-            let outcomes: Vec<Outcome> = topic
-                .partition_data
-                .into_iter()
-                .map(|data| Outcome {
+            let resolved = resolve_topic(&image, topic_ref).and_then(|(id, name)| {
+                if is_internal(name) {
+                    Err(ResponseError::InvalidTopicException.code())
+                } else {
+                    Ok(id)
+                }
+            });
+            let mut outcomes = Vec::with_capacity(topic.partition_data.len());
+            for data in topic.partition_data {
+                outcomes.push(Outcome {
                     index: data.index,
-                    result: append(ctx, &image, resolved, data.index, data.records, acks, now),
-                })
-                .collect();
+                    result: append(ctx, &image, resolved, data.index, data.records, acks, now)
+                        .await,
+                });
+            }
             topics.push((topic.name, topic.topic_id, outcomes));
         }
 
@@ -200,7 +219,7 @@ fn fit_to_version(mut response: ProduceResponse, version: i16) -> ProduceRespons
 }
 
 /// Appends one partition's batch; the error is a code and message.
-fn append(
+async fn append(
     ctx: &BrokerContext,
     image: &MetadataImage,
     topic: Result<Uuid, i16>,
@@ -217,12 +236,36 @@ fn append(
     }
     let partition = topic
         .and_then(|id| hosted_partition(ctx, image, id, index))
-        .map_err(|code| (code, None))?;
+        .map_err(|code| {
+            let message = (code == ResponseError::InvalidTopicException.code())
+                .then(|| "clients may not write to an internal topic".to_string());
+            (code, message)
+        })?;
     let records = records.ok_or((
         ResponseError::InvalidRecord.code(),
         Some("no records".to_string()),
     ))?;
-    match partition.append_as_leader(records, acks, now) {
+    let compressed = BatchHeader::parse(&records).is_ok_and(|h| h.compression() != 0);
+    let appended = if compressed {
+        let _permit = DECOMPRESSING.acquire().await.map_err(|_| {
+            (
+                ResponseError::UnknownServerError.code(),
+                Some("the broker is shutting down".to_string()),
+            )
+        })?;
+        let p = Arc::clone(&partition);
+        tokio::task::spawn_blocking(move || p.append_as_leader(records, acks, now))
+            .await
+            .map_err(|e| {
+                (
+                    ResponseError::UnknownServerError.code(),
+                    Some(format!("the append failed: {e}")),
+                )
+            })?
+    } else {
+        partition.append_as_leader(records, acks, now)
+    };
+    match appended {
         Ok((info, leader_epoch)) => Ok(Appended {
             partition,
             info,

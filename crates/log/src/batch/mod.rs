@@ -1,9 +1,13 @@
-//! Kafka v2 record batches, read and stamped through their 61-byte header
-//! only: no record is ever decoded here.
+//! Kafka v2 record batches: their 61-byte header here, their records in
+//! `records.rs` (the one bounded record decoder, reading through
+//! `record_input.rs`) and `decompress.rs` (capped streaming
+//! decompression).
 //!
-//! In: a producer's `records` field ([`validate_produced`]), a follower's
-//! fetched bytes or a segment's contents ([`batches`], [`validate_stored`]).
-//! Out: a parsed [`BatchHeader`] and byte ranges; the append path uses
+//! In: a producer's `records` field ([`validate_produced`], then
+//! [`check_produced`] for the records), a follower's fetched bytes or a
+//! segment's contents ([`batches`], [`validate_stored`]), stored batches to
+//! decode ([`for_each_record`]). Out: a parsed [`BatchHeader`] and byte
+//! ranges, or the records one at a time; the append path uses
 //! [`stamp_offset_and_epoch`] and [`stamp_log_append_time`] on a copy of
 //! the header before writing it.
 //!
@@ -13,10 +17,20 @@
 //! i32, recordsCount i32, records. The CRC (CRC-32C) covers attributes to
 //! the end, so offsets and the leader epoch can be rewritten without it.
 
+mod decompress;
+mod record_input;
+mod records;
+
 use std::ops::Range;
 
 use crate::config::TimestampType;
 use crate::error::BatchError;
+
+pub use decompress::decompression_limit;
+pub use records::{
+    check_count_bound, check_produced, for_each_record, RecordView, RecordsSummary,
+    MIN_RECORD_BYTES,
+};
 
 /// Length of a v2 batch header.
 pub const HEADER_LEN: usize = 61;
@@ -166,10 +180,12 @@ fn check_counts(header: &BatchHeader) -> Result<(), BatchError> {
     Ok(())
 }
 
-/// Validates a producer's `records` for one partition: exactly one v2
-/// batch, lengths consistent, CRC correct, at least one record with
-/// `lastOffsetDelta == recordsCount - 1`, not a control batch, at most
-/// `max_message_bytes`. Decodes no record.
+/// Validates a producer's `records` for one partition through its header:
+/// exactly one v2 batch, lengths consistent, CRC correct, at least one
+/// record with `lastOffsetDelta == recordsCount - 1` and no more records
+/// than the bytes (or, compressed, the decompression cap) can hold, not a
+/// control batch, at most `max_message_bytes`. Decodes no record: see
+/// [`check_produced`] for that.
 pub fn validate_produced(
     records: &[u8],
     max_message_bytes: u32,
@@ -205,6 +221,7 @@ pub fn validate_produced(
             header.records_count, header.last_offset_delta
         )));
     }
+    check_count_bound(&header, decompression_limit(max_message_bytes))?;
     if header.is_control() {
         return Err(BatchError::invalid("clients may not write control batches"));
     }
