@@ -1,19 +1,30 @@
 //! The `produce_batch` target: a producer's `records` field for one
-//! partition, as the broker validates it before anything is appended.
+//! partition, as the broker validates it before anything is appended (the
+//! header, then every record against it, decompressing under the cap), and
+//! the same bytes read as a stored batch is read (the group loader, a
+//! lookup by time).
 //!
 //! In: any bytes. Out: nothing; the validator's verdict is ignored, a
 //! panic or a runaway allocation is the bug.
+
+use std::ops::ControlFlow;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use kraft_log::batch;
 
 /// Kafka's default `message.max.bytes`.
 const MAX_MESSAGE_BYTES: u32 = 1_048_588;
 
 pub fn produce_batch(data: &[u8]) {
-    let _ = kraft_log::batch::validate_produced(data, MAX_MESSAGE_BYTES);
+    let limit = batch::decompression_limit(MAX_MESSAGE_BYTES);
+    if let Ok(header) = batch::validate_produced(data, MAX_MESSAGE_BYTES) {
+        let _ = batch::check_produced(data, &header, limit, true);
+    }
+    let stored = Bytes::copy_from_slice(data);
+    let _ = batch::for_each_record(&stored, limit, true, |_| ControlFlow::Continue(()));
 }
 
 /// Keyed records with headers, as a client writes them.
