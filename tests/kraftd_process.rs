@@ -311,12 +311,17 @@ fn kraftctl_manages_topics_on_a_combined_node() {
         .output()
         .unwrap();
     assert!(formatted.status.success());
-    let mut node = Command::new(KRAFTD)
-        .arg("--config")
-        .arg(&config)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed if the test fails, so no node outlives it (holding the test
+    // runner's output pipe open).
+    let mut node = KillOnDrop(
+        Command::new(KRAFTD)
+            .arg("--config")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let server = format!("127.0.0.1:{kafka}");
     let s = server.as_str();
 
@@ -412,9 +417,21 @@ fn kraftctl_manages_topics_on_a_combined_node() {
 
     let _ = Command::new("kill")
         .arg("-TERM")
-        .arg(node.id().to_string())
+        .arg(node.0.id().to_string())
         .status();
-    assert!(node.wait().unwrap().success(), "SIGTERM exits cleanly");
+    assert!(node.0.wait().unwrap().success(), "SIGTERM exits cleanly");
+}
+
+/// A child process that is SIGKILLed when dropped, unless it has exited.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// A broker whose controllers are all gone still stops on SIGTERM: its

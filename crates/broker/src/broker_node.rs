@@ -63,6 +63,10 @@ pub struct BrokerNodeConfig {
     pub fault: Arc<dyn NetworkFault>,
 }
 
+/// How long the listener waits, once the controller has unfenced this
+/// broker, for its own cache to show it; it serves anyway after that.
+const UNFENCE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a controlled shutdown may take before the broker stops anyway.
 const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -211,6 +215,7 @@ impl BrokerNode {
         let mut stop = stop_serving_rx.clone();
         let strays = (replicas.clone(), cache.clone());
         let context = ctx.clone();
+        let node_id = config.node_id;
         let server_task = tokio::spawn(async move {
             loop {
                 match *ready.borrow_and_update() {
@@ -223,9 +228,23 @@ impl BrokerNode {
                     _ = stop.changed() => return,
                 }
             }
+            // The controller unfenced this broker; its own cache follows
+            // within a heartbeat or so. Serving only then keeps a client from
+            // seeing this broker fenced in the answers of this broker.
+            let (replicas, cache) = strays;
+            let unfenced = cache
+                .wait_until(UNFENCE_VISIBLE_TIMEOUT, |image| {
+                    image.cluster().broker(node_id).is_some_and(|b| !b.fenced)
+                })
+                .await;
+            if !unfenced {
+                tracing::warn!(
+                    node = node_id,
+                    "serving before this broker's cache shows it unfenced"
+                );
+            }
             // Caught up: any log the metadata does not give this broker is a
             // leftover of a topic deleted or moved while it was down.
-            let (replicas, cache) = strays;
             replicas.remove_strays(&cache.image());
             KafkaServer::serve(listener, ctx, stop_serving_rx).await;
         });

@@ -46,12 +46,22 @@ impl MetadataCache {
     /// or `timeout` passes. Returns whether the offset was reached. If the
     /// publisher is gone, answers from the last image at once.
     pub async fn wait_for_offset(&self, offset: u64, timeout: Duration) -> bool {
+        self.wait_until(timeout, |image| image.offset() >= offset)
+            .await
+    }
+
+    /// Waits until an image satisfies `done` or `timeout` passes. Returns
+    /// whether one did. If the publisher is gone, asks the last image.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&MetadataImage) -> bool,
+    ) -> bool {
         let mut images = self.images.clone();
-        let reached =
-            tokio::time::timeout(timeout, images.wait_for(|image| image.offset() >= offset)).await;
+        let reached = tokio::time::timeout(timeout, images.wait_for(|image| done(image))).await;
         match reached {
             Ok(Ok(_)) => true,
-            Ok(Err(_closed)) => self.offset() >= offset,
+            Ok(Err(_closed)) => done(&self.image()),
             Err(_elapsed) => false,
         }
     }
