@@ -65,6 +65,7 @@ mod index;
 mod leader_epoch;
 mod partition_log;
 mod partition_metadata;
+pub mod producer_state;
 mod recovery;
 mod retention;
 mod segment;

@@ -5,14 +5,15 @@
 //! In: the offset the replica fetcher computed from OffsetsForLeaderEpoch.
 //! Out: segments deleted or cut (and fsynced, so cut data cannot come back
 //! after a power loss), the log end, high watermark and recovery point
-//! lowered (the recovery point saved at once), leader-epoch entries from the
-//! cut removed.
+//! lowered (the recovery point saved at once), leader-epoch entries and
+//! producer batches from the cut removed.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{io_err, LogError};
 use crate::partition_log::{PartitionLog, Writer};
+use crate::producer_state::ProducerStates;
 use crate::segment::Segment;
 use crate::state_file::PartitionState;
 use crate::util::{sync_dir, write};
@@ -67,6 +68,7 @@ impl PartitionLog {
             }
             .write(&self.dir)?;
         }
+        w.producers.truncate_from(new_end);
         if w.epochs.truncate_from_end(new_end) {
             w.epochs.persist()?;
         }
@@ -104,6 +106,7 @@ impl PartitionLog {
         w.roll_base_ms = None;
         w.unflushed_messages = 0;
         w.recovery_point = offset;
+        w.producers = ProducerStates::new();
         if w.epochs.clear() {
             w.epochs.persist()?;
         }

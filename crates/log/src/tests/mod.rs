@@ -6,6 +6,7 @@ mod append_read;
 mod batch_validation;
 mod concurrency;
 mod failed_fsync;
+mod idempotence;
 mod recovery;
 mod replication;
 mod retention;
