@@ -24,7 +24,7 @@ use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::config::TimestampType;
 use crate::error::{io_err, LogError};
 use crate::partition_log::{LogAppendInfo, PartitionLog, Writer};
-use crate::producer_state::{BatchMetadata, Checked};
+use crate::producer_state::{self, BatchMetadata, Checked};
 use crate::segment::{AppendedBatch, Segment};
 use crate::util::{self, write};
 
@@ -153,10 +153,11 @@ impl PartitionLog {
                 &appended[start..end],
                 now,
             )?;
+            // Before the next roll, whose snapshot must include them.
+            for (header, _) in &found[start..end] {
+                w.producers.record(header);
+            }
             start = end;
-        }
-        for (header, _) in &found {
-            w.producers.record(header);
         }
         w.unflushed_messages += found
             .iter()
@@ -274,6 +275,10 @@ impl PartitionLog {
         }
         w.pending_sync.push(old);
         w.dir_dirty = true;
+        // Everything below `base` is in the state: the next open reads from here.
+        if let Err(e) = producer_state::snapshot::write(&self.dir, base, &w.producers) {
+            tracing::warn!(dir = %self.dir.display(), base, error = %e, "cannot write a producer-state snapshot; the next open reads further back");
+        }
         w.active = new;
         w.bytes_since_index = 0;
         w.roll_base_ms = None;

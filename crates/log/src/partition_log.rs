@@ -114,7 +114,7 @@ impl PartitionLog {
             return Err(LogError::corrupt(dir, 0, "recovery left no segment"));
         };
         let roll_base_ms = active.roll_base_ms()?;
-        let producers = producer_state::rebuild(&recovered.segments)?;
+        let producers = producer_state::rebuild(dir, &recovered.segments, recovered.log_end)?;
         tracing::info!(
             dir = %dir.display(),
             segments = recovered.segments.len(),
@@ -419,6 +419,7 @@ impl PartitionLog {
         }
         self.flush_inner()?;
         let w = self.writer();
+        producer_state::snapshot::write(&self.dir, self.log_end_offset(), &w.producers)?;
         w.active.seal()?;
         w.active.sync()?;
         self.state(&w, !w.offline).write(&self.dir)?;

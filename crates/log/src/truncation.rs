@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::error::{io_err, LogError};
 use crate::partition_log::{PartitionLog, Writer};
-use crate::producer_state::ProducerStates;
+use crate::producer_state::{self, ProducerStates};
 use crate::segment::Segment;
 use crate::state_file::PartitionState;
 use crate::util::{sync_dir, write};
@@ -37,6 +37,8 @@ impl PartitionLog {
             Some((position, header)) => (position, header.base_offset.min(offset)),
             None => (target.size(), offset),
         };
+        // Snapshots of cut batches go first, so a crash cannot leave one.
+        producer_state::snapshot::delete_above(&self.dir, new_end)?;
         // Readers stop short of what goes before it goes.
         self.log_end.store(new_end, Ordering::Release);
         self.high_watermark.fetch_min(new_end, Ordering::AcqRel);
@@ -85,6 +87,7 @@ impl PartitionLog {
 
     fn start_over(&self, w: &mut Writer, offset: i64) -> Result<(), LogError> {
         let old = self.segment_list();
+        producer_state::snapshot::delete_above(&self.dir, i64::MIN)?;
         self.log_end.store(offset, Ordering::Release);
         self.log_start.store(offset, Ordering::Release);
         self.high_watermark.store(offset, Ordering::Release);

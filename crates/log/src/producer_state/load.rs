@@ -1,25 +1,41 @@
-//! Rebuilding a log's producer state when it opens: every batch header of
-//! every segment is read in order and recorded, as a follower append would.
+//! Rebuilding a log's producer state when it opens: the newest snapshot at
+//! or below the log end (`snapshot.rs`), then every batch header after it,
+//! recorded as a follower append would.
 //!
-//! In: the recovered segments (whole, valid batches: recovery has cut any
-//! invalid tail). Out: the [`ProducerStates`] the log had when it stopped.
-//! Headers only are parsed, no record; the cost is reading the segment
-//! files once. Kafka bounds this with `.snapshot` files written at segment
-//! roll; Kraft does not write them yet, so an open reads the whole log.
+//! In: the directory and the recovered segments (whole, valid batches:
+//! recovery has cut any invalid tail). Out: the [`ProducerStates`] the log
+//! had when it stopped. Headers only are parsed, no record. Snapshots are
+//! written at each segment roll and at close, so after a clean shutdown
+//! nothing is read and otherwise about the active segment is; without any
+//! snapshot (a log written before they existed) the whole log is read once.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use super::ProducerStates;
+use super::{snapshot, ProducerStates};
 use crate::error::LogError;
 use crate::segment::Segment;
 
-/// The producer state recorded by the batches of `segments`, oldest first.
-pub(crate) fn rebuild(segments: &[Arc<Segment>]) -> Result<ProducerStates, LogError> {
-    let mut states = ProducerStates::new();
-    for segment in segments {
+/// The producer state at the end of `segments`.
+pub(crate) fn rebuild(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    log_end: i64,
+) -> Result<ProducerStates, LogError> {
+    // A snapshot above the end describes batches recovery cut off.
+    snapshot::delete_above(dir, log_end)?;
+    let (from, mut states) =
+        snapshot::latest_at_or_below(dir, log_end)?.unwrap_or((i64::MIN, ProducerStates::new()));
+    for (i, segment) in segments.iter().enumerate() {
+        let next_base = segments.get(i + 1).map(|s| s.base_offset());
+        if next_base.is_some_and(|next| next <= from) {
+            continue;
+        }
         let mut headers = segment.headers(0, segment.size());
         while let Some((_, header)) = headers.next_header()? {
-            states.record(&header);
+            if header.base_offset >= from {
+                states.record(&header);
+            }
         }
     }
     Ok(states)

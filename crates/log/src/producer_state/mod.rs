@@ -24,6 +24,10 @@
 //!   expiry) continues where it was, and UNKNOWN_PRODUCER_ID is no longer
 //!   returned by the append path.
 //!
+//! Persistence: `snapshot.rs` writes the state at each segment roll and at
+//! close; `load.rs` rebuilds it at open from the latest snapshot and the
+//! batches after it.
+//!
 //! Maintenance: [`ProducerStates::truncate_from`] (log truncation) drops the
 //! batches at and after the cut, and [`ProducerStates::remove_expired`] the
 //! producers whose last batch is older than `producer.id.expiration.ms`.
@@ -139,6 +143,10 @@ impl ProducerStates {
 
     pub fn is_empty(&self) -> bool {
         self.producers.is_empty()
+    }
+
+    fn insert(&mut self, producer_id: i64, entry: ProducerEntry) {
+        self.producers.insert(producer_id, entry);
     }
 
     /// Every producer id and its entry.
@@ -267,6 +275,7 @@ impl ProducerStates {
 }
 
 mod load;
+pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;
 

@@ -138,3 +138,88 @@ fn producers_expire_after_producer_id_expiration_ms() {
     // Unknown again: any sequence is accepted (Kafka 3.x).
     assert_eq!(append(&log, produced(5, 0, 7, 1)).unwrap(), (2, 2));
 }
+
+fn snapshot_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".snapshot"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn snapshots_are_written_at_roll_and_close_and_read_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(dir.path(), small_config(300));
+        for seq in (0..10).step_by(2) {
+            append(&log, produced(5, 0, seq, 2)).unwrap();
+        }
+        let rolls = log.segment_count() - 1;
+        assert!(rolls > 0);
+        assert_eq!(snapshot_files(dir.path()).len(), rolls);
+        // Dropped without close: the next open reads the active segment
+        // after the last roll's snapshot.
+    }
+    let log = open(dir.path(), small_config(300));
+    assert_eq!(append(&log, produced(5, 0, 8, 2)).unwrap(), (8, 9));
+    assert_eq!(append(&log, produced(5, 0, 10, 1)).unwrap(), (10, 10));
+    log.close().unwrap();
+    let end = format!("{:020}.snapshot", 11);
+    assert!(
+        snapshot_files(dir.path()).contains(&end),
+        "{:?}",
+        snapshot_files(dir.path())
+    );
+    // A damaged snapshot is skipped: an older one and the batches after it serve.
+    std::fs::write(dir.path().join(&end), b"garbage").unwrap();
+    let log = open(dir.path(), small_config(300));
+    assert_eq!(append(&log, produced(5, 0, 10, 1)).unwrap(), (10, 10));
+    assert_eq!(
+        code(append(&log, produced(5, 0, 12, 1))),
+        ResponseError::OutOfOrderSequenceNumber.code()
+    );
+}
+
+#[test]
+fn a_producer_outlives_the_deletion_of_its_segments_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_bytes: Some(600),
+        ..small_config(300)
+    };
+    {
+        let log = open(dir.path(), config.clone());
+        append(&log, produced(6, 3, 0, 1)).unwrap();
+        for seq in 0..20 {
+            append(&log, produced(5, 0, seq, 1)).unwrap();
+        }
+        log.set_high_watermark(log.log_end_offset());
+        assert!(log.enforce_retention(1_000).unwrap() > 0);
+        assert!(log.log_start_offset() > 0, "producer 6's batch is gone");
+        log.close().unwrap();
+    }
+    let log = open(dir.path(), config);
+    // Still known (KIP-360: state outlives retention): its old epoch is stale.
+    assert_eq!(
+        code(append(&log, produced(6, 2, 1, 1))),
+        ResponseError::InvalidProducerEpoch.code()
+    );
+}
+
+#[test]
+fn truncation_below_a_snapshot_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(300));
+    for seq in (0..10).step_by(2) {
+        append(&log, produced(5, 0, seq, 2)).unwrap();
+    }
+    let before = snapshot_files(dir.path()).len();
+    log.truncate_to(2).unwrap();
+    assert!(snapshot_files(dir.path()).len() < before);
+    log.close().unwrap();
+    let log = open(dir.path(), small_config(300));
+    assert_eq!(append(&log, produced(5, 0, 2, 2)).unwrap(), (2, 3));
+}
