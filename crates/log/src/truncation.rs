@@ -70,7 +70,11 @@ impl PartitionLog {
             }
             .write(&self.dir)?;
         }
-        w.producers.truncate_from(new_end);
+        if w.producers.truncate_from(new_end) {
+            // As Kafka's truncateAndReload: the latest snapshot at or below
+            // the cut and the batches after it.
+            w.producers = producer_state::rebuild(&self.dir, &self.segment_list(), new_end)?;
+        }
         if w.epochs.truncate_from_end(new_end) {
             w.epochs.persist()?;
         }

@@ -29,7 +29,8 @@
 //! batches after it.
 //!
 //! Maintenance: [`ProducerStates::truncate_from`] (log truncation) drops the
-//! batches at and after the cut, and [`ProducerStates::remove_expired`] the
+//! batches at and after the cut (the log then rebuilds the state exactly,
+//! as Kafka's `truncateAndReload`), and [`ProducerStates::remove_expired`] the
 //! producers whose last batch is older than `producer.id.expiration.ms`.
 //! Retention deleting segments removes no producer (KIP-360: state is kept
 //! until it expires, so a producer whose batches were deleted is still
@@ -252,16 +253,22 @@ impl ProducerStates {
     }
 
     /// The log was cut at `offset`: batches at and after it are forgotten,
-    /// and a producer left with none is removed (its older batches, if any,
-    /// are beyond the retained window; it is then treated as unknown).
-    pub fn truncate_from(&mut self, offset: i64) {
+    /// and a producer left with none is removed. Returns whether any batch
+    /// was cut: the state is then only an approximation (an older epoch, or
+    /// batches that fell out of the window, may be missing), and the log
+    /// rebuilds it exactly from its snapshots and segments (`load.rs`).
+    pub fn truncate_from(&mut self, offset: i64) -> bool {
+        let mut cut = false;
         self.producers.retain(|_, entry| {
+            let before = entry.batches.len();
             entry.batches.retain(|b| b.last_offset < offset);
+            cut |= entry.batches.len() != before;
             if let Some(last) = entry.batches.back() {
                 entry.last_timestamp = last.timestamp;
             }
             !entry.batches.is_empty()
         });
+        cut
     }
 
     /// Removes producers whose last batch is older than `expiration_ms`

@@ -223,3 +223,20 @@ fn truncation_below_a_snapshot_removes_it() {
     let log = open(dir.path(), small_config(300));
     assert_eq!(append(&log, produced(5, 0, 2, 2)).unwrap(), (2, 3));
 }
+
+#[test]
+fn truncation_restores_the_state_from_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    append(&log, produced(5, 0, 0, 2)).unwrap();
+    append(&log, produced(5, 0, 2, 2)).unwrap();
+    append(&log, produced(5, 1, 0, 1)).unwrap();
+    log.truncate_to(4).unwrap();
+    // Epoch 1's only batch is gone: the producer is back at epoch 0, seq 3.
+    assert_eq!(
+        code(append(&log, produced(5, 0, 6, 1))),
+        ResponseError::OutOfOrderSequenceNumber.code()
+    );
+    assert_eq!(append(&log, produced(5, 0, 0, 2)).unwrap(), (0, 1));
+    assert_eq!(append(&log, produced(5, 0, 4, 1)).unwrap(), (4, 4));
+}
