@@ -28,16 +28,23 @@ pub struct Run<'a> {
     pub bootstrap: &'a str,
     pub broker_pids: Vec<u32>,
     pub ticks: f64,
+    /// librdkafka settings every producer of the phase gets on top of the
+    /// defaults (e.g. `enable.idempotence=true`).
+    pub settings: &'a [(&'a str, &'a str)],
 }
 
 impl Run<'_> {
     fn producer(&self, acks: &str, origin: Instant) -> Result<BaseProducer<Deliveries>> {
         let context = Deliveries::new(origin);
-        Ok(client_config(self.bootstrap)
+        let mut config = client_config(self.bootstrap);
+        config
             .set("acks", acks)
             .set("linger.ms", self.options.linger_ms.to_string())
-            .set("message.timeout.ms", STALL.as_millis().to_string())
-            .create_with_context(context)?)
+            .set("message.timeout.ms", STALL.as_millis().to_string());
+        for (key, value) in self.settings {
+            config.set(*key, *value);
+        }
+        Ok(config.create_with_context(context)?)
     }
 
     /// `count` messages of `size` bytes to `topic`, split over the
