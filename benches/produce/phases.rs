@@ -70,6 +70,15 @@ impl Run<'_> {
                 .fetch_metadata(Some(topic), Duration::from_secs(10))?;
         }
         let payload = vec![b'k'; size];
+        // And deliver one message each: an idempotent producer sends
+        // nothing until it has its producer id (InitProducerId), which
+        // librdkafka asks for on a timer of its own after it starts.
+        for p in &producers {
+            p.send::<[u8], [u8]>(BaseRecord::with_opaque_to(topic, 0).payload(&payload[..]))
+                .map_err(|(e, _)| anyhow!("warm-up send: {e}"))?;
+            p.flush(STALL)?;
+            p.context().reset();
+        }
         let barrier = Barrier::new(n as usize);
         let window = CpuWindow::open(&self.broker_pids);
         let firsts = std::thread::scope(|s| {
