@@ -100,4 +100,23 @@ mod tests {
         ProducerIdsImage::empty().write_records(&mut none);
         assert!(none.is_empty());
     }
+
+    #[test]
+    fn a_snapshot_keeps_the_next_producer_id() {
+        use crate::{snapshot, MetadataDelta, MetadataImage};
+        use kraft_proto::metadata::{RecordBatch, SnapshotHeader};
+        let mut delta = MetadataDelta::new(MetadataImage::empty());
+        let batch = RecordBatch {
+            records: vec![record(Record::ProducerIds(ids(3000)))],
+        };
+        delta.replay_batch(7, &batch).unwrap();
+        let image = delta.apply();
+        let header = SnapshotHeader {
+            offset: 7,
+            ..Default::default()
+        };
+        let (_, back) = snapshot::decode(&snapshot::encode(&header, &image)).unwrap();
+        assert_eq!(back.producer_ids().next_producer_id(), 3000);
+        assert_eq!(back, image);
+    }
 }
