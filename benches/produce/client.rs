@@ -102,6 +102,17 @@ impl Deliveries {
     }
 }
 
+impl Deliveries {
+    /// Forgets every report so far (the warm-up's).
+    pub fn reset(&self) {
+        self.acked.store(0, Ordering::Relaxed);
+        self.failed.store(0, Ordering::Relaxed);
+        self.last.store(0, Ordering::Relaxed);
+        self.latencies.lock().expect("latencies").clear();
+        self.first_error.lock().expect("first error").take();
+    }
+}
+
 impl ClientContext for Deliveries {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         self.log.log(level, fac, message);

@@ -2,12 +2,15 @@
 //! (librdkafka, via `rdkafka`) against real `kraftd` processes (release
 //! build). Prints figures; asserts nothing.
 //!
-//! Two modes:
+//! Three modes:
 //!
 //! - the default: one combined `kraftd` (`process.roles=broker,controller`,
 //!   default settings) and topics with replication factor 1
 //!   ([`single`]): produce and consume throughput, produce latency with
 //!   acks=1 and acks=all at full load and at a fixed rate;
+//! - `--idempotence [--rounds R]`: idempotent against plain produce
+//!   throughput at 1 KiB on one combined `kraftd`, alternating over R
+//!   rounds (3) ([`idempotence`]);
 //! - `--replication`: 1 controller and 3 brokers as separate processes
 //!   ([`replication`]): acks=all produce throughput and latency with
 //!   replication factor 3 (min.insync.replicas=2) next to replication
@@ -35,6 +38,7 @@
 mod client;
 mod cpu;
 mod failover;
+mod idempotence;
 mod node;
 mod phases;
 mod replication;
@@ -73,6 +77,9 @@ fn main() -> Result<()> {
         linger_ms: arg("--linger-ms", 5),
         latency_bytes: arg("--latency-bytes", 100) as usize,
     };
+    if std::env::args().any(|a| a == "--idempotence") {
+        return idempotence::run(&options);
+    }
     if std::env::args().any(|a| a == "--replication") {
         let settings = replication::Settings {
             kills: arg("--kills", 10) as usize,

@@ -28,16 +28,23 @@ pub struct Run<'a> {
     pub bootstrap: &'a str,
     pub broker_pids: Vec<u32>,
     pub ticks: f64,
+    /// librdkafka settings every producer of the phase gets on top of the
+    /// defaults (e.g. `enable.idempotence=true`).
+    pub settings: &'a [(&'a str, &'a str)],
 }
 
 impl Run<'_> {
     fn producer(&self, acks: &str, origin: Instant) -> Result<BaseProducer<Deliveries>> {
         let context = Deliveries::new(origin);
-        Ok(client_config(self.bootstrap)
+        let mut config = client_config(self.bootstrap);
+        config
             .set("acks", acks)
             .set("linger.ms", self.options.linger_ms.to_string())
-            .set("message.timeout.ms", STALL.as_millis().to_string())
-            .create_with_context(context)?)
+            .set("message.timeout.ms", STALL.as_millis().to_string());
+        for (key, value) in self.settings {
+            config.set(*key, *value);
+        }
+        Ok(config.create_with_context(context)?)
     }
 
     /// `count` messages of `size` bytes to `topic`, split over the
@@ -63,6 +70,15 @@ impl Run<'_> {
                 .fetch_metadata(Some(topic), Duration::from_secs(10))?;
         }
         let payload = vec![b'k'; size];
+        // And deliver one message each: an idempotent producer sends
+        // nothing until it has its producer id (InitProducerId), which
+        // librdkafka asks for on a timer of its own after it starts.
+        for p in &producers {
+            p.send::<[u8], [u8]>(BaseRecord::with_opaque_to(topic, 0).payload(&payload[..]))
+                .map_err(|(e, _)| anyhow!("warm-up send: {e}"))?;
+            p.flush(STALL)?;
+            p.context().reset();
+        }
         let barrier = Barrier::new(n as usize);
         let window = CpuWindow::open(&self.broker_pids);
         let firsts = std::thread::scope(|s| {

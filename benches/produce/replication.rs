@@ -123,6 +123,7 @@ pub fn run(options: &Options, settings: &Settings) -> Result<()> {
         bootstrap: &bootstrap,
         broker_pids,
         ticks: ticks_per_second(),
+        settings: &[],
     };
     Row::header();
     let mut rows = Vec::new();

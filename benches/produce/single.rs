@@ -42,6 +42,7 @@ pub fn run(options: &Options) -> Result<()> {
         bootstrap: &bootstrap,
         broker_pids: vec![node.child.id()],
         ticks: ticks_per_second(),
+        settings: &[],
     };
     Row::header();
     let mut rows = Vec::new();

@@ -16,6 +16,12 @@ pub fn name(s: &str) -> TopicName {
 
 /// One v2 batch of `values`, uncompressed.
 pub fn batch(values: &[&str]) -> Bytes {
+    producer_batch(values, -1, -1, 0)
+}
+
+/// One v2 batch of `values` from producer `producer_id` at `epoch`, its
+/// first record at sequence `base_sequence` (an idempotent producer's batch).
+pub fn producer_batch(values: &[&str], producer_id: i64, epoch: i16, base_sequence: i32) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -24,12 +30,12 @@ pub fn batch(values: &[&str]) -> Bytes {
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch: epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             // kafka-protocol starts a new batch where offset - sequence changes.
-            sequence: i as i32,
+            sequence: base_sequence + i as i32,
             timestamp: 1_700_000_000_000 + i as i64,
             key: None,
             value: Some(Bytes::from(v.to_string())),

@@ -29,6 +29,7 @@ use crate::metadata_cache::MetadataCache;
 use crate::metadata_loader::{
     LoaderConfig, LoaderError, MetadataLag, MetadataLoader, WatchPublisher,
 };
+use crate::producer_ids::ProducerIdManager;
 use crate::replica::{
     isr_manager, ReplicaFetchers, ReplicaManager, ReplicaManagerConfig, ReplicaPublisher,
 };
@@ -194,6 +195,7 @@ impl BrokerNode {
             config: config.kafka.clone(),
             replicas: replicas.clone(),
             groups: groups.clone(),
+            producer_ids: ProducerIdManager::new(),
             state: state.clone(),
             memory: Memory::new(&config.kafka),
         });

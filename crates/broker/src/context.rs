@@ -23,6 +23,7 @@ use crate::controller_channel::ControllerChannel;
 use crate::group::GroupCoordinator;
 use crate::lifecycle::BrokerState;
 use crate::metadata_cache::MetadataCache;
+use crate::producer_ids::ProducerIdManager;
 use crate::replica::ReplicaManager;
 
 /// The broker settings the Kafka handlers need (Kafka's config keys in the
@@ -102,6 +103,8 @@ pub struct BrokerContext {
     pub replicas: Arc<ReplicaManager>,
     /// The consumer groups this broker coordinates (the group APIs).
     pub groups: Arc<GroupCoordinator>,
+    /// Producer ids for InitProducerId, in blocks from the controller.
+    pub producer_ids: ProducerIdManager,
     /// The broker's lifecycle state, owned by
     /// [`BrokerLifecycle`](crate::lifecycle::BrokerLifecycle) and only read
     /// here.

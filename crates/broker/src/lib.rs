@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod lifecycle;
 pub mod metadata_cache;
 pub mod metadata_loader;
+pub mod producer_ids;
 pub mod replica;
 #[cfg(test)]
 mod test_batches;

@@ -21,6 +21,7 @@ mod error;
 mod leader_election;
 mod partition_change;
 mod placement;
+mod producer_id_control;
 pub mod quorum_controller;
 mod reassignment;
 mod replication_control;

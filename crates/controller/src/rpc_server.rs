@@ -166,6 +166,7 @@ fn broker_sender(request: &ControllerRequest) -> Option<i32> {
         Req::BrokerHeartbeat(r) => Some(r.broker_id),
         Req::FetchMetadata(r) => Some(r.node_id),
         Req::AlterPartition(r) => Some(r.broker_id),
+        Req::AllocateProducerIds(r) => Some(r.broker_id),
         _ => None,
     }
 }
@@ -229,6 +230,7 @@ async fn handle(ctx: &RpcContext, request: ControllerRequest) -> Option<Controll
         Req::AlterReassignments(r) => WriteOp::AlterReassignments(r),
         // A read, but of the active controller's state: it goes the same way.
         Req::ListReassignments(r) => WriteOp::ListReassignments(r),
+        Req::AllocateProducerIds(r) => WriteOp::AllocateProducerIds(r),
     };
     Some(write(ctx, id, op).await)
 }

@@ -66,6 +66,26 @@ pub fn encoded_batch(count: usize, compression: Compression) -> Vec<u8> {
     }
 }
 
+/// One uncompressed v2 batch of `count` records from an idempotent
+/// producer, its first record at sequence `base_sequence`.
+pub fn producer_batch(count: usize, producer_id: i64, epoch: i16, base_sequence: i32) -> Vec<u8> {
+    let mut records = records(count);
+    for (i, r) in records.iter_mut().enumerate() {
+        r.producer_id = producer_id;
+        r.producer_epoch = epoch;
+        r.sequence = base_sequence + i as i32;
+    }
+    let mut out = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    match RecordBatchEncoder::encode(&mut out, &records, &options) {
+        Ok(()) => out.to_vec(),
+        Err(_) => Vec::new(),
+    }
+}
+
 pub fn seeds() -> Vec<Vec<u8>> {
     let codecs = [
         Compression::None,

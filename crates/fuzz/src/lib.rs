@@ -12,6 +12,8 @@
 //!   validation ([`batches`]);
 //! - `partition_segment` and `raft_segment`: a segment file opened (and
 //!   recovered) by a partition log and by the Raft log ([`segments`]);
+//! - `producer_snapshot`: a producer-state snapshot read by a partition log
+//!   at open ([`segments`]);
 //! - `metadata_snapshot`: a metadata snapshot decoded into an image
 //!   ([`metadata`]);
 //! - `controller_rpc`: a CONTROLLER-port frame and the Raft messages in it
@@ -38,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("produce_batch", batches::produce_batch),
     ("partition_segment", segments::partition_segment),
     ("raft_segment", segments::raft_segment),
+    ("producer_snapshot", segments::producer_snapshot),
     ("metadata_snapshot", metadata::metadata_snapshot),
     ("controller_rpc", controller::controller_rpc),
 ];
@@ -49,6 +52,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "produce_batch" => batches::seeds(),
         "partition_segment" => segments::partition_seeds(),
         "raft_segment" => segments::raft_seeds(),
+        "producer_snapshot" => segments::snapshot_seeds(),
         "metadata_snapshot" => metadata::seeds(),
         "controller_rpc" => controller::seeds(),
         _ => Vec::new(),

@@ -1,16 +1,19 @@
 //! The `partition_segment` and `raft_segment` targets: a segment file as
 //! found on disk after a crash (or a bad disk), opened by the partition
 //! log and by the Raft log, whose recovery must truncate or refuse it,
-//! never panic; then everything left is read back.
+//! never panic; then everything left is read back. The
+//! `producer_snapshot` target: a producer-state snapshot file beside a
+//! valid segment, which the partition log must read or skip at open, then
+//! check an idempotent producer's batch against.
 //!
-//! In: any bytes, written as the only segment of a fresh directory. Out:
-//! nothing.
+//! In: any bytes, written as the only segment (or snapshot) of a fresh
+//! directory. Out: nothing.
 
 use kraft_log::{LogConfig, PartitionLog, ReadBound};
 use kraft_raft::storage::RaftStorage;
 use raft::Storage as _;
 
-use crate::batches::encoded_batch;
+use crate::batches::{encoded_batch, producer_batch};
 
 const FIRST_SEGMENT: &str = "00000000000000000000.log";
 
@@ -35,6 +38,51 @@ pub fn partition_segment(data: &[u8]) {
         return;
     };
     let _ = log.read(log.log_start_offset(), 1 << 20, ReadBound::LogEnd, true);
+}
+
+pub fn producer_snapshot(data: &[u8]) {
+    let Ok(dir) = tempfile::tempdir() else { return };
+    let Some(segment) = partition_seeds().pop() else {
+        return;
+    };
+    let written = std::fs::write(dir.path().join(FIRST_SEGMENT), segment)
+        .and_then(|()| std::fs::write(dir.path().join(FIRST_SNAPSHOT), data));
+    if written.is_err() {
+        return;
+    }
+    let Ok(log) = PartitionLog::open(dir.path(), LogConfig::default()) else {
+        return;
+    };
+    for (pid, epoch, seq) in [(1, 0, 0), (1, 0, 3), (7, 2, 5)] {
+        let _ = log.append_as_leader(producer_batch(3, pid, epoch, seq).into(), 0, 0);
+    }
+}
+
+const FIRST_SNAPSHOT: &str = "00000000000000000000.snapshot";
+
+/// A snapshot of two idempotent producers, as a log's close writes it.
+pub fn snapshot_seeds() -> Vec<Vec<u8>> {
+    let Ok(dir) = tempfile::tempdir() else {
+        return Vec::new();
+    };
+    let Ok(log) = PartitionLog::open(dir.path(), LogConfig::default()) else {
+        return Vec::new();
+    };
+    for (pid, epoch, seq) in [(1, 0, 0), (1, 0, 3), (7, 2, 0)] {
+        if log
+            .append_as_leader(producer_batch(3, pid, epoch, seq).into(), 0, 0)
+            .is_err()
+        {
+            return Vec::new();
+        }
+    }
+    let end = log.log_end_offset();
+    if log.close().is_err() {
+        return Vec::new();
+    }
+    std::fs::read(dir.path().join(format!("{end:020}.snapshot")))
+        .map(|b| vec![b])
+        .unwrap_or_default()
 }
 
 pub fn raft_segment(data: &[u8]) {

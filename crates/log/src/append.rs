@@ -7,10 +7,14 @@
 //! decompressing a compressed batch with a cap), copies
 //! only the 61-byte header to stamp the offset, leader epoch and (under
 //! LogAppendTime) the timestamp and CRC, and writes header + untouched rest
-//! with one writev. The follower path checks each batch's CRC and that the
+//! with one writev. A batch from an idempotent producer is first checked
+//! against the producer state (`producer_state`): a retry of a recent
+//! batch is answered with its original offsets and not written, a sequence
+//! gap or stale epoch is refused. The follower path checks each batch's CRC and that the
 //! batches continue the log, and writes runs of them with one write each.
 //! Out: the bytes in the active segment's file (page cache, no fsync), new
-//! index entries in memory, the log end moved, a [`LogAppendInfo`].
+//! index entries in memory, the log end moved, the producer state updated
+//! (both paths), a [`LogAppendInfo`].
 
 use std::io::IoSlice;
 use std::sync::atomic::Ordering;
@@ -22,6 +26,7 @@ use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::config::TimestampType;
 use crate::error::{io_err, LogError};
 use crate::partition_log::{LogAppendInfo, PartitionLog, Writer};
+use crate::producer_state::{self, BatchMetadata, Checked};
 use crate::segment::{AppendedBatch, Segment};
 use crate::util::{self, write};
 
@@ -59,6 +64,9 @@ impl PartitionLog {
             }
         }
         let base_offset = self.log_end.load(Ordering::Acquire);
+        if let Checked::Duplicate(original) = w.producers.check(&header, base_offset)? {
+            return Ok(self.duplicate_info(&w, original));
+        }
         let mut head = [0u8; HEADER_LEN];
         head.copy_from_slice(&records[..HEADER_LEN]);
         batch::stamp_offset_and_epoch(&mut head, base_offset, leader_epoch);
@@ -86,6 +94,11 @@ impl PartitionLog {
             now_ms,
         )?;
         w.unflushed_messages += u64::try_from(header.records_count).unwrap_or(0);
+        w.producers.record(&BatchHeader {
+            base_offset,
+            max_timestamp,
+            ..header
+        });
         Ok(LogAppendInfo {
             first_offset: base_offset,
             last_offset: appended.last_offset,
@@ -152,6 +165,10 @@ impl PartitionLog {
                 &appended[start..end],
                 now,
             )?;
+            // Before the next roll, whose snapshot must include them.
+            for (header, _) in &found[start..end] {
+                w.producers.record(header);
+            }
             start = end;
         }
         w.unflushed_messages += found
@@ -166,6 +183,24 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset(),
             bytes: appended.iter().map(|b| b.size as usize).sum(),
         })
+    }
+
+    /// The answer to a retried batch: the offsets (and, under
+    /// LogAppendTime, the time) it was first appended with.
+    fn duplicate_info(&self, w: &Writer, original: BatchMetadata) -> LogAppendInfo {
+        let log_append_time = match w.config.timestamp_type {
+            TimestampType::LogAppendTime => original.timestamp,
+            TimestampType::CreateTime => -1,
+        };
+        tracing::debug!(dir = %self.dir.display(), first_offset = original.first_offset, "duplicate batch answered with its original offsets");
+        LogAppendInfo {
+            first_offset: original.first_offset,
+            last_offset: original.last_offset,
+            max_timestamp: original.timestamp,
+            log_append_time,
+            log_start_offset: self.log_start_offset(),
+            bytes: 0,
+        }
     }
 
     /// Writes `bufs` (whole batches) to the active segment, then publishes
@@ -252,6 +287,10 @@ impl PartitionLog {
         }
         w.pending_sync.push(old);
         w.dir_dirty = true;
+        // Everything below `base` is in the state: the next open reads from here.
+        if let Err(e) = producer_state::snapshot::write(&self.dir, base, &w.producers) {
+            tracing::warn!(dir = %self.dir.display(), base, error = %e, "cannot write a producer-state snapshot; the next open reads further back");
+        }
         w.active = new;
         w.bytes_since_index = 0;
         w.roll_base_ms = None;

@@ -91,6 +91,22 @@ pub enum LogError {
     /// until it is reopened (which recovers it).
     #[error("partition log {} is offline after a failed write", .dir.display())]
     Offline { dir: PathBuf },
+    /// A producer's batch whose sequence does not follow its last one (or a
+    /// new epoch that does not start at 0).
+    #[error("out of order sequence number {sequence} from producer {producer_id} at offset {offset}: {reason}")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        offset: i64,
+        sequence: i32,
+        reason: String,
+    },
+    /// A producer's batch with an epoch older than the one the log has seen.
+    #[error("epoch {epoch} of producer {producer_id} is older than its current epoch {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
 }
 
 impl LogError {
@@ -104,6 +120,8 @@ impl LogError {
             | LogError::Offline { .. } => ResponseError::KafkaStorageError.code(),
             LogError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
             LogError::NonContiguous { .. } => ResponseError::UnknownServerError.code(),
+            LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
+            LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
         }
     }
 

@@ -5,8 +5,9 @@
 //! Kafka batches, each with its own CRC), their `.index` (relative offset,
 //! position) and `.timeindex` (timestamp, relative offset) in Kafka's
 //! binary formats, a `leader-epoch-checkpoint`, a `partition.state` file
-//! (high watermark, log start offset, recovery point, clean-shutdown flag)
-//! and `partition.metadata` (the topic id). Our own files carry a format
+//! (high watermark, log start offset, recovery point, clean-shutdown flag),
+//! `partition.metadata` (the topic id) and `<offset>.snapshot` files of the
+//! idempotent producers' state ([`producer_state`]). Our own files carry a format
 //! version and a CRC and are replaced atomically; indexes are rebuildable.
 //!
 //! Data flow: the broker's produce path hands a producer's `records` to
@@ -67,6 +68,7 @@ mod index;
 mod leader_epoch;
 mod partition_log;
 mod partition_metadata;
+pub mod producer_state;
 mod recovery;
 mod retention;
 mod segment;

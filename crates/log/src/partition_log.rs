@@ -22,6 +22,7 @@ use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_err, LogError};
 use crate::fault::DiskFault;
 use crate::leader_epoch::LeaderEpochCache;
+use crate::producer_state::{self, ProducerStates};
 use crate::recovery;
 use crate::segment::Segment;
 use crate::state_file::PartitionState;
@@ -84,6 +85,8 @@ pub(crate) struct Writer {
     /// Everything below this offset is fsynced.
     pub recovery_point: i64,
     pub epochs: LeaderEpochCache,
+    /// Idempotent producers' recent batches (`producer_state`).
+    pub producers: ProducerStates,
     pub closed: bool,
     /// A failed write could not be undone: no more writes until reopened.
     pub offline: bool,
@@ -115,12 +118,14 @@ impl PartitionLog {
             return Err(LogError::corrupt(dir, 0, "recovery left no segment"));
         };
         let roll_base_ms = active.roll_base_ms()?;
+        let producers = producer_state::rebuild(dir, &recovered.segments, recovered.log_end)?;
         tracing::info!(
             dir = %dir.display(),
             segments = recovered.segments.len(),
             log_start = recovered.log_start,
             log_end = recovered.log_end,
             high_watermark = recovered.high_watermark,
+            producers = producers.len(),
             "opened partition log"
         );
         Ok(PartitionLog {
@@ -142,6 +147,7 @@ impl PartitionLog {
                 dir_dirty: false,
                 recovery_point: recovered.recovery_point,
                 epochs: recovered.epochs,
+                producers,
                 closed: false,
                 offline: false,
             }),
@@ -430,6 +436,7 @@ impl PartitionLog {
         }
         self.flush_inner()?;
         let w = self.writer();
+        producer_state::snapshot::write(&self.dir, self.log_end_offset(), &w.producers)?;
         w.active.seal()?;
         w.active.sync()?;
         self.state(&w, !w.offline).write(&self.dir)?;
@@ -459,5 +466,18 @@ impl PartitionLog {
             .iter()
             .map(|e| (e.epoch, e.start_offset))
             .collect()
+    }
+
+    /// Drops the producers whose last batch is older than `expiration_ms`
+    /// (`producer.id.expiration.ms`) at `now_ms`; returns how many went.
+    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.writer()
+            .producers
+            .remove_expired(now_ms, expiration_ms)
+    }
+
+    /// How many producer ids the log keeps state for.
+    pub fn producer_count(&self) -> usize {
+        self.writer().producers.len()
     }
 }

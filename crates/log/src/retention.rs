@@ -12,6 +12,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::error::LogError;
 use crate::partition_log::{PartitionLog, Writer};
+use crate::producer_state;
 use crate::segment::Segment;
 use crate::util::write;
 
@@ -73,6 +74,8 @@ impl PartitionLog {
         for segment in &segments[..count] {
             segment.delete_files()?;
         }
+        // Later snapshots still hold the deleted segments' producers (KIP-360).
+        producer_state::snapshot::delete_below(&self.dir, new_start)?;
         tracing::info!(dir = %self.dir.display(), deleted = count, log_start, "deleted segments past retention");
         Ok(())
     }

@@ -5,14 +5,15 @@
 //! In: the offset the replica fetcher computed from OffsetsForLeaderEpoch.
 //! Out: segments deleted or cut (and fsynced, so cut data cannot come back
 //! after a power loss), the log end, high watermark and recovery point
-//! lowered (the recovery point saved at once), leader-epoch entries from the
-//! cut removed.
+//! lowered (the recovery point saved at once), leader-epoch entries and
+//! producer batches from the cut removed.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{io_err, LogError};
 use crate::partition_log::{PartitionLog, Writer};
+use crate::producer_state::{self, ProducerStates};
 use crate::segment::Segment;
 use crate::state_file::PartitionState;
 use crate::util::{sync_dir, write};
@@ -36,6 +37,8 @@ impl PartitionLog {
             Some((position, header)) => (position, header.base_offset.min(offset)),
             None => (target.size(), offset),
         };
+        // Snapshots of cut batches go first, so a crash cannot leave one.
+        producer_state::snapshot::delete_above(&self.dir, new_end)?;
         // Readers stop short of what goes before it goes.
         self.log_end.store(new_end, Ordering::Release);
         self.high_watermark.fetch_min(new_end, Ordering::AcqRel);
@@ -67,6 +70,11 @@ impl PartitionLog {
             }
             .write(&self.dir)?;
         }
+        if w.producers.truncate_from(new_end) {
+            // As Kafka's truncateAndReload: the latest snapshot at or below
+            // the cut and the batches after it.
+            w.producers = producer_state::rebuild(&self.dir, &self.segment_list(), new_end)?;
+        }
         if w.epochs.truncate_from_end(new_end) {
             w.epochs.persist()?;
         }
@@ -83,6 +91,7 @@ impl PartitionLog {
 
     fn start_over(&self, w: &mut Writer, offset: i64) -> Result<(), LogError> {
         let old = self.segment_list();
+        producer_state::snapshot::delete_above(&self.dir, i64::MIN)?;
         self.log_end.store(offset, Ordering::Release);
         self.log_start.store(offset, Ordering::Release);
         self.high_watermark.store(offset, Ordering::Release);
@@ -104,6 +113,7 @@ impl PartitionLog {
         w.roll_base_ms = None;
         w.unflushed_messages = 0;
         w.recovery_point = offset;
+        w.producers = ProducerStates::new();
         if w.epochs.clear() {
             w.epochs.persist()?;
         }

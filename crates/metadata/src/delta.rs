@@ -12,7 +12,7 @@ use kraft_proto::metadata::{metadata_record::Record, MetadataRecord, RecordBatch
 
 use crate::{
     diff, ClusterDelta, ConfigResource, ConfigurationsDelta, ConfigurationsImage, FeaturesDelta,
-    MetadataError, MetadataImage, TopicsDelta, RECORD_VERSION,
+    MetadataError, MetadataImage, ProducerIdsImage, TopicsDelta, RECORD_VERSION,
 };
 
 /// Changes on top of a base image; sub-deltas exist only for the concerns
@@ -25,6 +25,8 @@ pub struct MetadataDelta {
     cluster: Option<ClusterDelta>,
     topics: Option<TopicsDelta>,
     configs: Option<ConfigurationsDelta>,
+    /// The producer-id state, once a record touched it.
+    producer_ids: Option<ProducerIdsImage>,
 }
 
 impl MetadataDelta {
@@ -37,6 +39,7 @@ impl MetadataDelta {
             cluster: None,
             topics: None,
             configs: None,
+            producer_ids: None,
         }
     }
 
@@ -55,6 +58,7 @@ impl MetadataDelta {
             cluster: diff::cluster(&base.cluster, &target.cluster),
             topics: diff::topics(&base.topics, &target.topics),
             configs: diff::configs(&base.configs, &target.configs),
+            producer_ids: (base.producer_ids != target.producer_ids).then_some(target.producer_ids),
         }
     }
 
@@ -92,6 +96,12 @@ impl MetadataDelta {
             Record::Config(r) => self.configs_mut().replay_config(r),
             Record::FeatureLevel(r) => self.features_mut().replay_feature_level(r),
             Record::NoOp(_) => Ok(()),
+            Record::ProducerIds(r) => {
+                let mut ids = self.producer_ids.unwrap_or(self.base.producer_ids);
+                ids.replay(r)?;
+                self.producer_ids = Some(ids);
+                Ok(())
+            }
         }
     }
 
@@ -139,6 +149,7 @@ impl MetadataDelta {
             && self.cluster.is_none()
             && self.topics.is_none()
             && self.configs.is_none()
+            && self.producer_ids.is_none()
     }
 
     pub fn features(&self) -> Option<&FeaturesDelta> {
@@ -157,6 +168,11 @@ impl MetadataDelta {
         self.configs.as_ref()
     }
 
+    /// The producer-id state, if a record changed it.
+    pub fn producer_ids(&self) -> Option<&ProducerIdsImage> {
+        self.producer_ids.as_ref()
+    }
+
     /// The new image: touched sub-images are the sub-deltas' results, the
     /// others are the base's, shared.
     pub fn apply(self) -> MetadataImage {
@@ -169,6 +185,7 @@ impl MetadataDelta {
             configs: self
                 .configs
                 .map_or(base.configs, ConfigurationsDelta::apply),
+            producer_ids: self.producer_ids.unwrap_or(base.producer_ids),
         }
     }
 

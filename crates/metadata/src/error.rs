@@ -38,6 +38,9 @@ pub enum MetadataError {
         port: i32,
     },
 
+    #[error("next producer id {next} does not move past the current {current}")]
+    ProducerIdNotIncreasing { next: i64, current: i64 },
+
     #[error("topic record has an empty name")]
     EmptyTopicName,
 

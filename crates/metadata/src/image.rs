@@ -5,7 +5,7 @@
 
 use kraft_proto::metadata::MetadataRecord;
 
-use crate::{ClusterImage, ConfigurationsImage, FeaturesImage, TopicsImage};
+use crate::{ClusterImage, ConfigurationsImage, FeaturesImage, ProducerIdsImage, TopicsImage};
 
 /// The cluster metadata after applying every record up to [`offset`](Self::offset).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +15,7 @@ pub struct MetadataImage {
     pub(crate) cluster: ClusterImage,
     pub(crate) topics: TopicsImage,
     pub(crate) configs: ConfigurationsImage,
+    pub(crate) producer_ids: ProducerIdsImage,
 }
 
 impl MetadataImage {
@@ -45,17 +46,22 @@ impl MetadataImage {
         &self.configs
     }
 
+    pub fn producer_ids(&self) -> &ProducerIdsImage {
+        &self.producer_ids
+    }
+
     /// Whether the image holds no metadata (its offset may still be > 0).
     pub fn is_empty(&self) -> bool {
         self.features.is_empty()
             && self.cluster.is_empty()
             && self.topics.is_empty()
             && self.configs.is_empty()
+            && self.producer_ids.is_empty()
     }
 
     /// The image written back as records, in an order that replays cleanly
     /// into an empty image: features, brokers, topics each followed by its
-    /// partitions, configs. This is what a snapshot holds. The offset is not
+    /// partitions, configs, the next producer id. This is what a snapshot holds. The offset is not
     /// a record; a snapshot carries it in its header.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut out = Vec::new();
@@ -63,6 +69,7 @@ impl MetadataImage {
         self.cluster.write_records(&mut out);
         self.topics.write_records(&mut out);
         self.configs.write_records(&mut out);
+        self.producer_ids.write_records(&mut out);
         out
     }
 }

@@ -56,6 +56,7 @@ mod error;
 mod features;
 mod image;
 pub mod partition;
+mod producer_ids;
 mod record;
 pub mod snapshot;
 pub mod topic_config;
@@ -72,6 +73,7 @@ pub use features::{FeaturesDelta, FeaturesImage};
 pub use image::MetadataImage;
 pub use kraft_proto::metadata::ConfigResourceType;
 pub use partition::{PartitionRegistration, NO_LEADER};
+pub use producer_ids::ProducerIdsImage;
 pub use record::{record, RECORD_VERSION};
 pub use topic_config::{
     topic_config, validate_topic_config, TopicConfigDef, TopicConfigError, TOPIC_CONFIGS,

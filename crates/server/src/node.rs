@@ -282,6 +282,7 @@ async fn start_broker(
         logs: ReplicaManagerConfig {
             defaults: config.log_defaults.clone(),
             retention_check_interval: config.retention_check_interval,
+            producer_id_expiration: config.producer_id_expiration,
             replica_lag_time_max: config.replica_lag_time_max,
             ..ReplicaManagerConfig::new(config.node_id, config.log_dirs.clone())
         },

@@ -39,6 +39,7 @@ pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -173,6 +174,7 @@ registry! {
     describe_configs::DescribeConfigsHandler,
     incremental_alter_configs::IncrementalAlterConfigsHandler,
     produce::ProduceHandler,
+    init_producer_id::InitProducerIdHandler,
     fetch::FetchHandler,
     list_offsets::ListOffsetsHandler,
     elect_leaders::ElectLeadersHandler,

@@ -2,7 +2,8 @@
 //! fsync or file deletion runs on a runtime worker: the flush policy
 //! (`flush.messages`, `flush.ms`, deferred fsyncs of rolled segments),
 //! retention (`retention.ms`, `retention.bytes`, every
-//! `log.retention.check.interval.ms`) and high-watermark checkpoints (every
+//! `log.retention.check.interval.ms`, with the expiry of idempotent
+//! producers by `producer.id.expiration.ms`) and high-watermark checkpoints (every
 //! `replica.high.watermark.checkpoint.interval.ms`).
 //!
 //! In: the replica manager's partitions, each tick. Out: fsyncs, deleted
@@ -39,6 +40,8 @@ impl ReplicaManager {
                 last_checkpoint = Instant::now();
             }
             let partitions = self.partitions();
+            let expiration_ms =
+                i64::try_from(self.config.producer_id_expiration.as_millis()).unwrap_or(i64::MAX);
             let work = tokio::task::spawn_blocking(move || {
                 let now = now_ms();
                 for p in partitions {
@@ -55,6 +58,10 @@ impl ReplicaManager {
                             let deleted = log.enforce_retention(now)?;
                             if deleted > 0 {
                                 tracing::info!(partition = %format!("{}-{}", p.topic(), p.index()), deleted, start = log.log_start_offset(), "retention deleted segments");
+                            }
+                            let expired = log.remove_expired_producers(now, expiration_ms);
+                            if expired > 0 {
+                                tracing::debug!(partition = %format!("{}-{}", p.topic(), p.index()), expired, "expired idempotent producers");
                             }
                         }
                         if checkpoint {

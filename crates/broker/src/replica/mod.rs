@@ -68,6 +68,8 @@ pub struct ReplicaManagerConfig {
     pub defaults: LogDefaults,
     /// `log.retention.check.interval.ms` (default 5 minutes).
     pub retention_check_interval: Duration,
+    /// `producer.id.expiration.ms` (default 1 day): checked with retention.
+    pub producer_id_expiration: Duration,
     /// `replica.high.watermark.checkpoint.interval.ms` (default 5 s).
     pub checkpoint_interval: Duration,
     /// `replica.lag.time.max.ms` (default 30 s): a follower not caught up
@@ -83,6 +85,7 @@ impl ReplicaManagerConfig {
             log_dirs,
             defaults: LogDefaults::new(),
             retention_check_interval: Duration::from_secs(300),
+            producer_id_expiration: Duration::from_secs(24 * 60 * 60),
             checkpoint_interval: Duration::from_secs(5),
             replica_lag_time_max: Duration::from_secs(30),
         }

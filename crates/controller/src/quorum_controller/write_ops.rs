@@ -2,7 +2,8 @@
 //! and how its records reach Raft.
 //!
 //! [`QuorumController::execute`] maps each operation to its manager
-//! (cluster, replication, configs, partitions, elections, reassignments),
+//! (cluster, replication, configs, partitions, elections, reassignments,
+//! producer ids),
 //! which computes the records and the response from the `latest` image.
 //! [`QuorumController::write`] then replays those records into `latest` (so
 //! the next write sees them) and proposes them, each Raft entry stamped
@@ -27,9 +28,10 @@ use kafka_protocol::ResponseError;
 use kraft_metadata::MetadataDelta;
 use kraft_proto::controller::controller_response::Body as ResponseBody;
 use kraft_proto::controller::{
-    AlterConfigsRequest, AlterPartitionRequest, AlterReassignmentsRequest, BrokerHeartbeatRequest,
-    BrokerRegistrationRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    ElectLeadersRequest, ListReassignmentsRequest, WriteResponse,
+    AllocateProducerIdsRequest, AlterConfigsRequest, AlterPartitionRequest,
+    AlterReassignmentsRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest,
+    ListReassignmentsRequest, WriteResponse,
 };
 use kraft_proto::metadata::{MetadataRecord, RecordBatch};
 use prost::Message as _;
@@ -38,7 +40,7 @@ use super::{PendingWrite, QuorumController, WriteReply};
 use crate::controller_result::ControllerResult;
 use crate::error::{code, ControllerError};
 use crate::replication_control::{self, TopicDefaults};
-use crate::{alter_partition, config_control, leader_election, reassignment};
+use crate::{alter_partition, config_control, leader_election, producer_id_control, reassignment};
 
 /// The most records one entry of a divisible write carries (Kafka's
 /// `max.records.per.user.op` is the same number).
@@ -66,6 +68,8 @@ pub enum WriteOp {
     AlterReassignments(AlterReassignmentsRequest),
     /// A read, answered from the committed image.
     ListReassignments(ListReassignmentsRequest),
+    /// A block of producer ids for a broker.
+    AllocateProducerIds(AllocateProducerIdsRequest),
 }
 
 impl WriteOp {
@@ -134,6 +138,10 @@ impl QuorumController {
             WriteOp::AlterReassignments(request) => {
                 let result = reassignment::alter_reassignments(&self.latest, &request);
                 Ok(map_response(result, ResponseBody::AlterReassignments))
+            }
+            WriteOp::AllocateProducerIds(request) => {
+                let result = producer_id_control::allocate_producer_ids(&self.latest, &request)?;
+                Ok(map_response(result, ResponseBody::AllocateProducerIds))
             }
             WriteOp::ListReassignments(request) => {
                 let response = reassignment::list_reassignments(&self.committed, &request);

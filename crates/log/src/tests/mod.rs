@@ -7,6 +7,7 @@ mod batch_validation;
 mod concurrency;
 mod failed_fsync;
 mod hostile_records;
+mod idempotence;
 mod recovery;
 mod replication;
 mod retention;

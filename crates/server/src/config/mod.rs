@@ -82,6 +82,9 @@ pub struct KraftConfig {
     pub log_defaults: BTreeMap<String, String>,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval: Duration,
+    /// `producer.id.expiration.ms`: a partition forgets an idempotent
+    /// producer whose last batch is older.
+    pub producer_id_expiration: Duration,
     /// `auto.leader.rebalance.enable`.
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds`, or the Kraft extension
@@ -176,6 +179,7 @@ impl KraftConfig {
             default_replication_factor: p.number::<i32>("default.replication.factor", 1)?,
             log_defaults: log_defaults(props)?,
             retention_check_interval: p.millis("log.retention.check.interval.ms", 1)?,
+            producer_id_expiration: p.millis("producer.id.expiration.ms", 1)?,
             auto_leader_rebalance_enable: p.boolean("auto.leader.rebalance.enable")?,
             leader_imbalance_check_interval: match p.get("leader.imbalance.check.interval.ms") {
                 Some(_) => p.millis("leader.imbalance.check.interval.ms", 1)?,

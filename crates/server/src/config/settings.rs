@@ -41,6 +41,7 @@ pub(super) const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("num.partitions", Some("1")),
     ("default.replication.factor", Some("1")),
     ("log.retention.check.interval.ms", Some("300000")),
+    ("producer.id.expiration.ms", Some("86400000")),
     ("replica.lag.time.max.ms", Some("30000")),
     ("log.retention.hours", None),
     ("log.retention.minutes", None),
