@@ -95,6 +95,12 @@ pub enum ClientError {
         #[source]
         source: prost::DecodeError,
     },
+    #[error("{addr} answered request {got} where request {expected} was next")]
+    OutOfOrder {
+        addr: String,
+        expected: u64,
+        got: u64,
+    },
     #[error(transparent)]
     Server(#[from] ControllerError),
     #[error("no active controller answered within {waited:?} (last error: {})", last_error.as_deref().unwrap_or("none"))]

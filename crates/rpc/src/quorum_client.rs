@@ -67,7 +67,12 @@ impl QuorumClient {
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(remaining, conn.call(body.clone())).await {
-                Err(_) => break,
+                Err(_) => {
+                    // The answer may still come: this connection is not
+                    // clean for the next call.
+                    self.conn = None;
+                    break;
+                }
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(ClientError::Server(e))) if e.is(ResponseError::NotController) => {
                     last_error = Some(e.to_string());

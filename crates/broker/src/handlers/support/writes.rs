@@ -55,7 +55,7 @@ pub fn client_error(e: &ClientError) -> ItemError {
         ClientError::Timeout { .. } | ClientError::Io { .. } | ClientError::Closed { .. } => {
             ItemError::new(ResponseError::RequestTimedOut, e.to_string())
         }
-        ClientError::Decode { .. } => {
+        ClientError::Decode { .. } | ClientError::OutOfOrder { .. } => {
             ItemError::new(ResponseError::UnknownServerError, e.to_string())
         }
     }
