@@ -76,11 +76,18 @@ const PARTITION: &[Field] = &[
     field(12, i16::MAX, Kind::Int32),
     field(5, i16::MAX, Kind::Int64),
     field(0, i16::MAX, Kind::Int32),
+    field(17, i16::MAX, Kind::Tagged(0, &Kind::Uuid)),
+    field(18, i16::MAX, Kind::Tagged(1, &Kind::Int64)),
 ];
 const TOPIC: &[Field] = &[
     field(0, 12, Kind::String),
     field(13, i16::MAX, Kind::Uuid),
     field(0, i16::MAX, Kind::StructArray(PARTITION)),
+];
+/// A follower's id and broker epoch (v15+, tagged).
+const REPLICA_STATE: &[Field] = &[
+    field(15, i16::MAX, Kind::Int32),
+    field(15, i16::MAX, Kind::Int64),
 ];
 const FORGOTTEN: &[Field] = &[
     field(7, 12, Kind::String),
@@ -116,6 +123,8 @@ impl Handler for FetchHandler {
             field(0, i16::MAX, Kind::StructArray(TOPIC)),
             field(7, i16::MAX, Kind::StructArray(FORGOTTEN)),
             field(11, i16::MAX, Kind::String),
+            field(12, i16::MAX, Kind::Tagged(0, &Kind::String)),
+            field(15, i16::MAX, Kind::Tagged(1, &Kind::Struct(REPLICA_STATE))),
         ],
     };
     type Request = FetchRequest;

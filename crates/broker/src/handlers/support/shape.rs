@@ -9,7 +9,11 @@
 //! walks the body without allocating: every length must fit in the bytes
 //! that are actually there. A body that passes may still be rejected by
 //! the decoder; one that fails closes the connection like any other
-//! malformed request.
+//! malformed request. The walk must read the bytes exactly as the decoder
+//! will, or its checks land on the wrong bytes: in particular the decoder
+//! reads a tagged field it knows by its type and ignores the size the field
+//! declares, so shapes declare those fields ([`Kind::Tagged`]) and a
+//! declared size must match the content.
 //!
 //! In: a shape, a version and the body bytes. Out: `Ok(())` or why not.
 
@@ -33,6 +37,13 @@ pub enum Kind {
     StringArray,
     /// An array of structs with these fields.
     StructArray(&'static [Field]),
+    /// One struct with these fields.
+    Struct(&'static [Field]),
+    /// A tagged field (flexible versions) that kafka-protocol decodes by
+    /// its type, here `kind`, rather than by the size it declares. Walked
+    /// among the struct's tagged fields, not in order; its declared size
+    /// must be exactly its content's.
+    Tagged(u32, &'static Kind),
 }
 
 /// A field and the versions it is on the wire in.
@@ -153,53 +164,83 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn tagged_fields(&mut self) -> Result<(), ShapeError> {
+    /// The tagged fields that end a struct in flexible versions. One the
+    /// decoder knows (declared in `fields`) is walked as its kind and must
+    /// fill exactly its declared size: the decoder ignores that size, so a
+    /// lying one would leave it reading bytes this walk never checked.
+    /// Others are skipped by their size, as the decoder does.
+    fn tagged_fields(&mut self, fields: &[Field]) -> Result<(), ShapeError> {
         if !self.flexible {
             return Ok(());
         }
         let count = self.varint()?;
         for _ in 0..count {
-            self.varint()?;
-            let size = self.varint()?;
-            self.skip(size as usize)?;
+            let tag = self.varint()?;
+            let size = self.varint()? as usize;
+            let known = fields.iter().find_map(|f| match f.kind {
+                Kind::Tagged(t, kind) if t == tag && self.present(f) => Some(*kind),
+                _ => None,
+            });
+            match known {
+                Some(kind) => {
+                    let end = self.pos.saturating_add(size);
+                    self.kind(kind)?;
+                    if self.pos != end {
+                        return Err(self.fail("a tagged field's size is not its content's"));
+                    }
+                }
+                None => self.skip(size)?,
+            }
         }
         Ok(())
     }
 
+    fn present(&self, f: &Field) -> bool {
+        (f.min_version..=f.max_version).contains(&self.version)
+    }
+
     fn structure(&mut self, fields: &[Field]) -> Result<(), ShapeError> {
         for f in fields {
-            if self.version < f.min_version || self.version > f.max_version {
+            if !self.present(f) {
                 continue;
             }
-            match f.kind {
-                Kind::Bool | Kind::Int8 => self.skip(1)?,
-                Kind::Int16 => self.skip(2)?,
-                Kind::Int32 => self.skip(4)?,
-                Kind::Int64 => self.skip(8)?,
-                Kind::Uuid => self.skip(16)?,
-                Kind::String => self.string()?,
-                Kind::Bytes => {
-                    if let Some(n) = self.length(false)? {
-                        self.skip(n)?;
-                    }
-                }
-                Kind::Int32Array => {
-                    if let Some(n) = self.length(false)? {
-                        self.skip(n.saturating_mul(4))?;
-                    }
-                }
-                Kind::StringArray => {
-                    for _ in 0..self.length(false)?.unwrap_or(0) {
-                        self.string()?;
-                    }
-                }
-                Kind::StructArray(inner) => {
-                    for _ in 0..self.length(false)?.unwrap_or(0) {
-                        self.structure(inner)?;
-                    }
+            self.kind(f.kind)?;
+        }
+        self.tagged_fields(fields)
+    }
+
+    fn kind(&mut self, kind: Kind) -> Result<(), ShapeError> {
+        match kind {
+            Kind::Bool | Kind::Int8 => self.skip(1)?,
+            Kind::Int16 => self.skip(2)?,
+            Kind::Int32 => self.skip(4)?,
+            Kind::Int64 => self.skip(8)?,
+            Kind::Uuid => self.skip(16)?,
+            Kind::String => self.string()?,
+            Kind::Bytes => {
+                if let Some(n) = self.length(false)? {
+                    self.skip(n)?;
                 }
             }
+            Kind::Int32Array => {
+                if let Some(n) = self.length(false)? {
+                    self.skip(n.saturating_mul(4))?;
+                }
+            }
+            Kind::StringArray => {
+                for _ in 0..self.length(false)?.unwrap_or(0) {
+                    self.string()?;
+                }
+            }
+            Kind::StructArray(inner) => {
+                for _ in 0..self.length(false)?.unwrap_or(0) {
+                    self.structure(inner)?;
+                }
+            }
+            Kind::Struct(inner) => self.structure(inner)?,
+            // Walked with the struct's tagged fields.
+            Kind::Tagged(..) => {}
         }
-        self.tagged_fields()
+        Ok(())
     }
 }

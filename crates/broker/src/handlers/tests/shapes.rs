@@ -245,3 +245,63 @@ fn group_api_shapes_match_the_wire() {
         DeleteGroupsRequest::default().with_groups_names(vec![g()])
     });
 }
+
+/// A Fetch carrying every tagged field the decoder knows: the cluster id
+/// and the replica state (top level), a partition's replica directory id
+/// and high watermark.
+fn tagged_fetch(v: i16) -> FetchRequest {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+    let mut partition = FetchPartition::default().with_partition(0);
+    if v >= 17 {
+        partition.replica_directory_id = uuid::Uuid::from_bytes([0xab; 16]);
+    }
+    if v >= 18 {
+        partition.high_watermark = 7;
+    }
+    let mut topic = FetchTopic::default().with_partitions(vec![partition]);
+    if v >= 13 {
+        topic.topic_id = uuid::Uuid::from_bytes([1; 16]);
+    } else {
+        topic.topic = TopicName(s("t"));
+    }
+    let mut request = FetchRequest::default().with_topics(vec![topic]);
+    if v >= 12 {
+        request.cluster_id = Some(s("cluster"));
+    }
+    if v >= 15 {
+        request.replica_state = ReplicaState::default()
+            .with_replica_id(BrokerId(2))
+            .with_replica_epoch(5);
+    }
+    request
+}
+
+#[test]
+fn fetch_tagged_fields_are_walked_as_the_decoder_reads_them() {
+    accepts::<fetch::FetchHandler>(tagged_fetch);
+
+    // kafka-protocol reads a tagged field it knows by its type, whatever
+    // size the field declares. A partition's replica directory id (16
+    // bytes) declaring 21 leaves 5 bytes that the decoder reads as what
+    // follows: the topic's tagged fields (0), then the forgotten topics'
+    // length, 2^32-2 elements, which it would preallocate.
+    let mut body = BytesMut::new();
+    tagged_fetch(17).encode(&mut body, 17).unwrap();
+    let mut forged = body.to_vec();
+    let uuid = [0xab; 16];
+    let at = forged
+        .windows(16)
+        .position(|w| w == uuid)
+        .expect("the directory id is on the wire");
+    assert_eq!(
+        &forged[at - 3..at],
+        &[1, 0, 16],
+        "one tagged field, tag 0, 16 bytes"
+    );
+    forged[at - 1] = 21;
+    forged.splice(at + 16..at + 16, [0x00, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(
+        check(&fetch::FetchHandler::REQUEST_SHAPE, 17, &forged).is_err(),
+        "a known tagged field whose size is not its content's passed the pre-check"
+    );
+}
