@@ -107,6 +107,14 @@ pub enum LogError {
         epoch: i16,
         current: i16,
     },
+    /// A transaction marker from a coordinator older than the one that
+    /// wrote the producer's last marker.
+    #[error("coordinator epoch {coordinator_epoch} of a marker for producer {producer_id} is older than {current}")]
+    CoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current: i32,
+    },
 }
 
 impl LogError {
@@ -122,6 +130,9 @@ impl LogError {
             LogError::NonContiguous { .. } => ResponseError::UnknownServerError.code(),
             LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
             LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
+            LogError::CoordinatorFenced { .. } => {
+                ResponseError::TransactionCoordinatorFenced.code()
+            }
         }
     }
 

@@ -12,6 +12,7 @@ mod recovery;
 mod replication;
 mod retention;
 mod timestamps;
+mod transactions;
 mod unflushed_tail;
 
 use std::path::Path;
