@@ -22,11 +22,32 @@ pub fn batch(values: &[&str]) -> Bytes {
 /// One v2 batch of `values` from producer `producer_id` at `epoch`, its
 /// first record at sequence `base_sequence` (an idempotent producer's batch).
 pub fn producer_batch(values: &[&str], producer_id: i64, epoch: i16, base_sequence: i32) -> Bytes {
+    encode_batch(values, producer_id, epoch, base_sequence, false)
+}
+
+/// [`producer_batch`] with the transactional bit: part of the producer's
+/// open transaction.
+pub fn transactional_batch(
+    values: &[&str],
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+) -> Bytes {
+    encode_batch(values, producer_id, epoch, base_sequence, true)
+}
+
+fn encode_batch(
+    values: &[&str],
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
+) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
         .map(|(i, v)| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
