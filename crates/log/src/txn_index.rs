@@ -20,6 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::batch::HEADER_LEN;
 use crate::index::sync_file;
 
 pub(crate) const TXN_INDEX_SUFFIX: &str = "txnindex";
@@ -94,21 +95,35 @@ pub(crate) struct TxnIndex {
 }
 
 impl TxnIndex {
-    /// The index of the segment at `base_offset` in `dir`, read from its
-    /// file; missing or unreadable, empty and stale.
-    pub fn load(dir: &Path, base_offset: i64) -> TxnIndex {
+    /// The index of the segment at `base_offset` in `dir`, whose `.log` is
+    /// `segment_len` bytes, read from its file; missing, unreadable, or
+    /// longer than that many bytes of markers could index, empty and stale.
+    pub fn load(dir: &Path, base_offset: i64, segment_len: u64) -> TxnIndex {
         let path = crate::util::segment_file(dir, base_offset, TXN_INDEX_SUFFIX);
-        let read = fs::read(&path).map(|bytes| {
-            let entries: Option<Vec<_>> = bytes
-                .chunks(ENTRY_LEN)
-                .map(|c| {
-                    (c.len() == ENTRY_LEN)
-                        .then(|| AbortedTxn::decode(c))
-                        .flatten()
-                })
-                .collect();
-            entries
-        });
+        // Each entry stands for a marker batch of more than a header.
+        let max_len = (segment_len / HEADER_LEN as u64 + 1) * ENTRY_LEN as u64;
+        let read = File::open(&path)
+            .and_then(|f| {
+                let len = f.metadata()?.len();
+                if len > max_len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{len} bytes cannot index a {segment_len}-byte segment"),
+                    ));
+                }
+                fs::read(&path)
+            })
+            .map(|bytes| {
+                let entries: Option<Vec<_>> = bytes
+                    .chunks(ENTRY_LEN)
+                    .map(|c| {
+                        (c.len() == ENTRY_LEN)
+                            .then(|| AbortedTxn::decode(c))
+                            .flatten()
+                    })
+                    .collect();
+                entries
+            });
         let (entries, stale) = match read {
             Ok(Some(entries)) => (entries, false),
             Ok(None) => {

@@ -185,3 +185,44 @@ pub(crate) fn delete_above(dir: &Path, offset: i64) -> Result<(), LogError> {
 pub(crate) fn delete_below(dir: &Path, offset: i64) -> Result<(), LogError> {
     delete_where(dir, |at| at < offset)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_snapshot_reads_as_producers_without_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&1u32.to_be_bytes());
+        payload.extend_from_slice(&7i64.to_be_bytes());
+        payload.extend_from_slice(&3i16.to_be_bytes());
+        payload.extend_from_slice(&1_000i64.to_be_bytes());
+        payload.push(1);
+        for v in [0i32, 4] {
+            payload.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [10i64, 14, 1_000] {
+            payload.extend_from_slice(&v.to_be_bytes());
+        }
+        write_checksummed(dir.path(), &name(15), MAGIC, VERSION_1, &payload).unwrap();
+        let (at, states) = latest_at_or_below(dir.path(), 20).unwrap().unwrap();
+        assert_eq!(at, 15);
+        let entry = states.get(7).unwrap();
+        assert_eq!((entry.epoch, entry.last_seq()), (3, Some(4)));
+        assert_eq!(
+            (entry.current_txn_first_offset, entry.coordinator_epoch),
+            (None, -1)
+        );
+        // Written back, it is version 2 and keeps an open transaction.
+        let mut states = states;
+        let mut open = states.get(7).unwrap().clone();
+        open.current_txn_first_offset = Some(12);
+        open.coordinator_epoch = 4;
+        states.insert(7, open);
+        write(dir.path(), 16, &states).unwrap();
+        let (_, back) = latest_at_or_below(dir.path(), 16).unwrap().unwrap();
+        assert_eq!(back.ongoing(), vec![(7, 12)]);
+        assert_eq!(back.get(7).unwrap().coordinator_epoch, 4);
+    }
+}

@@ -107,7 +107,7 @@ impl Segment {
             size: AtomicU64::new(len),
             indexes: RwLock::new(indexes),
             indexes_unsynced: AtomicBool::new(true),
-            txn: Mutex::new(TxnIndex::load(dir, base_offset)),
+            txn: Mutex::new(TxnIndex::load(dir, base_offset, len)),
         }
     }
 
