@@ -30,12 +30,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use common::raw::{batch as plain_batch, name, produce, transactional_batch};
+use common::raw::{
+    batch as plain_batch, name, produce, produce_in_transaction, transactional_batch,
+};
 use common::{client_config, create_topic, DEADLINE};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const INVALID_RECORD: i16 = 87;
 
 async fn connect(cluster: &TestCluster, broker: i32) -> KafkaClient {
@@ -237,11 +240,20 @@ async fn commit_and_abort_reach_read_committed_consumers_and_survive_a_leader_ki
         (0, 0)
     );
     let a_first = transactional_batch(&["a0", "a1"], a, 0, 0);
-    assert_eq!(produce(&mut c, "txn", 0, a_first).await, (0, 1));
+    assert_eq!(
+        produce_in_transaction(&mut c, "ta", "txn", 0, a_first).await,
+        (0, 1)
+    );
     let b_only = transactional_batch(&["b0", "b1"], b, 0, 0);
-    assert_eq!(produce(&mut c, "txn", 0, b_only).await, (0, 3));
+    assert_eq!(
+        produce_in_transaction(&mut c, "tb", "txn", 0, b_only).await,
+        (0, 3)
+    );
     let a_second = transactional_batch(&["a2"], a, 0, 2);
-    assert_eq!(produce(&mut c, "txn", 0, a_second).await, (0, 5));
+    assert_eq!(
+        produce_in_transaction(&mut c, "ta", "txn", 0, a_second).await,
+        (0, 5)
+    );
 
     // Two open transactions: read_committed stops at the first one's start.
     let committed = fetch(&mut c, "txn", 0, true).await;
@@ -403,9 +415,26 @@ async fn bad_markers_and_client_control_batches_get_kafkas_codes() {
     let pid = producer_id(&mut c).await;
     // A client may not write a marker through Produce.
     let control = batch::control_batch(pid, 0, 0, kraft_log::TxnMarker::Commit, 1_000);
-    assert_eq!(produce(&mut c, "bad", 0, control).await.0, INVALID_RECORD);
     assert_eq!(
-        produce(&mut c, "bad", 0, transactional_batch(&["x"], pid, 1, 0)).await,
+        produce_in_transaction(&mut c, "tx", "bad", 0, control.clone())
+            .await
+            .0,
+        INVALID_RECORD
+    );
+    // (It is transactional too: without a transactional id, refused before that.)
+    assert_eq!(
+        produce(&mut c, "bad", 0, control).await.0,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+    // Nor a transactional batch without naming its transactional id.
+    let batch = transactional_batch(&["x"], pid, 1, 0);
+    assert_eq!(
+        produce(&mut c, "bad", 0, batch.clone()).await.0,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+    assert_eq!(fetch(&mut c, "bad", 0, false).await.high_watermark, 0);
+    assert_eq!(
+        produce_in_transaction(&mut c, "tx", "bad", 0, batch).await,
         (0, 0)
     );
     // Markers for what does not exist, or from an older producer epoch.
