@@ -101,10 +101,21 @@ async fn fetch(
     offset: i64,
     read_committed: bool,
 ) -> Fetched {
+    long_poll(client, topic, offset, read_committed, 0).await
+}
+
+/// [`fetch`] waiting up to `max_wait_ms` for at least one byte.
+async fn long_poll(
+    client: &mut KafkaClient,
+    topic: &str,
+    offset: i64,
+    read_committed: bool,
+    max_wait_ms: i32,
+) -> Fetched {
     let request = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(i32::from(max_wait_ms > 0))
         .with_max_bytes(1 << 20)
         .with_isolation_level(i8::from(read_committed))
         .with_topics(vec![FetchTopic::default()
@@ -452,7 +463,18 @@ async fn bad_markers_and_client_control_batches_get_kafkas_codes() {
     );
     let open = fetch(&mut c, "bad", 0, true).await;
     assert_eq!((open.high_watermark, open.last_stable_offset), (1, 0));
+    // A read_committed long poll parked at the LSO is woken by the marker
+    // (its wait is far longer than any test would run).
+    let mut waiting = connect(&cluster, 1).await;
+    let parked =
+        tokio::spawn(async move { long_poll(&mut waiting, "bad", 0, true, 600_000).await });
     assert_eq!(write_marker(&mut c, pid, 1, false, "bad", 0).await, 0);
+    let woken = tokio::time::timeout(DEADLINE, parked)
+        .await
+        .expect("the long poll answers once the marker is written")
+        .expect("fetch task");
+    assert_eq!((woken.last_stable_offset, woken.end), (2, 2));
+    assert_eq!(woken.aborted, Some(vec![(pid, 0)]));
     let done = fetch(&mut c, "bad", 0, true).await;
     assert_eq!((done.high_watermark, done.last_stable_offset), (2, 2));
     assert_eq!(done.aborted, Some(vec![(pid, 0)]));
