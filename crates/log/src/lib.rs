@@ -19,7 +19,11 @@
 //! writes header + the untouched rest with one syscall. Stored batches are
 //! decoded only through [`batch::for_each_record`], bounded the same way. Fetch calls
 //! [`PartitionLog::read`], which preads whole batches back as `Bytes`
-//! without taking the append lock. Replication uses
+//! without taking the append lock (at read_committed only below
+//! [`PartitionLog::last_stable_offset`], with
+//! [`PartitionLog::aborted_transactions`] for the answer). A transaction
+//! coordinator's COMMIT and ABORT markers go through
+//! [`PartitionLog::append_marker`]. Replication uses
 //! [`PartitionLog::append_as_follower`], [`PartitionLog::truncate_to`] and
 //! [`PartitionLog::end_offset_for_epoch`].
 //!

@@ -1,5 +1,6 @@
 //! [`PartitionLog`]: one partition's log, its offsets and its maintenance
-//! (flush, checkpoint, close). Appends are in `append.rs`, timestamp
+//! (flush, checkpoint, close). Appends are in `append.rs`, transaction
+//! markers and the last stable offset in `transactions.rs`, timestamp
 //! searches in `timestamp_lookup.rs`, retention and truncation in their
 //! own files.
 //!
