@@ -278,3 +278,36 @@ fn retention_deletes_the_txn_index_with_its_segment() {
     assert!(!after.contains(&before[0]));
     assert!(aborted(&log).is_empty());
 }
+
+#[test]
+fn after_a_crash_the_scanned_segments_indexes_are_rebuilt_from_their_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected;
+    {
+        let log = open(dir.path(), small_config(300));
+        write(&log, 5, 0, 2);
+        marker(&log, 5, TxnMarker::Abort);
+        let mut seq = 0;
+        while log.segment_count() < 3 {
+            write(&log, 6, seq, 1);
+            seq += 1;
+        }
+        marker(&log, 6, TxnMarker::Abort);
+        expected = aborted(&log);
+        assert_eq!(expected.len(), 2);
+        // Dropped without close or flush, as a crash: a later segment's
+        // snapshot is on disk, but the first index's write never was.
+    }
+    let index = dir.path().join(format!("{:020}.txnindex", 0));
+    let bytes = std::fs::read(&index).unwrap();
+    assert_eq!(bytes.len(), 34);
+    std::fs::write(&index, b"").unwrap();
+    let log = open(dir.path(), small_config(300));
+    assert_eq!(aborted(&log), expected);
+    assert_eq!(std::fs::read(&index).unwrap(), bytes);
+    // A torn entry is not trusted either.
+    drop(log);
+    std::fs::write(&index, &bytes[..20]).unwrap();
+    let log = open(dir.path(), small_config(300));
+    assert_eq!(aborted(&log), expected);
+}
