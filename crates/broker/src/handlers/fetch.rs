@@ -59,7 +59,7 @@ use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader};
-use kraft_log::{batch, PartitionLog, ReadResult};
+use kraft_log::ReadResult;
 use kraft_metadata::MetadataImage;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -70,8 +70,10 @@ use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::now_ms;
 use crate::replica::partition::FollowerRead;
 
+mod aborted;
 mod resolve;
 
+use aborted::aborted_in;
 use resolve::{resolve, Wanted, WantedTopic};
 
 const PARTITION: &[Field] = &[
@@ -391,28 +393,6 @@ fn read_all(
         );
     }
     (responses, total, answer_now)
-}
-
-/// The aborted transactions overlapping the batches `result` holds, read
-/// from `fetch_offset`: Kafka's `collectAbortedTransactions` up to the end
-/// of the last batch returned.
-fn aborted_in(
-    log: &PartitionLog,
-    fetch_offset: i64,
-    result: &ReadResult,
-) -> Vec<AbortedTransaction> {
-    let upper = batch::batches(&result.records)
-        .filter_map(Result::ok)
-        .last()
-        .map_or(fetch_offset, |(header, _)| header.next_offset());
-    log.aborted_transactions(fetch_offset, upper)
-        .into_iter()
-        .map(|t| {
-            AbortedTransaction::default()
-                .with_producer_id(t.producer_id.into())
-                .with_first_offset(t.first_offset)
-        })
-        .collect()
 }
 
 fn partition_data(
