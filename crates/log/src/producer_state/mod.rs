@@ -22,6 +22,8 @@
 //! - a new epoch must start at sequence 0, and within an epoch a batch must
 //!   follow the last one (sequences wrap from `i32::MAX` to 0), else
 //!   OUT_OF_ORDER_SEQUENCE_NUMBER (45);
+//! - a batch outside a transaction (no transactional bit) from a producer
+//!   whose transaction is open is INVALID_TXN_STATE (48);
 //! - an unknown producer id is accepted at any sequence. This is Kafka 3.x's
 //!   rule since KIP-360: a producer whose state was removed (retention,
 //!   expiry) continues where it was, and UNKNOWN_PRODUCER_ID is no longer
@@ -310,19 +312,39 @@ impl ProducerStates {
                     ),
                 });
             }
-            return Ok(Checked::Append);
+            return Self::check_txn_state(header, entry, next_offset);
         }
         match entry.last_seq() {
             // The epoch is known but its batches were truncated away: as
             // Kafka with no current sequence, accept.
-            None => Ok(Checked::Append),
-            Some(last) if in_sequence(last, first_seq) => Ok(Checked::Append),
-            Some(last) => Err(LogError::OutOfOrderSequence {
-                producer_id,
+            None => {}
+            Some(last) if in_sequence(last, first_seq) => {}
+            Some(last) => {
+                return Err(LogError::OutOfOrderSequence {
+                    producer_id,
+                    offset: next_offset,
+                    sequence: first_seq,
+                    reason: format!("expected sequence {}", last_sequence(last, 1)),
+                })
+            }
+        }
+        Self::check_txn_state(header, entry, next_offset)
+    }
+
+    /// A producer with an open transaction writes only transactional
+    /// batches until a marker ends it (Kafka's INVALID_TXN_STATE).
+    fn check_txn_state(
+        header: &BatchHeader,
+        entry: &ProducerEntry,
+        next_offset: i64,
+    ) -> Result<Checked, LogError> {
+        match entry.current_txn_first_offset {
+            Some(first_offset) if !header.is_transactional() => Err(LogError::InvalidTxnState {
+                producer_id: header.producer_id,
                 offset: next_offset,
-                sequence: first_seq,
-                reason: format!("expected sequence {}", last_sequence(last, 1)),
+                first_offset,
             }),
+            _ => Ok(Checked::Append),
         }
     }
 

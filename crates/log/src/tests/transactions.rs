@@ -311,3 +311,23 @@ fn after_a_crash_the_scanned_segments_indexes_are_rebuilt_from_their_markers() {
     let log = open(dir.path(), small_config(300));
     assert_eq!(aborted(&log), expected);
 }
+
+#[test]
+fn a_plain_batch_from_a_producer_with_an_open_transaction_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    write(&log, 5, 0, 2);
+    let plain = super::idempotence_batch(5, 0, 2, 1);
+    let refused = log.append_as_leader(plain.clone(), 0, 1_000).unwrap_err();
+    assert_eq!(
+        refused.kafka_error_code(),
+        ResponseError::InvalidTxnState.code()
+    );
+    assert_eq!(log.log_end_offset(), 2);
+    // Once the transaction ends, the producer may write outside one.
+    marker(&log, 5, TxnMarker::Commit);
+    assert_eq!(
+        log.append_as_leader(plain, 0, 1_000).unwrap().first_offset,
+        3
+    );
+}
