@@ -69,8 +69,29 @@ pub fn encoded_batch(count: usize, compression: Compression) -> Vec<u8> {
 /// One uncompressed v2 batch of `count` records from an idempotent
 /// producer, its first record at sequence `base_sequence`.
 pub fn producer_batch(count: usize, producer_id: i64, epoch: i16, base_sequence: i32) -> Vec<u8> {
+    encode_producer_batch(count, producer_id, epoch, base_sequence, false)
+}
+
+/// [`producer_batch`] with the transactional bit.
+pub fn transactional_batch(
+    count: usize,
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+) -> Vec<u8> {
+    encode_producer_batch(count, producer_id, epoch, base_sequence, true)
+}
+
+fn encode_producer_batch(
+    count: usize,
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
+) -> Vec<u8> {
     let mut records = records(count);
     for (i, r) in records.iter_mut().enumerate() {
+        r.transactional = transactional;
         r.producer_id = producer_id;
         r.producer_epoch = epoch;
         r.sequence = base_sequence + i as i32;

@@ -121,6 +121,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         all_versions::<list_groups::ListGroupsHandler>(),
         all_versions::<describe_groups::DescribeGroupsHandler>(),
         all_versions::<delete_groups::DeleteGroupsHandler>(),
+        all_versions::<write_txn_markers::WriteTxnMarkersHandler>(),
     ]
     .concat()
 }

@@ -14,6 +14,9 @@
 //!   recovered) by a partition log and by the Raft log ([`segments`]);
 //! - `producer_snapshot`: a producer-state snapshot read by a partition log
 //!   at open ([`segments`]);
+//! - `txn_index`: a segment's aborted-transactions index (`.txnindex`)
+//!   read by a partition log at open, then asked for aborted transactions
+//!   ([`transactions`]);
 //! - `metadata_snapshot`: a metadata snapshot decoded into an image
 //!   ([`metadata`]);
 //! - `controller_rpc`: a CONTROLLER-port frame and the Raft messages in it
@@ -30,6 +33,7 @@ pub mod controller;
 pub mod frames;
 pub mod metadata;
 pub mod segments;
+pub mod transactions;
 
 /// A fuzz target: consumes any bytes, must never panic.
 pub type Target = fn(&[u8]);
@@ -41,6 +45,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("partition_segment", segments::partition_segment),
     ("raft_segment", segments::raft_segment),
     ("producer_snapshot", segments::producer_snapshot),
+    ("txn_index", transactions::txn_index),
     ("metadata_snapshot", metadata::metadata_snapshot),
     ("controller_rpc", controller::controller_rpc),
 ];
@@ -53,6 +58,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "partition_segment" => segments::partition_seeds(),
         "raft_segment" => segments::raft_seeds(),
         "producer_snapshot" => segments::snapshot_seeds(),
+        "txn_index" => transactions::txn_index_seeds(),
         "metadata_snapshot" => metadata::seeds(),
         "controller_rpc" => controller::seeds(),
         _ => Vec::new(),

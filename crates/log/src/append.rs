@@ -14,7 +14,10 @@
 //! batches continue the log, and writes runs of them with one write each.
 //! Out: the bytes in the active segment's file (page cache, no fsync), new
 //! index entries in memory, the log end moved, the producer state updated
-//! (both paths), a [`LogAppendInfo`].
+//! (both paths), a [`LogAppendInfo`]. A transactional batch opens its
+//! producer's transaction; a replicated COMMIT or ABORT marker ends it
+//! (an ABORT indexed in the segment's `.txnindex`); markers a leader
+//! writes itself are appended in `transactions.rs`.
 
 use std::io::IoSlice;
 use std::sync::atomic::Ordering;
@@ -94,11 +97,18 @@ impl PartitionLog {
             now_ms,
         )?;
         w.unflushed_messages += u64::try_from(header.records_count).unwrap_or(0);
-        w.producers.record(&BatchHeader {
-            base_offset,
-            max_timestamp,
-            ..header
-        });
+        // A produced batch is never a control batch: it completes nothing.
+        w.producers.record(
+            &BatchHeader {
+                base_offset,
+                max_timestamp,
+                ..header
+            },
+            None,
+        );
+        if header.is_transactional() {
+            self.publish_txns(&mut w);
+        }
         Ok(LogAppendInfo {
             first_offset: base_offset,
             last_offset: appended.last_offset,
@@ -165,9 +175,15 @@ impl PartitionLog {
                 &appended[start..end],
                 now,
             )?;
-            // Before the next roll, whose snapshot must include them.
-            for (header, _) in &found[start..end] {
-                w.producers.record(header);
+            // Before the next roll, whose snapshot must include them. A
+            // marker's aborted transaction goes to the active segment,
+            // which now holds the marker.
+            for (header, range) in &found[start..end] {
+                let marker = batch::read_marker(header, &records[range.clone()]);
+                let done = w.producers.record(header, marker);
+                if header.is_transactional() {
+                    self.txn_recorded(&mut w, done)?;
+                }
             }
             start = end;
         }
@@ -205,7 +221,7 @@ impl PartitionLog {
 
     /// Writes `bufs` (whole batches) to the active segment, then publishes
     /// them: indexes, segment size, log end.
-    fn write_batches(
+    pub(crate) fn write_batches(
         &self,
         w: &mut Writer,
         bufs: &mut [IoSlice<'_>],
@@ -259,7 +275,7 @@ impl PartitionLog {
         None
     }
 
-    fn maybe_roll(
+    pub(crate) fn maybe_roll(
         &self,
         w: &mut Writer,
         next: &AppendedBatch,

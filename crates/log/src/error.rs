@@ -107,6 +107,21 @@ pub enum LogError {
         epoch: i16,
         current: i16,
     },
+    /// A batch outside a transaction from a producer whose transaction is open.
+    #[error("producer {producer_id} has a transaction open since offset {first_offset}: a batch at offset {offset} must be transactional")]
+    InvalidTxnState {
+        producer_id: i64,
+        offset: i64,
+        first_offset: i64,
+    },
+    /// A transaction marker from a coordinator older than the one that
+    /// wrote the producer's last marker.
+    #[error("coordinator epoch {coordinator_epoch} of a marker for producer {producer_id} is older than {current}")]
+    CoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current: i32,
+    },
 }
 
 impl LogError {
@@ -122,6 +137,10 @@ impl LogError {
             LogError::NonContiguous { .. } => ResponseError::UnknownServerError.code(),
             LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
             LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
+            LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState.code(),
+            LogError::CoordinatorFenced { .. } => {
+                ResponseError::TransactionCoordinatorFenced.code()
+            }
         }
     }
 

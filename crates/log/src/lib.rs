@@ -6,8 +6,9 @@
 //! position) and `.timeindex` (timestamp, relative offset) in Kafka's
 //! binary formats, a `leader-epoch-checkpoint`, a `partition.state` file
 //! (high watermark, log start offset, recovery point, clean-shutdown flag),
-//! `partition.metadata` (the topic id) and `<offset>.snapshot` files of the
-//! idempotent producers' state ([`producer_state`]). Our own files carry a format
+//! `partition.metadata` (the topic id), `<offset>.snapshot` files of the
+//! producers' state ([`producer_state`]) and each segment's `.txnindex` of
+//! aborted transactions (Kafka's format). Our own files carry a format
 //! version and a CRC and are replaced atomically; indexes are rebuildable.
 //!
 //! Data flow: the broker's produce path hands a producer's `records` to
@@ -18,7 +19,11 @@
 //! writes header + the untouched rest with one syscall. Stored batches are
 //! decoded only through [`batch::for_each_record`], bounded the same way. Fetch calls
 //! [`PartitionLog::read`], which preads whole batches back as `Bytes`
-//! without taking the append lock. Replication uses
+//! without taking the append lock (at read_committed only below
+//! [`PartitionLog::last_stable_offset`], with
+//! [`PartitionLog::aborted_transactions`] for the answer). A transaction
+//! coordinator's COMMIT and ABORT markers go through
+//! [`PartitionLog::append_marker`]. Replication uses
 //! [`PartitionLog::append_as_follower`], [`PartitionLog::truncate_to`] and
 //! [`PartitionLog::end_offset_for_epoch`].
 //!
@@ -74,15 +79,18 @@ mod retention;
 mod segment;
 mod state_file;
 mod timestamp_lookup;
+mod transactions;
 mod truncation;
+mod txn_index;
 mod util;
 
 #[cfg(test)]
 mod tests;
 
-pub use batch::BatchHeader;
+pub use batch::{BatchHeader, TxnMarker};
 pub use config::{LogConfig, TimestampType};
 pub use error::{BatchError, LogError};
 pub use fault::DiskFault;
 pub use partition_log::{LogAppendInfo, PartitionLog, ReadBound, ReadResult, TimestampOffset};
 pub use partition_metadata::{delete_partition_dir, PartitionMetadata};
+pub use txn_index::AbortedTxn;

@@ -1,5 +1,6 @@
 //! [`PartitionLog`]: one partition's log, its offsets and its maintenance
-//! (flush, checkpoint, close). Appends are in `append.rs`, timestamp
+//! (flush, checkpoint, close). Appends are in `append.rs`, transaction
+//! markers and the last stable offset in `transactions.rs`, timestamp
 //! searches in `timestamp_lookup.rs`, retention and truncation in their
 //! own files.
 //!
@@ -22,7 +23,7 @@ use crate::config::{LogConfig, TimestampType};
 use crate::error::{io_err, LogError};
 use crate::fault::DiskFault;
 use crate::leader_epoch::LeaderEpochCache;
-use crate::producer_state::{self, ProducerStates};
+use crate::producer_state::{self, ProducerStates, UnstableTxn};
 use crate::recovery;
 use crate::segment::Segment;
 use crate::state_file::PartitionState;
@@ -42,11 +43,14 @@ pub struct LogAppendInfo {
     pub bytes: usize,
 }
 
-/// How far a read may go: followers read to the log end, consumers to the high watermark.
+/// How far a read may go: followers read to the log end, consumers to
+/// the high watermark (read_uncommitted) or the last stable offset
+/// (read_committed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadBound {
     LogEnd,
     HighWatermark,
+    LastStable,
 }
 
 /// Batches read, with the offsets a fetch response reports.
@@ -55,6 +59,8 @@ pub struct ReadResult {
     /// Whole batches, exactly as stored.
     pub records: Bytes,
     pub high_watermark: i64,
+    /// min(high watermark, first offset of the earliest unstable transaction).
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
@@ -85,7 +91,7 @@ pub(crate) struct Writer {
     /// Everything below this offset is fsynced.
     pub recovery_point: i64,
     pub epochs: LeaderEpochCache,
-    /// Idempotent producers' recent batches (`producer_state`).
+    /// Producers' recent batches and transactions (`producer_state`).
     pub producers: ProducerStates,
     pub closed: bool,
     /// A failed write could not be undone: no more writes until reopened.
@@ -104,6 +110,10 @@ pub struct PartitionLog {
     /// Whether the topic's `message.timestamp.type` is LogAppendTime, read
     /// without the writer lock when a produced batch is checked.
     pub(crate) log_append_time: AtomicBool,
+    /// The transactions not yet stable, by first offset: a copy of the
+    /// producer state's, published under the writer mutex whenever a
+    /// transaction starts or ends, read by fetches for the last stable offset.
+    pub(crate) unstable: Mutex<Vec<UnstableTxn>>,
     /// Serialises flush, checkpoint and close, which write files outside the writer mutex.
     maintenance: Mutex<()>,
     /// Injected fsync failures (tests).
@@ -118,7 +128,8 @@ impl PartitionLog {
             return Err(LogError::corrupt(dir, 0, "recovery left no segment"));
         };
         let roll_base_ms = active.roll_base_ms()?;
-        let producers = producer_state::rebuild(dir, &recovered.segments, recovered.log_end)?;
+        let mut producers = producer_state::rebuild(dir, &recovered.segments, recovered.log_end)?;
+        producers.prune_stable(recovered.high_watermark);
         tracing::info!(
             dir = %dir.display(),
             segments = recovered.segments.len(),
@@ -135,6 +146,7 @@ impl PartitionLog {
             high_watermark: AtomicI64::new(recovered.high_watermark),
             max_message_bytes: AtomicU32::new(config.max_message_bytes),
             log_append_time: AtomicBool::new(config.timestamp_type == TimestampType::LogAppendTime),
+            unstable: Mutex::new(producers.unstable()),
             segments: RwLock::new(Arc::new(recovered.segments)),
             writer: Mutex::new(Writer {
                 config,
@@ -282,15 +294,18 @@ impl PartitionLog {
         if offset < log_start || offset > log_end {
             return Err(out_of_range());
         }
+        let last_stable_offset = self.last_stable_offset_at(high_watermark);
         let mut result = ReadResult {
             records: Bytes::new(),
             high_watermark,
+            last_stable_offset,
             log_start_offset: log_start,
             log_end_offset: log_end,
         };
         let bound = match bound {
             ReadBound::LogEnd => log_end,
             ReadBound::HighWatermark => high_watermark,
+            ReadBound::LastStable => last_stable_offset,
         };
         if offset >= bound {
             return Ok(result);

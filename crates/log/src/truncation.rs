@@ -6,7 +6,8 @@
 //! Out: segments deleted or cut (and fsynced, so cut data cannot come back
 //! after a power loss), the log end, high watermark and recovery point
 //! lowered (the recovery point saved at once), leader-epoch entries and
-//! producer batches from the cut removed.
+//! the producer state rebuilt as of the cut (transactions whose marker was
+//! cut are open again; the cut markers leave the `.txnindex`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,11 +71,11 @@ impl PartitionLog {
             }
             .write(&self.dir)?;
         }
-        if w.producers.truncate_from(new_end) {
-            // As Kafka's truncateAndReload: the latest snapshot at or below
-            // the cut and the batches after it.
-            w.producers = producer_state::rebuild(&self.dir, &self.segment_list(), new_end)?;
-        }
+        // As Kafka's truncateAndReload: the latest snapshot at or below the
+        // cut and the batches after it (a cut marker reopens its
+        // transaction, a cut first batch forgets it).
+        w.producers = producer_state::rebuild(&self.dir, &self.segment_list(), new_end)?;
+        self.publish_txns(&mut w);
         if w.epochs.truncate_from_end(new_end) {
             w.epochs.persist()?;
         }
@@ -114,6 +115,7 @@ impl PartitionLog {
         w.unflushed_messages = 0;
         w.recovery_point = offset;
         w.producers = ProducerStates::new();
+        self.publish_txns(w);
         if w.epochs.clear() {
             w.epochs.persist()?;
         }

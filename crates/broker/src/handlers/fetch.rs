@@ -6,10 +6,13 @@
 //! `max_bytes` for the whole response, `min_bytes` and `max_wait_ms`.
 //!
 //! Out: per partition the batches from the fetch offset as `Bytes` read
-//! straight from the log (a consumer reads below the high watermark, a
-//! follower — `replica_id` set — to the log end), with
-//! the high watermark, last stable offset (the high watermark: there are no
-//! transactions) and log start offset; or an error code —
+//! straight from the log (a consumer reads below the high watermark, or at
+//! `isolation_level` 1, read_committed, below the last stable offset; a
+//! follower — `replica_id` set — to the log end), with the high watermark,
+//! last stable offset (for either isolation level, as Kafka) and log start
+//! offset, and for read_committed the aborted transactions that overlap
+//! the batches returned (from the segments' `.txnindex`; the consumer
+//! drops their records itself, and skips control batches); or an error code —
 //! OFFSET_OUT_OF_RANGE, NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH,
 //! UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID. The first partition with
 //! data may exceed the byte limits by one batch (KIP-74), so a batch larger
@@ -28,7 +31,9 @@
 //! Long poll: when the read yields fewer than `min_bytes` and no error, the
 //! handler waits on the partitions' high-watermark watches (a follower: the
 //! log-end watches) and reads again, until `min_bytes` are there or
-//! `max_wait_ms` has passed.
+//! `max_wait_ms` has passed. The last stable offset moves only when the
+//! high watermark does (a marker counts once the high watermark passes
+//! it), so the same watches wake read_committed consumers.
 //!
 //! Followers are who they say they are: a fetch with `replica_id` set is
 //! served as a follower's only with the broker epoch of that broker's
@@ -51,7 +56,7 @@ use futures::future::select_all;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, RequestHeader};
 use kraft_log::ReadResult;
@@ -65,8 +70,10 @@ use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::now_ms;
 use crate::replica::partition::FollowerRead;
 
+mod aborted;
 mod resolve;
 
+use aborted::aborted_in;
 use resolve::{resolve, Wanted, WantedTopic};
 
 const PARTITION: &[Field] = &[
@@ -326,7 +333,13 @@ fn read_all(
             let read = wanted.target.as_ref().map_err(|c| *c).and_then(|p| {
                 match reader {
                     Reader::Consumer => p
-                        .read(wanted.fetch_offset, wanted.leader_epoch, limit, first)
+                        .read(
+                            wanted.fetch_offset,
+                            wanted.leader_epoch,
+                            limit,
+                            first,
+                            read_committed,
+                        )
                         .map(FollowerRead::Records),
                     Reader::Follower(id) => p.read_for_follower(
                         id,
@@ -345,7 +358,13 @@ fn read_all(
                     let len = result.records.len();
                     total += len;
                     remaining = remaining.saturating_sub(len);
-                    partition_data(wanted.index, result, read_committed)
+                    let aborted = match (&wanted.target, reader) {
+                        (Ok(p), Reader::Consumer) if read_committed => {
+                            Some(aborted_in(p.log(), wanted.fetch_offset, &result))
+                        }
+                        _ => None,
+                    };
+                    partition_data(wanted.index, result, aborted)
                 }
                 Ok(FollowerRead::Diverging {
                     epoch,
@@ -385,14 +404,18 @@ fn read_all(
     (responses, total, answer_now)
 }
 
-fn partition_data(index: i32, result: ReadResult, read_committed: bool) -> PartitionData {
+fn partition_data(
+    index: i32,
+    result: ReadResult,
+    aborted: Option<Vec<AbortedTransaction>>,
+) -> PartitionData {
     PartitionData::default()
         .with_partition_index(index)
         .with_error_code(0)
         .with_high_watermark(result.high_watermark)
-        .with_last_stable_offset(result.high_watermark)
+        .with_last_stable_offset(result.last_stable_offset)
         .with_log_start_offset(result.log_start_offset)
-        .with_aborted_transactions(read_committed.then(Vec::new))
+        .with_aborted_transactions(aborted)
         .with_preferred_read_replica((-1).into())
         .with_records(Some(result.records))
 }

@@ -2,8 +2,8 @@
 //!
 //! In: per topic and partition a `timestamp`, which is either a time in ms
 //! or one of the special values: -2 earliest (the log start offset), -1
-//! latest (the high watermark, which is also the last stable offset: there
-//! are no transactions), -3 the record with the largest timestamp (v7+),
+//! latest (the high watermark; at `isolation_level` 1, read_committed (v2+),
+//! the last stable offset), -3 the record with the largest timestamp (v7+),
 //! -4 earliest local (v8+; the same as earliest: all data is local), -5
 //! earliest pending tiered upload (v9+; none: -1).
 //!
@@ -67,6 +67,7 @@ impl Handler for ListOffsetsHandler {
     ) -> ListOffsetsResponse {
         let version = header.request_api_version;
         let image = ctx.cache.image();
+        let read_committed = version >= 2 && request.isolation_level == 1;
         let topics = request
             .topics
             .into_iter()
@@ -84,7 +85,9 @@ impl Handler for ListOffsetsHandler {
                         };
                         let answer = resolved
                             .and_then(|id| hosted_partition(ctx, &image, id, p.partition_index))
-                            .and_then(|partition| offset_for(&partition, epoch, p.timestamp));
+                            .and_then(|partition| {
+                                offset_for(&partition, epoch, p.timestamp, read_committed)
+                            });
                         let response = ListOffsetsPartitionResponse::default()
                             .with_partition_index(p.partition_index);
                         match answer {
@@ -124,6 +127,7 @@ fn offset_for(
     partition: &Partition,
     current_leader_epoch: i32,
     timestamp: i64,
+    read_committed: bool,
 ) -> Result<(i64, i64, i32), i16> {
     partition
         .check_leader(current_leader_epoch)
@@ -133,6 +137,10 @@ fn offset_for(
         EARLIEST | EARLIEST_LOCAL => {
             let start = log.log_start_offset();
             (start, -1, epoch_of(partition, start))
+        }
+        LATEST if read_committed => {
+            let stable = log.last_stable_offset();
+            (stable, -1, epoch_of(partition, stable))
         }
         LATEST => (partition.high_watermark(), -1, partition.epoch_at_end()),
         MAX_TIMESTAMP => match log

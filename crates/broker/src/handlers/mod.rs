@@ -51,6 +51,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod support;
 pub mod sync_group;
+pub mod write_txn_markers;
 
 /// A Kafka API served by this broker.
 pub trait Handler {
@@ -190,6 +191,7 @@ registry! {
     list_groups::ListGroupsHandler,
     describe_groups::DescribeGroupsHandler,
     delete_groups::DeleteGroupsHandler,
+    write_txn_markers::WriteTxnMarkersHandler,
 }
 
 #[cfg(test)]

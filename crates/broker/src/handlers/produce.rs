@@ -12,6 +12,13 @@
 //! (`__consumer_offsets`): INVALID_TOPIC_EXCEPTION, as Kafka answers; the
 //! group coordinator appends there through its partition, not this handler.
 //!
+//! A request carrying a transactional batch must name the producer's
+//! `transactional_id`, else every partition is answered
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED and nothing is appended, as
+//! Kafka's `handleProduceRequest` does (with no authorizer, the id must
+//! still be there). Which transactions a partition has open is the log's
+//! producer state (`kraft_log::producer_state`).
+//!
 //! Out: per partition the error code, the base offset, the log-append time
 //! (-1 under CreateTime) and the log start offset. With acks=all the answer
 //! waits until the high watermark passes the batch: every in-sync replica
@@ -112,6 +119,14 @@ impl Handler for ProduceHandler {
         request: ProduceRequest,
     ) -> ProduceResponse {
         let version = header.request_api_version;
+        if request.transactional_id.is_none() && has_transactional_batch(&request) {
+            return refuse_all(
+                &request,
+                ResponseError::TransactionalIdAuthorizationFailed.code(),
+                "transactional records need the producer's transactional id",
+                version,
+            );
+        }
         let image = ctx.cache.image();
         let now = now_ms();
         let acks = request.acks;
@@ -190,6 +205,42 @@ impl Handler for ProduceHandler {
             version,
         )
     }
+}
+
+/// Whether any partition's batch has the transactional bit (Kafka's
+/// `RequestUtils.hasTransactionalRecords`); a header that does not parse
+/// is left to the log's validation.
+fn has_transactional_batch(request: &ProduceRequest) -> bool {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_deref())
+        .any(|r| BatchHeader::parse(r).is_ok_and(|h| h.is_transactional()))
+}
+
+/// Every partition of `request` answered `code`, nothing appended.
+fn refuse_all(request: &ProduceRequest, code: i16, message: &str, version: i16) -> ProduceResponse {
+    let responses = request
+        .topic_data
+        .iter()
+        .map(|topic| {
+            TopicProduceResponse::default()
+                .with_name(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(
+                    topic
+                        .partition_data
+                        .iter()
+                        .map(|p| partition_response(p.index, code, Some(message.to_string())))
+                        .collect(),
+                )
+        })
+        .collect();
+    fit_to_version(
+        ProduceResponse::default().with_responses(responses),
+        version,
+    )
 }
 
 /// Clears what `version` cannot carry (kafka-protocol refuses to encode a

@@ -17,6 +17,7 @@
 //! i32, recordsCount i32, records. The CRC (CRC-32C) covers attributes to
 //! the end, so offsets and the leader epoch can be rewritten without it.
 
+mod control;
 mod decompress;
 mod record_input;
 mod records;
@@ -26,6 +27,7 @@ use std::ops::Range;
 use crate::config::TimestampType;
 use crate::error::BatchError;
 
+pub use control::{control_batch, read_marker, MarkerRecord, TxnMarker, MAX_MARKER_BATCH};
 pub use decompress::decompression_limit;
 pub use records::{
     check_count_bound, check_produced, for_each_record, RecordView, RecordsSummary,
@@ -39,14 +41,14 @@ pub const LOG_OVERHEAD: usize = 12;
 
 const EPOCH_AT: usize = 12;
 const MAGIC_AT: usize = 16;
-const CRC_AT: usize = 17;
+pub(crate) const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
 const MAX_TIMESTAMP_AT: usize = 35;
 
 const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
-const TRANSACTIONAL_BIT: i16 = 0x10;
-const CONTROL_BIT: i16 = 0x20;
+pub(crate) const TRANSACTIONAL_BIT: i16 = 0x10;
+pub(crate) const CONTROL_BIT: i16 = 0x20;
 
 /// The fixed fields of a v2 record batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,7 +186,8 @@ fn check_counts(header: &BatchHeader) -> Result<(), BatchError> {
 /// exactly one v2 batch, lengths consistent, CRC correct, at least one
 /// record with `lastOffsetDelta == recordsCount - 1` and no more records
 /// than the bytes (or, compressed, the decompression cap) can hold, not a
-/// control batch, at most `max_message_bytes`. Decodes no record: see
+/// control batch, not transactional without a producer id, at most
+/// `max_message_bytes`. Decodes no record: see
 /// [`check_produced`] for that.
 pub fn validate_produced(
     records: &[u8],
@@ -224,6 +227,11 @@ pub fn validate_produced(
     check_count_bound(&header, decompression_limit(max_message_bytes))?;
     if header.is_control() {
         return Err(BatchError::invalid("clients may not write control batches"));
+    }
+    if header.is_transactional() && header.producer_id < 0 {
+        return Err(BatchError::invalid(
+            "a transactional batch must carry a producer id",
+        ));
     }
     Ok(header)
 }

@@ -14,7 +14,10 @@
 //! Kafka's schema. Payload (big-endian): a count of producers (u32), then
 //! per producer its id (i64), epoch (i16), last timestamp (i64), a count of
 //! batches (u8) and per batch first/last sequence (i32 each), first/last
-//! offset and timestamp (i64 each).
+//! offset and timestamp (i64 each). Version 2 (written since
+//! transactions) adds after each producer's batches the first offset of its
+//! open transaction (i64, -1 for none) and its coordinator epoch (i32);
+//! version 1 files still read, as producers with no open transaction.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -27,7 +30,9 @@ use crate::util::{parse_segment_name, segment_file};
 
 pub(crate) const SNAPSHOT_SUFFIX: &str = "snapshot";
 const MAGIC: &[u8; 4] = b"KRPD";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
+/// Before transactions: no open transaction, no coordinator epoch.
+const VERSION_1: u16 = 1;
 const BATCH_LEN: usize = 4 + 4 + 8 + 8 + 8;
 
 fn name(offset: i64) -> String {
@@ -36,7 +41,7 @@ fn name(offset: i64) -> String {
 
 /// Writes the state of every batch below `offset` as `<offset>.snapshot`.
 pub(crate) fn write(dir: &Path, offset: i64, states: &ProducerStates) -> Result<(), LogError> {
-    let mut payload = Vec::with_capacity(4 + states.len() * (19 + BATCHES_TO_RETAIN * BATCH_LEN));
+    let mut payload = Vec::with_capacity(4 + states.len() * (31 + BATCHES_TO_RETAIN * BATCH_LEN));
     payload.extend_from_slice(&(states.len() as u32).to_be_bytes());
     for (id, entry) in states.iter() {
         payload.extend_from_slice(&id.to_be_bytes());
@@ -50,6 +55,9 @@ pub(crate) fn write(dir: &Path, offset: i64, states: &ProducerStates) -> Result<
             payload.extend_from_slice(&b.last_offset.to_be_bytes());
             payload.extend_from_slice(&b.timestamp.to_be_bytes());
         }
+        let txn = entry.current_txn_first_offset.unwrap_or(-1);
+        payload.extend_from_slice(&txn.to_be_bytes());
+        payload.extend_from_slice(&entry.coordinator_epoch.to_be_bytes());
     }
     write_checksummed(dir, &name(offset), MAGIC, VERSION, &payload)
 }
@@ -73,7 +81,7 @@ impl Reader<'_> {
     }
 }
 
-fn decode(payload: &[u8]) -> Option<ProducerStates> {
+fn decode(payload: &[u8], version: u16) -> Option<ProducerStates> {
     let mut r = Reader { bytes: payload };
     let count = u32::from_be_bytes(r.take()?);
     let mut states = ProducerStates::new();
@@ -95,12 +103,20 @@ fn decode(payload: &[u8]) -> Option<ProducerStates> {
                 timestamp: r.i64()?,
             });
         }
+        let (current_txn_first_offset, coordinator_epoch) = if version == VERSION_1 {
+            (None, -1)
+        } else {
+            let first = r.i64()?;
+            (Some(first).filter(|o| *o >= 0), r.i32()?)
+        };
         states.insert(
             id,
             ProducerEntry {
                 epoch,
                 batches,
                 last_timestamp,
+                current_txn_first_offset,
+                coordinator_epoch,
             },
         );
     }
@@ -131,7 +147,7 @@ pub(crate) fn latest_at_or_below(
         let read = read_checksummed(dir, &name(at), MAGIC).and_then(|found| {
             let path = segment_file(dir, at, SNAPSHOT_SUFFIX);
             match found {
-                Some((VERSION, payload)) => decode(&payload)
+                Some((version @ (VERSION | VERSION_1), payload)) => decode(&payload, version)
                     .ok_or_else(|| LogError::corrupt(&path, 10, "payload does not decode")),
                 Some((version, _)) => Err(LogError::corrupt(
                     &path,
@@ -168,4 +184,45 @@ pub(crate) fn delete_above(dir: &Path, offset: i64) -> Result<(), LogError> {
 /// Deletes the snapshots below `offset` (the new log start).
 pub(crate) fn delete_below(dir: &Path, offset: i64) -> Result<(), LogError> {
     delete_where(dir, |at| at < offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_snapshot_reads_as_producers_without_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&1u32.to_be_bytes());
+        payload.extend_from_slice(&7i64.to_be_bytes());
+        payload.extend_from_slice(&3i16.to_be_bytes());
+        payload.extend_from_slice(&1_000i64.to_be_bytes());
+        payload.push(1);
+        for v in [0i32, 4] {
+            payload.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [10i64, 14, 1_000] {
+            payload.extend_from_slice(&v.to_be_bytes());
+        }
+        write_checksummed(dir.path(), &name(15), MAGIC, VERSION_1, &payload).unwrap();
+        let (at, states) = latest_at_or_below(dir.path(), 20).unwrap().unwrap();
+        assert_eq!(at, 15);
+        let entry = states.get(7).unwrap();
+        assert_eq!((entry.epoch, entry.last_seq()), (3, Some(4)));
+        assert_eq!(
+            (entry.current_txn_first_offset, entry.coordinator_epoch),
+            (None, -1)
+        );
+        // Written back, it is version 2 and keeps an open transaction.
+        let mut states = states;
+        let mut open = states.get(7).unwrap().clone();
+        open.current_txn_first_offset = Some(12);
+        open.coordinator_epoch = 4;
+        states.insert(7, open);
+        write(dir.path(), 16, &states).unwrap();
+        let (_, back) = latest_at_or_below(dir.path(), 16).unwrap().unwrap();
+        assert_eq!(back.ongoing(), vec![(7, 12)]);
+        assert_eq!(back.get(7).unwrap().coordinator_epoch, 4);
+    }
 }

@@ -33,7 +33,7 @@ fn code(result: Result<Checked, LogError>) -> i16 {
 fn with_batches(n: i32) -> ProducerStates {
     let mut states = ProducerStates::new();
     for i in 0..n {
-        states.record(&batch(7, 0, i * 2, 2, i64::from(i) * 2));
+        states.record(&batch(7, 0, i * 2, 2, i64::from(i) * 2), None);
     }
     states
 }
@@ -94,7 +94,7 @@ fn a_duplicate_of_any_of_the_last_five_batches_gets_its_offsets() {
 #[test]
 fn an_older_epoch_is_invalid_producer_epoch() {
     let mut states = with_batches(1);
-    states.record(&batch(7, 3, 0, 1, 10));
+    states.record(&batch(7, 3, 0, 1, 10), None);
     assert_eq!(
         code(states.check(&batch(7, 2, 1, 1, 11), 11)),
         ResponseError::InvalidProducerEpoch.code()
@@ -118,7 +118,7 @@ fn a_new_epoch_starts_at_sequence_zero_and_clears_the_old_batches() {
         Some(Checked::Append)
     );
     // The epoch bump (KIP-360): the producer resets its sequences.
-    states.record(&batch(7, 1, 0, 1, 6));
+    states.record(&batch(7, 1, 0, 1, 6), None);
     let entry = states.get(7).cloned();
     assert_eq!(entry.as_ref().map(|e| e.epoch), Some(1));
     assert_eq!(entry.map(|e| e.batches.len()), Some(1));
@@ -147,7 +147,7 @@ fn sequences_wrap_at_i32_max() {
     assert_eq!(last_sequence(i32::MAX, 1), 0);
     assert_eq!(last_sequence(i32::MAX - 1, 3), 1);
     let mut states = ProducerStates::new();
-    states.record(&batch(7, 0, i32::MAX - 1, 2, 0));
+    states.record(&batch(7, 0, i32::MAX - 1, 2, 0), None);
     assert_eq!(states.get(7).and_then(|e| e.last_seq()), Some(i32::MAX));
     assert_eq!(
         states.check(&batch(7, 0, 0, 3, 2), 2).ok(),
@@ -159,7 +159,7 @@ fn sequences_wrap_at_i32_max() {
     );
     // A batch that itself wraps: its last sequence is 1.
     let mut states = ProducerStates::new();
-    states.record(&batch(7, 0, i32::MAX - 1, 4, 0));
+    states.record(&batch(7, 0, i32::MAX - 1, 4, 0), None);
     assert_eq!(states.get(7).and_then(|e| e.last_seq()), Some(1));
     assert_eq!(
         states.check(&batch(7, 0, 2, 1, 4), 4).ok(),
@@ -172,23 +172,9 @@ fn sequences_wrap_at_i32_max() {
 }
 
 #[test]
-fn truncation_forgets_batches_at_and_after_the_cut() {
-    let mut states = with_batches(4); // offsets 0-1, 2-3, 4-5, 6-7
-    states.record(&batch(9, 0, 0, 1, 8));
-    states.truncate_from(4);
-    assert_eq!(states.get(7).and_then(|e| e.last_seq()), Some(3));
-    assert!(states.get(9).is_none());
-    // The retry of the cut batch is appended again, not answered as a duplicate.
-    assert_eq!(
-        states.check(&batch(7, 0, 4, 2, 4), 4).ok(),
-        Some(Checked::Append)
-    );
-}
-
-#[test]
 fn expiry_removes_producers_whose_last_batch_is_old() {
     let mut states = with_batches(2); // producer 7: last timestamp 1002
-    states.record(&batch(9, 0, 0, 1, 10)); // timestamp 1010
+    states.record(&batch(9, 0, 0, 1, 10), None); // timestamp 1010
     assert_eq!(states.remove_expired(1_002 + 99, 100), 0);
     assert_eq!(states.remove_expired(1_002 + 100, 100), 1);
     assert!(states.get(7).is_none());

@@ -33,6 +33,7 @@ use crate::index::{OffsetIndex, TimeIndex};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::segment::{Segment, SegmentIndexes};
 use crate::state_file::{PartitionState, TMP_SUFFIX};
+use crate::txn_index::TXN_INDEX_SUFFIX;
 use scan::scan_segment;
 
 mod scan;
@@ -82,6 +83,11 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
         if opened.changed || (!clean && !trusted) {
             to_sync.push(opened.segment.clone());
         }
+        if opened.scanned {
+            // Not known fsynced: its aborted transactions are read again
+            // from its markers (`producer_state::load`).
+            opened.segment.mark_txn_index_stale();
+        }
         log_end = opened.next_offset;
         segments.push(opened.segment);
         if opened.truncated && next_base.is_some() {
@@ -90,7 +96,12 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
                 let path = segment_file(dir, later, LOG_SUFFIX);
                 let dropped = fs::metadata(&path).map_err(io_err(&path))?.len();
                 tracing::warn!(file = %path.display(), dropped, "removing a segment after the end of the log");
-                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                for suffix in [
+                    LOG_SUFFIX,
+                    INDEX_SUFFIX,
+                    TIME_INDEX_SUFFIX,
+                    TXN_INDEX_SUFFIX,
+                ] {
                     remove_if_present(&segment_file(dir, later, suffix))?;
                 }
             }
@@ -157,7 +168,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         }
         match parse_segment_name(name) {
             Some((base, LOG_SUFFIX)) => logs.push(base),
-            Some((base, INDEX_SUFFIX | TIME_INDEX_SUFFIX)) => indexes.push((base, entry.path())),
+            Some((base, INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX)) => {
+                indexes.push((base, entry.path()))
+            }
             _ => {}
         }
     }
@@ -188,6 +201,9 @@ struct OpenedSegment {
     changed: bool,
     /// An invalid tail (past the recovery point) was cut off.
     truncated: bool,
+    /// Batches were read from the file past the recovery point, or its
+    /// indexes rebuilt: what it holds was not known fsynced.
+    scanned: bool,
 }
 
 fn open_segment(
@@ -226,6 +242,7 @@ fn open_segment(
                 epochs: Vec::new(),
                 changed: false,
                 truncated: false,
+                scanned: false,
             });
         }
         // The active segment: read the batches after its last index entry.
@@ -287,6 +304,7 @@ fn open_segment(
         epochs: scan.epochs,
         changed: rebuilt || truncated,
         truncated,
+        scanned: !trusted,
     })
 }
 

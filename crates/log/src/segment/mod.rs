@@ -1,5 +1,6 @@
-//! One segment: a `.log` file of whole record batches plus its offset and
-//! time indexes, covering offsets from its base offset.
+//! One segment: a `.log` file of whole record batches plus its offset,
+//! time and aborted-transaction indexes (`txn_index.rs`), covering offsets
+//! from its base offset.
 //!
 //! In: batches from the append path ([`Segment::write`] then
 //! [`Segment::commit`], called under the partition's append lock), or an
@@ -12,12 +13,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use crate::error::{io_err, LogError};
 use crate::index::{sync_file, OffsetIndex, TimeIndex};
+use crate::txn_index::{AbortedTxn, TxnIndex};
 use crate::util::{
-    read, read_at_most, segment_file, write, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    lock, read, read_at_most, segment_file, write, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 
 /// Bytes read at a time when walking batch headers.
@@ -67,6 +69,8 @@ pub(crate) struct Segment {
     indexes: RwLock<SegmentIndexes>,
     /// The index files were written since their last fsync.
     indexes_unsynced: AtomicBool,
+    /// The aborted transactions whose marker is in this segment.
+    txn: Mutex<TxnIndex>,
 }
 
 impl Segment {
@@ -80,7 +84,8 @@ impl Segment {
             .truncate(true)
             .open(&log_path)
             .map_err(io_err(&log_path))?;
-        let segment = Segment::with_file(dir, base_offset, file, 0, SegmentIndexes::empty());
+        let mut segment = Segment::with_file(dir, base_offset, file, 0, SegmentIndexes::empty());
+        segment.txn = Mutex::new(TxnIndex::empty(dir, base_offset));
         segment.persist_indexes()?;
         Ok(segment)
     }
@@ -102,6 +107,7 @@ impl Segment {
             size: AtomicU64::new(len),
             indexes: RwLock::new(indexes),
             indexes_unsynced: AtomicBool::new(true),
+            txn: Mutex::new(TxnIndex::load(dir, base_offset, len)),
         }
     }
 
@@ -209,7 +215,10 @@ impl Segment {
         if a || b {
             self.indexes_unsynced.store(true, Ordering::Release);
         }
-        Ok(())
+        drop(ix);
+        let mut txn = lock(&self.txn);
+        let path = txn.path().to_path_buf();
+        txn.persist().map_err(io_err(&path))
     }
 
     /// fsyncs the log file and, if written since, the index files.
@@ -226,13 +235,21 @@ impl Segment {
             }
             synced?;
         }
-        Ok(())
+        let mut txn = lock(&self.txn);
+        let path = txn.path().to_path_buf();
+        txn.sync().map_err(io_err(&path))
     }
 
     /// Removes the segment's files. Readers holding it keep reading the
     /// unlinked file until they drop it.
     pub fn delete_files(&self) -> Result<(), LogError> {
-        for path in [&self.log_path, &self.index_path, &self.time_index_path] {
+        let txn_path = lock(&self.txn).path().to_path_buf();
+        for path in [
+            &self.log_path,
+            &self.index_path,
+            &self.time_index_path,
+            &txn_path,
+        ] {
             match std::fs::remove_file(path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(path)(e)),
                 _ => {}
@@ -255,6 +272,7 @@ impl Segment {
             .map_err(io_err(&self.log_path))?;
         self.size.store(position, Ordering::Release);
         self.seek_to_end()?;
+        lock(&self.txn).truncate_from(new_end);
         let rel_end = self.relative(new_end);
         let (mut max_ts, mut max_offset, from) = {
             let mut ix = write(&self.indexes);
@@ -284,6 +302,41 @@ impl Segment {
         }
         self.persist_indexes()?;
         self.sync()
+    }
+}
+
+impl Segment {
+    /// Records an aborted transaction whose marker this segment holds, and
+    /// writes it to the index file (page cache).
+    pub fn push_aborted(&self, entry: AbortedTxn) -> Result<(), LogError> {
+        let mut txn = lock(&self.txn);
+        txn.push(entry);
+        let path = txn.path().to_path_buf();
+        txn.persist().map_err(io_err(&path))
+    }
+
+    /// See [`TxnIndex::collect`].
+    pub fn collect_aborted(&self, from: i64, upper: i64, out: &mut Vec<AbortedTxn>) -> bool {
+        lock(&self.txn).collect(from, upper, out)
+    }
+
+    /// Whether the transaction index must be rebuilt from the segment.
+    pub fn txn_index_stale(&self) -> bool {
+        lock(&self.txn).is_stale()
+    }
+
+    /// Recovery scanned this segment: its transaction index is rebuilt.
+    pub fn mark_txn_index_stale(&self) {
+        lock(&self.txn).mark_stale();
+    }
+
+    /// Drops the index entries whose marker is at or after `offset`, before
+    /// a rebuild appends them again, and writes the file.
+    pub fn reset_txn_index_from(&self, offset: i64) -> Result<(), LogError> {
+        let mut txn = lock(&self.txn);
+        txn.truncate_from(offset);
+        let path = txn.path().to_path_buf();
+        txn.persist().map_err(io_err(&path))
     }
 }
 

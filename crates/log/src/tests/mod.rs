@@ -12,6 +12,7 @@ mod recovery;
 mod replication;
 mod retention;
 mod timestamps;
+mod transactions;
 mod unflushed_tail;
 
 use std::path::Path;
@@ -82,6 +83,25 @@ pub(crate) fn batch_with(
         })
         .collect();
     encode(&records, compression)
+}
+
+/// One batch of `count` records from idempotent producer `pid`/`epoch`,
+/// its first at sequence `seq`.
+pub(crate) fn idempotence_batch(pid: i64, epoch: i16, seq: i32, count: i32) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|i| {
+            let mut r = record(
+                i64::from(i),
+                1_000,
+                format!("p{pid}-{}", seq + i).into_bytes(),
+            );
+            r.producer_id = pid;
+            r.producer_epoch = epoch;
+            r.sequence = seq + i;
+            r
+        })
+        .collect();
+    encode(&records, Compression::None)
 }
 
 /// One uncompressed batch of `count` records stamped `timestamp`.

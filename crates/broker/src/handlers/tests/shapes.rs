@@ -244,6 +244,22 @@ fn group_api_shapes_match_the_wire() {
     accepts::<delete_groups::DeleteGroupsHandler>(|_| {
         DeleteGroupsRequest::default().with_groups_names(vec![g()])
     });
+    accepts::<write_txn_markers::WriteTxnMarkersHandler>(|_| {
+        use kafka_protocol::messages::write_txn_markers_request::{
+            WritableTxnMarker, WritableTxnMarkerTopic,
+        };
+        let marker = |commit| {
+            WritableTxnMarker::default()
+                .with_producer_id(ProducerId(7))
+                .with_producer_epoch(2)
+                .with_transaction_result(commit)
+                .with_coordinator_epoch(3)
+                .with_topics(vec![WritableTxnMarkerTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partition_indexes(vec![0, 1])])
+        };
+        WriteTxnMarkersRequest::default().with_markers(vec![marker(true), marker(false)])
+    });
 }
 
 /// A Fetch carrying every tagged field the decoder knows: the cluster id

@@ -11,7 +11,9 @@
 //! Out: append results, batches as `Bytes`, a `watch` of the high
 //! watermark that consumer long polls and acks=all produces wait on, one of
 //! the log end that follower long polls wait on, and the ISR changes this
-//! leader wants ([`Partition::isr_change`]).
+//! leader wants ([`Partition::isr_change`]). Transaction markers from the
+//! WriteTxnMarkers handler are appended in `transactions.rs`
+//! ([`Partition::append_marker`]).
 //!
 //! The leader's high watermark is the smallest log end offset in the
 //! *maximal* ISR ([`ReplicaState::maximal_isr`], Kafka's KIP-497): the
@@ -55,6 +57,7 @@ mod replication;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod transactions;
 
 pub use replication::{FollowerRead, IsrChange, PendingIsr};
 
@@ -427,21 +430,23 @@ impl Partition {
         check_leader_epoch(&state.registration, self.node_id, current_leader_epoch)
     }
 
-    /// A consumer's read: batches from `offset`, below the high watermark.
+    /// A consumer's read: batches from `offset`, below the high watermark
+    /// (read_uncommitted) or the last stable offset (`read_committed`).
     pub fn read(
         &self,
         offset: i64,
         current_leader_epoch: i32,
         max_bytes: usize,
         min_one_batch: bool,
+        read_committed: bool,
     ) -> Result<ReadResult, PartitionError> {
         self.check_leader(current_leader_epoch)?;
-        Ok(self.checked(self.log.read(
-            offset,
-            max_bytes,
-            ReadBound::HighWatermark,
-            min_one_batch,
-        ))?)
+        let bound = if read_committed {
+            ReadBound::LastStable
+        } else {
+            ReadBound::HighWatermark
+        };
+        Ok(self.checked(self.log.read(offset, max_bytes, bound, min_one_batch))?)
     }
 
     /// The first offset with a timestamp at or after `timestamp`.
