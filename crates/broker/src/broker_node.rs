@@ -33,6 +33,7 @@ use crate::producer_ids::ProducerIdManager;
 use crate::replica::{
     isr_manager, ReplicaFetchers, ReplicaManager, ReplicaManagerConfig, ReplicaPublisher,
 };
+use crate::txn::TransactionCoordinatorConfig;
 use kraft_rpc::NetworkFault;
 
 #[derive(Clone)]
@@ -56,6 +57,8 @@ pub struct BrokerNodeConfig {
     pub logs: ReplicaManagerConfig,
     /// The group coordinator: `offsets.topic.*` and `group.*`.
     pub groups: GroupCoordinatorConfig,
+    /// The transaction coordinator: `transaction.*`.
+    pub transactions: TransactionCoordinatorConfig,
     /// `broker.session.timeout.ms`: after this long without a heartbeat
     /// answered, the broker counts itself fenced and stops acknowledging
     /// writes as leader.
@@ -195,6 +198,7 @@ impl BrokerNode {
             config: config.kafka.clone(),
             replicas: replicas.clone(),
             groups: groups.clone(),
+            txn_config: config.transactions.clone(),
             producer_ids: ProducerIdManager::new(),
             state: state.clone(),
             memory: Memory::new(&config.kafka),

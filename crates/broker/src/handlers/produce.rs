@@ -9,8 +9,9 @@
 //! decompressed (streaming, capped) for that check, so its append runs on
 //! tokio's blocking pool, at most [`DECOMPRESSING`] at a time, never on an
 //! async worker. Clients may not write internal topics
-//! (`__consumer_offsets`): INVALID_TOPIC_EXCEPTION, as Kafka answers; the
-//! group coordinator appends there through its partition, not this handler.
+//! (`__consumer_offsets`, `__transaction_state`): INVALID_TOPIC_EXCEPTION,
+//! as Kafka answers; the coordinators append there through their
+//! partitions, not this handler.
 //!
 //! A request carrying a transactional batch must name the producer's
 //! `transactional_id`, else every partition is answered

@@ -116,6 +116,7 @@ impl Harness {
                 replicas,
                 MetadataCache::new(controller.image()),
             ),
+            txn_config: kraft_broker::TransactionCoordinatorConfig::default(),
             producer_ids: kraft_broker::producer_ids::ProducerIdManager::new(),
             // No lifecycle runs here: the broker counts itself unfenced.
             state: watch::channel(BrokerState::Running { epoch: 1 }).1,

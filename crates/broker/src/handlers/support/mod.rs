@@ -11,6 +11,8 @@
 //! - [`writes`]: forwarding admin writes to the controller and waiting for
 //!   the cache;
 //! - [`groups`]: finding a group's coordinator shard;
+//! - [`internal_topics`]: creating `__consumer_offsets` and
+//!   `__transaction_state` on first need;
 //! - [`configs`]: effective configs with their sources;
 //! - [`cluster`]: the controller id clients are told.
 
@@ -18,6 +20,7 @@ pub mod cluster;
 pub mod configs;
 pub mod encode;
 pub mod groups;
+pub mod internal_topics;
 pub mod partitions;
 pub mod request_error;
 pub mod shape;
