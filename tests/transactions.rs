@@ -4,29 +4,52 @@
 //! compaction; the coordinator of an id is the leader of its partition
 //! (`abs(hashCode(id)) % 50`, as Kafka); clients may not produce to the
 //! topic; and no coordinator exists while too few brokers are alive for
-//! `transaction.state.log.replication.factor`.
+//! `transaction.state.log.replication.factor`. Then librdkafka's
+//! transactional producer against the coordinator: commit, abort and
+//! commit again as read_committed and read_uncommitted consumers see them,
+//! an open transaction holding read_committed consumers at the last stable
+//! offset, a zombie producer fenced by a new instance of its
+//! transactional id, and Kafka's error codes for bad transactional
+//! requests.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    DescribeConfigsRequest, DescribeConfigsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, MetadataRequest, MetadataResponse,
+    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, BrokerId, DescribeConfigsRequest,
+    DescribeConfigsResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProducerId, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
 use kraft_testkit::TestCluster;
+use rdkafka::error::KafkaResult;
+use rdkafka::producer::{FutureProducer, Producer};
 
 use common::raw::{batch, name, try_produce};
-use common::DEADLINE;
+use common::txn::{next, spawn_consumer, strings, transactional_producer};
+use common::{create_topic, produce_all, Outgoing, DEADLINE};
 
 const TRANSACTION_STATE: &str = "__transaction_state";
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+const NOT_COORDINATOR: i16 = 16;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
 const INVALID_REQUEST: i16 = 42;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_TXN_STATE: i16 = 48;
+const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+const CONCURRENT_TRANSACTIONS: i16 = 51;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
+const PRODUCER_FENCED: i16 = 90;
 const TRANSACTION_KEY: i8 = 1;
 
 fn s(v: &str) -> StrBytes {
@@ -228,5 +251,421 @@ async fn no_transaction_coordinator_until_enough_brokers_for_the_state_topic() {
         state_topic_config(&mut client, "min.insync.replicas").await,
         Some("1".to_string())
     );
+    cluster.shutdown().await;
+}
+
+/// A one-node cluster whose internal topics fit on it.
+async fn single_node() -> TestCluster {
+    TestCluster::builder(1)
+        .combined()
+        .prop("transaction.state.log.replication.factor", 1)
+        .prop("transaction.state.log.min.isr", 1)
+        .prop("transaction.state.log.num.partitions", 4)
+        .prop("offsets.topic.replication.factor", 1)
+        .prop("offsets.topic.num.partitions", 4)
+        .start()
+        .await
+        .expect("cluster")
+}
+
+/// Runs one of librdkafka's blocking transaction calls off the runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking call")
+}
+
+/// Sends `values` to `topic`-0 and waits for each acknowledgement.
+async fn send(producer: &FutureProducer, topic: &str, values: &[&str]) {
+    let messages: Vec<Outgoing> = values
+        .iter()
+        .map(|v| Outgoing {
+            payload: v.as_bytes().to_vec(),
+            partition: Some(0),
+            ..Default::default()
+        })
+        .collect();
+    produce_all(producer, topic, &messages).await;
+}
+
+async fn init(producer: &FutureProducer) {
+    let p = producer.clone();
+    blocking(move || p.init_transactions(TXN_CALL))
+        .await
+        .expect("init_transactions");
+}
+
+async fn commit(producer: &FutureProducer) -> KafkaResult<()> {
+    let p = producer.clone();
+    blocking(move || p.commit_transaction(TXN_CALL)).await
+}
+
+async fn abort(producer: &FutureProducer) -> KafkaResult<()> {
+    let p = producer.clone();
+    blocking(move || p.abort_transaction(TXN_CALL)).await
+}
+
+/// How long one of librdkafka's transaction calls may take.
+const TXN_CALL: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_and_aborted_transactions_reach_consumers_as_in_kafka() {
+    let cluster = single_node().await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, "orders", 1, 1, &[]).await;
+    let producer = transactional_producer(&bootstrap, "orders-tx", &[]);
+    init(&producer).await;
+
+    producer.begin_transaction().expect("begin");
+    send(&producer, "orders", &["c1-0", "c1-1"]).await;
+    commit(&producer).await.expect("first commit");
+    producer.begin_transaction().expect("begin");
+    send(&producer, "orders", &["a-0", "a-1"]).await;
+    abort(&producer).await.expect("abort");
+    producer.begin_transaction().expect("begin");
+    send(&producer, "orders", &["c2-0"]).await;
+    commit(&producer).await.expect("second commit");
+    // A plain record after the transactions: read_committed reaches it only
+    // past everything before it.
+    let plain = common::producer(&bootstrap, &[]);
+    send(&plain, "orders", &["end"]).await;
+
+    let mut committed = spawn_consumer(&bootstrap, "orders", "read_committed");
+    assert_eq!(
+        next(&mut committed, 4).await,
+        strings(&["c1-0", "c1-1", "c2-0", "end"])
+    );
+    let mut uncommitted = spawn_consumer(&bootstrap, "orders", "read_uncommitted");
+    assert_eq!(
+        next(&mut uncommitted, 6).await,
+        strings(&["c1-0", "c1-1", "a-0", "a-1", "c2-0", "end"])
+    );
+    drop((committed, uncommitted, producer));
+    cluster.shutdown().await;
+}
+
+/// ListOffsets(latest) at read_committed: the last stable offset.
+async fn last_stable_offset(client: &mut KafkaClient, topic: &str) -> i64 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(1)
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1)])]);
+    let response: ListOffsetsResponse = client.send(5, &request).await.expect("ListOffsets");
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    p.offset
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_transaction_holds_read_committed_consumers_until_it_commits() {
+    let cluster = single_node().await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, "held", 1, 1, &[]).await;
+    let plain = common::producer(&bootstrap, &[]);
+    send(&plain, "held", &["before"]).await;
+    let producer = transactional_producer(&bootstrap, "held-tx", &[]);
+    init(&producer).await;
+    producer.begin_transaction().expect("begin");
+    send(&producer, "held", &["open-0"]).await;
+    send(&plain, "held", &["plain-after"]).await;
+
+    // Everything is written (read_uncommitted sees it) ...
+    let mut uncommitted = spawn_consumer(&bootstrap, "held", "read_uncommitted");
+    assert_eq!(
+        next(&mut uncommitted, 3).await,
+        strings(&["before", "open-0", "plain-after"])
+    );
+    // ... but the last stable offset stays at the open transaction's first
+    // record, and read_committed consumers stop there.
+    let mut client = KafkaClient::connect(cluster.broker_addr(1))
+        .await
+        .expect("connect");
+    assert_eq!(last_stable_offset(&mut client, "held").await, 1);
+    let mut committed = spawn_consumer(&bootstrap, "held", "read_committed");
+    assert_eq!(next(&mut committed, 1).await, strings(&["before"]));
+    assert_eq!(last_stable_offset(&mut client, "held").await, 1);
+
+    commit(&producer).await.expect("commit");
+    assert_eq!(
+        next(&mut committed, 2).await,
+        strings(&["open-0", "plain-after"])
+    );
+    // The marker follows the three records.
+    assert_eq!(last_stable_offset(&mut client, "held").await, 4);
+    drop((committed, uncommitted, producer));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_instance_fences_the_zombie_and_aborts_its_transaction() {
+    let cluster = single_node().await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, "fenced", 1, 1, &[]).await;
+    let zombie = transactional_producer(&bootstrap, "fence-tx", &[]);
+    init(&zombie).await;
+    zombie.begin_transaction().expect("begin");
+    send(&zombie, "fenced", &["zombie-0"]).await;
+
+    // A new instance with the same transactional.id: its init aborts the
+    // zombie's open transaction and bumps the epoch.
+    let fresh = transactional_producer(&bootstrap, "fence-tx", &[]);
+    init(&fresh).await;
+    let err = commit(&zombie).await.expect_err("the zombie cannot commit");
+    assert!(
+        format!("{err:?}").to_lowercase().contains("fenced"),
+        "the zombie learns it is fenced: {err:?}"
+    );
+
+    fresh.begin_transaction().expect("begin");
+    send(&fresh, "fenced", &["fresh-0"]).await;
+    commit(&fresh).await.expect("commit");
+    let plain = common::producer(&bootstrap, &[]);
+    send(&plain, "fenced", &["end"]).await;
+    let mut committed = spawn_consumer(&bootstrap, "fenced", "read_committed");
+    assert_eq!(next(&mut committed, 2).await, strings(&["fresh-0", "end"]));
+    drop((committed, zombie, fresh));
+    cluster.shutdown().await;
+}
+
+/// InitProducerId with a transactional id at `version`: (code, id, epoch).
+async fn init_raw(
+    client: &mut KafkaClient,
+    version: i16,
+    id: &str,
+    timeout_ms: i32,
+    current: (i64, i16),
+) -> (i16, i64, i16) {
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(id))))
+        .with_transaction_timeout_ms(timeout_ms)
+        .with_producer_id(ProducerId(current.0))
+        .with_producer_epoch(current.1);
+    let response: InitProducerIdResponse = client
+        .send(version, &request)
+        .await
+        .expect("InitProducerId");
+    (
+        response.error_code,
+        response.producer_id.0,
+        response.producer_epoch,
+    )
+}
+
+async fn end_raw(
+    client: &mut KafkaClient,
+    version: i16,
+    id: &str,
+    producer: (i64, i16),
+    commit: bool,
+) -> i16 {
+    let request = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(id)))
+        .with_producer_id(ProducerId(producer.0))
+        .with_producer_epoch(producer.1)
+        .with_committed(commit);
+    let response: EndTxnResponse = client.send(version, &request).await.expect("EndTxn");
+    response.error_code
+}
+
+async fn add_raw(
+    client: &mut KafkaClient,
+    version: i16,
+    id: &str,
+    producer: (i64, i16),
+    topic: &str,
+    partitions: Vec<i32>,
+) -> Vec<i16> {
+    let request = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(s(id)))
+        .with_v3_and_below_producer_id(ProducerId(producer.0))
+        .with_v3_and_below_producer_epoch(producer.1)
+        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+            .with_name(name(topic))
+            .with_partitions(partitions)]);
+    let response: AddPartitionsToTxnResponse = client
+        .send(version, &request)
+        .await
+        .expect("AddPartitionsToTxn");
+    response.results_by_topic_v3_and_below[0]
+        .results_by_partition
+        .iter()
+        .map(|p| p.partition_error_code)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_transactional_requests_get_kafkas_codes() {
+    let cluster = single_node().await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, "codes", 2, 1, &[]).await;
+    let mut client = KafkaClient::connect(cluster.broker_addr(1))
+        .await
+        .expect("connect");
+    assert_eq!(transaction_coordinator(&mut client, "raw-tx").await, 1);
+    // The coordinator loads its partition first; then the id gets epoch 0.
+    let deadline = Instant::now() + DEADLINE;
+    let (pid, epoch) = loop {
+        match init_raw(&mut client, 4, "raw-tx", 60_000, (-1, -1)).await {
+            (0, pid, epoch) => break (pid, epoch),
+            (code, _, _) => {
+                assert!(
+                    [COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR].contains(&code),
+                    "{code}"
+                );
+                assert!(Instant::now() < deadline, "no producer id for raw-tx");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(epoch, 0);
+
+    // Timeouts above transaction.max.timeout.ms (or below 1).
+    for timeout in [900_001, 0] {
+        assert_eq!(
+            init_raw(&mut client, 4, "raw-tx", timeout, (-1, -1))
+                .await
+                .0,
+            INVALID_TRANSACTION_TIMEOUT
+        );
+    }
+    // An empty transactional id.
+    assert_eq!(
+        init_raw(&mut client, 4, "", 60_000, (-1, -1)).await.0,
+        INVALID_REQUEST
+    );
+    // Nothing to end: no transaction is open.
+    assert_eq!(
+        end_raw(&mut client, 3, "raw-tx", (pid, epoch), true).await,
+        INVALID_TXN_STATE
+    );
+    // Another producer id, or an unknown transactional id.
+    assert_eq!(
+        add_raw(&mut client, 3, "raw-tx", (pid + 1, epoch), "codes", vec![0]).await,
+        vec![INVALID_PRODUCER_ID_MAPPING]
+    );
+    assert_eq!(
+        end_raw(&mut client, 3, "never-initialised", (pid, epoch), true).await,
+        INVALID_PRODUCER_ID_MAPPING
+    );
+    // A partition that does not exist: nothing is added.
+    assert_eq!(
+        add_raw(&mut client, 3, "raw-tx", (pid, epoch), "codes", vec![0, 9]).await,
+        vec![OPERATION_NOT_ATTEMPTED, UNKNOWN_TOPIC_OR_PARTITION]
+    );
+    assert_eq!(
+        end_raw(&mut client, 3, "raw-tx", (pid, epoch), false).await,
+        INVALID_TXN_STATE
+    );
+
+    // Open a transaction, then initialise the id again as a new instance
+    // does: the transaction is aborted and the epoch bumped past it.
+    assert_eq!(
+        add_raw(&mut client, 3, "raw-tx", (pid, epoch), "codes", vec![0, 1]).await,
+        vec![0, 0]
+    );
+    let (code, same_pid, bumped) = init_raw(&mut client, 4, "raw-tx", 60_000, (-1, -1)).await;
+    assert_eq!((code, same_pid), (0, pid));
+    assert!(bumped > epoch, "epoch {bumped} after {epoch}");
+    // The old epoch is fenced: PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH
+    // for clients older than KIP-588.
+    assert_eq!(
+        add_raw(&mut client, 3, "raw-tx", (pid, epoch), "codes", vec![0]).await,
+        vec![PRODUCER_FENCED]
+    );
+    assert_eq!(
+        add_raw(&mut client, 1, "raw-tx", (pid, epoch), "codes", vec![0]).await,
+        vec![INVALID_PRODUCER_EPOCH]
+    );
+    assert_eq!(
+        end_raw(&mut client, 3, "raw-tx", (pid, epoch), true).await,
+        PRODUCER_FENCED
+    );
+    assert_eq!(
+        end_raw(&mut client, 1, "raw-tx", (pid, epoch), true).await,
+        INVALID_PRODUCER_EPOCH
+    );
+    assert_eq!(
+        init_raw(&mut client, 4, "raw-tx", 60_000, (pid, epoch))
+            .await
+            .0,
+        PRODUCER_FENCED
+    );
+    assert_eq!(
+        init_raw(&mut client, 3, "raw-tx", 60_000, (pid, epoch))
+            .await
+            .0,
+        INVALID_PRODUCER_EPOCH
+    );
+    // The current epoch commits an empty-handed transaction; a retried
+    // EndTxn of it succeeds again, an abort of it is INVALID_TXN_STATE.
+    assert_eq!(
+        add_raw(&mut client, 3, "raw-tx", (pid, bumped), "codes", vec![1]).await,
+        vec![0]
+    );
+    assert_eq!(
+        end_raw(&mut client, 3, "raw-tx", (pid, bumped), true).await,
+        0
+    );
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        // CONCURRENT_TRANSACTIONS until the markers are written.
+        match end_raw(&mut client, 3, "raw-tx", (pid, bumped), true).await {
+            0 => break,
+            code => assert_eq!(code, CONCURRENT_TRANSACTIONS),
+        }
+        assert!(Instant::now() < deadline, "the commit never completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        end_raw(&mut client, 3, "raw-tx", (pid, bumped), false).await,
+        INVALID_TXN_STATE
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_aborts_a_transaction_past_its_timeout() {
+    let cluster = TestCluster::builder(1)
+        .combined()
+        .prop("transaction.state.log.replication.factor", 1)
+        .prop("transaction.state.log.min.isr", 1)
+        .prop("transaction.state.log.num.partitions", 4)
+        .prop(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            100,
+        )
+        .start()
+        .await
+        .expect("cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, "expiring", 1, 1, &[]).await;
+    let producer = transactional_producer(
+        &bootstrap,
+        "expiring-tx",
+        &[
+            ("transaction.timeout.ms", "1000"),
+            ("message.timeout.ms", "1000"),
+        ],
+    );
+    init(&producer).await;
+    producer.begin_transaction().expect("begin");
+    send(&producer, "expiring", &["expired-0"]).await;
+    let plain = common::producer(&bootstrap, &[]);
+    send(&plain, "expiring", &["end"]).await;
+
+    // read_committed consumers get past the open transaction only once the
+    // coordinator has aborted it: its record never reaches them.
+    let mut committed = spawn_consumer(&bootstrap, "expiring", "read_committed");
+    assert_eq!(next(&mut committed, 1).await, strings(&["end"]));
+    let mut uncommitted = spawn_consumer(&bootstrap, "expiring", "read_uncommitted");
+    assert_eq!(
+        next(&mut uncommitted, 2).await,
+        strings(&["expired-0", "end"])
+    );
+    // The coordinator bumped the epoch: the producer cannot commit.
+    assert!(commit(&producer).await.is_err());
+    drop((committed, uncommitted, producer));
     cluster.shutdown().await;
 }

@@ -102,7 +102,7 @@ async fn find(ctx: &BrokerContext, key_type: i8, key: &str) -> Coordinator {
         ),
         TRANSACTION_KEY => (
             TRANSACTION_STATE,
-            ctx.txn_config.partition_for(key),
+            ctx.transactions.partition_for(key),
             ensure_transaction_state_topic(ctx).await,
         ),
         other => {

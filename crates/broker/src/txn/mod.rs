@@ -1,22 +1,39 @@
-//! The transaction coordinator: where a transactional id's state lives.
+//! The transaction coordinator: transactional producers' state, kept in
+//! `__transaction_state`, and the COMMIT and ABORT markers that end their
+//! transactions, as Kafka's `TransactionCoordinator` (transaction version
+//! 1).
 //!
 //! A transactional id lives in partition `abs(hashCode(id)) % N` of the
-//! internal topic `__transaction_state` (Kafka's
-//! `transaction.state.log.num.partitions`, 50), computed as Kafka does with
-//! Java's `String.hashCode` ([`crate::group::partitioner`]), so an id lands
-//! on the same partition as on a Kafka cluster. The leader of that
-//! partition is the id's coordinator: FindCoordinator (key type 1) names it.
-//! The topic is created on first need, compacted, with
-//! `transaction.state.log.replication.factor` replicas and
-//! `transaction.state.log.min.isr` as its `min.insync.replicas`
-//! (`handlers/support/internal_topics.rs`).
+//! internal topic `__transaction_state` (`transaction.state.log.num.partitions`,
+//! 50), computed as Kafka does with Java's `String.hashCode`
+//! ([`crate::group::partitioner`]). The leader of that partition is the
+//! id's coordinator: FindCoordinator (key type 1) names it. The topic is
+//! created on first need (`handlers/support/internal_topics.rs`). When this
+//! broker becomes leader of such a partition ([`coordinator`], following
+//! the metadata log like the group coordinator), it reads the partition
+//! back ([`loader`]) and serves its ids from memory ([`shard`]); meanwhile
+//! requests get COORDINATOR_LOAD_IN_PROGRESS, and after it loses
+//! leadership, NOT_COORDINATOR. Each id's state changes by Kafka's rules
+//! ([`state`]), is written as Kafka's records ([`records`]) and answered
+//! once replicated ([`ops`]); a transaction being committed or aborted gets
+//! its markers written to its partitions' leaders ([`markers`]).
 //!
-//! In: the broker's `transaction.*` settings, and transactional ids from
-//! the handlers. Out: the id's partition of `__transaction_state`.
+//! In: leadership changes from the metadata log; requests from the
+//! handlers (InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn).
+//! Out: answers, records appended to `__transaction_state`, and markers
+//! (local appends or WriteTxnMarkers to other brokers).
 
 use std::time::Duration;
 
-use crate::group::partitioner;
+pub mod coordinator;
+pub mod loader;
+pub mod markers;
+pub mod ops;
+pub mod records;
+pub mod shard;
+pub mod state;
+
+pub use coordinator::TransactionCoordinator;
 
 /// The coordinator's settings (Kafka's keys in the field docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +52,12 @@ pub struct TransactionCoordinatorConfig {
     /// `transaction.max.timeout.ms` (15 min): the longest transaction
     /// timeout a producer may ask for.
     pub max_timeout: Duration,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (10 s):
+    /// how often transactions past their timeout are looked for.
+    pub abort_timed_out_interval: Duration,
+    /// How long a state write waits for the in-sync replicas, and a marker
+    /// for its leader (Kafka: `request.timeout.ms`, 30 s).
+    pub write_timeout: Duration,
 }
 
 impl Default for TransactionCoordinatorConfig {
@@ -45,36 +68,8 @@ impl Default for TransactionCoordinatorConfig {
             state_log_min_isr: 2,
             state_log_segment_bytes: 100 * 1024 * 1024,
             max_timeout: Duration::from_millis(900_000),
+            abort_timed_out_interval: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
         }
-    }
-}
-
-impl TransactionCoordinatorConfig {
-    /// The partition of `__transaction_state` that holds
-    /// `transactional_id`.
-    pub fn partition_for(&self, transactional_id: &str) -> i32 {
-        partitioner::partition_for(transactional_id, self.state_log_num_partitions)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_land_on_kafkas_partitions() {
-        let config = TransactionCoordinatorConfig::default();
-        // abs("txn-a".hashCode()) % 50, as Java computes it.
-        let hash = "txn-a"
-            .encode_utf16()
-            .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)));
-        assert_eq!(config.partition_for("txn-a"), hash.abs() % 50);
-        // Integer.MIN_VALUE hashes map to partition 0.
-        assert_eq!(config.partition_for("polygenelubricants"), 0);
-        let few = TransactionCoordinatorConfig {
-            state_log_num_partitions: 4,
-            ..config
-        };
-        assert!((0..4).contains(&few.partition_for("anything")));
     }
 }

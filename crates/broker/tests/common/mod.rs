@@ -113,10 +113,15 @@ impl Harness {
             replicas: replicas.clone(),
             groups: GroupCoordinator::new(
                 GroupCoordinatorConfig::default(),
-                replicas,
+                replicas.clone(),
                 MetadataCache::new(controller.image()),
             ),
-            txn_config: kraft_broker::TransactionCoordinatorConfig::default(),
+            transactions: kraft_broker::txn::TransactionCoordinator::new(
+                kraft_broker::TransactionCoordinatorConfig::default(),
+                replicas.clone(),
+                MetadataCache::new(controller.image()),
+                "PLAINTEXT".to_string(),
+            ),
             producer_ids: kraft_broker::producer_ids::ProducerIdManager::new(),
             // No lifecycle runs here: the broker counts itself unfenced.
             state: watch::channel(BrokerState::Running { epoch: 1 }).1,

@@ -65,6 +65,10 @@ pub(super) const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("transaction.state.log.min.isr", Some("2")),
     ("transaction.state.log.segment.bytes", Some("104857600")),
     ("transaction.max.timeout.ms", Some("900000")),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        Some("10000"),
+    ),
     // Refused unless PLAINTEXT (see `unsupported`), so known.
     ("security.inter.broker.protocol", Some("PLAINTEXT")),
     ("fetch.max.bytes", Some("57671680")),
@@ -110,6 +114,11 @@ pub(super) fn transaction_settings(
         state_log_min_isr: p.number::<i32>("transaction.state.log.min.isr", 1)?,
         state_log_segment_bytes: p.number::<i64>("transaction.state.log.segment.bytes", 14)?,
         max_timeout: p.millis("transaction.max.timeout.ms", 1)?,
+        abort_timed_out_interval: p.millis(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            1,
+        )?,
+        write_timeout: Duration::from_secs(30),
     })
 }
 

@@ -95,7 +95,7 @@ pub async fn ensure_internal_topic(
 /// as its `min.insync.replicas`. Like `__consumer_offsets` it keeps
 /// `retention.ms=-1` while Kraft's log does not compact.
 pub async fn ensure_transaction_state_topic(ctx: &BrokerContext) -> Result<(), (i16, String)> {
-    let config = &ctx.txn_config;
+    let config = ctx.transactions.config();
     let topic = InternalTopic {
         name: TRANSACTION_STATE,
         partitions: config.state_log_num_partitions,
