@@ -9,8 +9,9 @@
 //! commit again as read_committed and read_uncommitted consumers see them,
 //! an open transaction holding read_committed consumers at the last stable
 //! offset, a zombie producer fenced by a new instance of its
-//! transactional id, and Kafka's error codes for bad transactional
-//! requests.
+//! transactional id, Kafka's error codes for bad transactional requests,
+//! a transaction aborted by the coordinator past its timeout, and a commit
+//! completed by a new coordinator after the old one is killed (RF 3).
 
 mod common;
 
@@ -29,8 +30,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
 use kraft_testkit::TestCluster;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use common::raw::{batch, name, try_produce};
 use common::txn::{next, spawn_consumer, strings, transactional_producer};
@@ -667,5 +671,109 @@ async fn the_coordinator_aborts_a_transaction_past_its_timeout() {
     // The coordinator bumped the epoch: the producer cannot commit.
     assert!(commit(&producer).await.is_err());
     drop((committed, uncommitted, producer));
+    cluster.shutdown().await;
+}
+
+/// Values at read_committed from partitions `0..partitions` of `topic`, until
+/// `count` have arrived: (partition, value), sorted.
+async fn read_committed(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: usize,
+) -> Vec<(i32, String)> {
+    let bootstrap = bootstrap.to_string();
+    let topic = topic.to_string();
+    let messages = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = common::client_config(&bootstrap)
+            .set("group.id", "assigned-only")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "100")
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("consumer");
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(&topic, p, Offset::Beginning)
+                .expect("assignment");
+        }
+        consumer.assign(&assignment).expect("assign");
+        common::poll_messages(&consumer, count)
+    })
+    .await
+    .expect("consumer thread");
+    let mut values: Vec<(i32, String)> = messages
+        .iter()
+        .map(|m| {
+            (
+                m.partition(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect();
+    values.sort();
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_completes_after_its_coordinator_is_killed() {
+    let mut cluster = TestCluster::builder(1)
+        .brokers(3)
+        .prop("replica.lag.time.max.ms", 2000)
+        .prop("broker.session.timeout.ms", 3000)
+        .prop("transaction.state.log.num.partitions", 4)
+        .start()
+        .await
+        .expect("cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    // RF 3: every broker holds every partition, so any may take over.
+    create_topic(&bootstrap, "failover", 3, 3, &[]).await;
+    let first = cluster.broker_ids()[0];
+    let mut client = KafkaClient::connect(cluster.broker_addr(first))
+        .await
+        .expect("connect");
+    let coordinator = transaction_coordinator(&mut client, "failover-tx").await;
+
+    let producer = transactional_producer(&bootstrap, "failover-tx", &[]);
+    init(&producer).await;
+    producer.begin_transaction().expect("begin");
+    for p in 0..3 {
+        let record = FutureRecord::<(), str>::to("failover")
+            .payload("committed")
+            .partition(p);
+        producer
+            .send(record, Timeout::After(TXN_CALL))
+            .await
+            .expect("delivered");
+    }
+    // EndTxn is answered once PrepareCommit is stored on the ISR; the
+    // markers follow. The coordinator dies now, at some point of those.
+    commit(&producer).await.expect("commit");
+    cluster.kill(coordinator).await;
+    drop(producer);
+
+    // The new coordinator loads the id's partition and finishes the
+    // commit: every record becomes visible at read_committed.
+    let bootstrap = cluster.bootstrap_servers();
+    assert_eq!(
+        read_committed(&bootstrap, "failover", 3, 3).await,
+        (0..3)
+            .map(|p| (p, "committed".to_string()))
+            .collect::<Vec<_>>()
+    );
+    // The id's state survived: a new instance is fenced in, and commits.
+    let producer = transactional_producer(&bootstrap, "failover-tx", &[]);
+    init(&producer).await;
+    producer.begin_transaction().expect("begin");
+    send(&producer, "failover", &["after"]).await;
+    commit(&producer).await.expect("commit after failover");
+    let mut values = read_committed(&bootstrap, "failover", 3, 4).await;
+    values.retain(|(p, _)| *p == 0);
+    assert_eq!(
+        values,
+        vec![(0, "after".to_string()), (0, "committed".to_string())]
+    );
+    drop(producer);
     cluster.shutdown().await;
 }
