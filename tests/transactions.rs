@@ -645,17 +645,33 @@ async fn the_coordinator_aborts_a_transaction_past_its_timeout() {
         .expect("cluster");
     let bootstrap = cluster.bootstrap_servers();
     create_topic(&bootstrap, "expiring", 1, 1, &[]).await;
-    let producer = transactional_producer(
-        &bootstrap,
-        "expiring-tx",
-        &[
-            ("transaction.timeout.ms", "1000"),
-            ("message.timeout.ms", "1000"),
-        ],
-    );
-    init(&producer).await;
-    producer.begin_transaction().expect("begin");
-    send(&producer, "expiring", &["expired-0"]).await;
+    // A 1 s timeout: on a loaded machine the coordinator may abort before
+    // the record is written (the write is then refused, the epoch being
+    // bumped); start again with another id until the record is in.
+    let mut attempt = 0;
+    let producer = loop {
+        attempt += 1;
+        let producer = transactional_producer(
+            &bootstrap,
+            &format!("expiring-tx-{attempt}"),
+            &[
+                ("transaction.timeout.ms", "1000"),
+                ("message.timeout.ms", "1000"),
+            ],
+        );
+        init(&producer).await;
+        producer.begin_transaction().expect("begin");
+        let record = FutureRecord::<(), str>::to("expiring")
+            .payload("expired-0")
+            .partition(0);
+        match producer.send(record, Timeout::After(TXN_CALL)).await {
+            Ok(_) => break producer,
+            Err((e, _)) => {
+                assert!(attempt < 5, "the record never got in: {e}");
+                eprintln!("attempt {attempt}: {e}");
+            }
+        }
+    };
     let plain = common::producer(&bootstrap, &[]);
     send(&plain, "expiring", &["end"]).await;
 
