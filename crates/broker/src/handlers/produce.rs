@@ -138,13 +138,20 @@ impl Handler for ProduceHandler {
             } else {
                 TopicRef::Name(&topic.name.0)
             };
-            let resolved = resolve_topic(&image, topic_ref).and_then(|(id, name)| {
-                if is_internal(name) {
-                    Err(ResponseError::InvalidTopicException.code())
-                } else {
-                    Ok(id)
-                }
-            });
+            // As Kafka, an internal topic named in the request is refused
+            // before it is looked up (a broker whose cache has not seen it
+            // yet answers the same).
+            let resolved = if version < 13 && is_internal(&topic.name) {
+                Err(ResponseError::InvalidTopicException.code())
+            } else {
+                resolve_topic(&image, topic_ref).and_then(|(id, name)| {
+                    if is_internal(name) {
+                        Err(ResponseError::InvalidTopicException.code())
+                    } else {
+                        Ok(id)
+                    }
+                })
+            };
             let mut outcomes = Vec::with_capacity(topic.partition_data.len());
             for data in topic.partition_data {
                 outcomes.push(Outcome {
