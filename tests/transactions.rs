@@ -23,9 +23,10 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, BrokerId, DescribeConfigsRequest,
-    DescribeConfigsResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProducerId, TransactionalId,
+    DescribeConfigsResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
+    EndTxnRequest, EndTxnResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, ProducerId, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
@@ -54,6 +55,7 @@ const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
 const CONCURRENT_TRANSACTIONS: i16 = 51;
 const OPERATION_NOT_ATTEMPTED: i16 = 55;
 const PRODUCER_FENCED: i16 = 90;
+const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 const TRANSACTION_KEY: i8 = 1;
 
 fn s(v: &str) -> StrBytes {
@@ -362,6 +364,29 @@ async fn last_stable_offset(client: &mut KafkaClient, topic: &str) -> i64 {
     p.offset
 }
 
+/// DescribeTransactions (v0) of one id: (code, state, partitions by topic).
+async fn describe(client: &mut KafkaClient, id: &str) -> (i16, String, Vec<(String, Vec<i32>)>) {
+    let request =
+        DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(s(id))]);
+    let response: DescribeTransactionsResponse = client
+        .send(0, &request)
+        .await
+        .expect("DescribeTransactions");
+    let state = &response.transaction_states[0];
+    assert_eq!(state.transactional_id.as_str(), id);
+    let mut topics: Vec<(String, Vec<i32>)> = state
+        .topics
+        .iter()
+        .map(|t| (t.topic.to_string(), t.partitions.clone()))
+        .collect();
+    topics.sort();
+    (
+        state.error_code,
+        state.transaction_state.to_string(),
+        topics,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_transaction_holds_read_committed_consumers_until_it_commits() {
     let cluster = single_node().await;
@@ -391,11 +416,30 @@ async fn an_open_transaction_holds_read_committed_consumers_until_it_commits() {
     assert_eq!(next(&mut committed, 1).await, strings(&["before"]));
     assert_eq!(last_stable_offset(&mut client, "held").await, 1);
 
+    // DescribeTransactions shows the open transaction and its partition.
+    assert_eq!(
+        describe(&mut client, "held-tx").await,
+        (
+            0,
+            "Ongoing".to_string(),
+            vec![("held".to_string(), vec![0])]
+        )
+    );
+    assert_eq!(
+        describe(&mut client, "nobody").await.0,
+        TRANSACTIONAL_ID_NOT_FOUND
+    );
+
     commit(&producer).await.expect("commit");
     assert_eq!(
         next(&mut committed, 2).await,
         strings(&["open-0", "plain-after"])
     );
+    let deadline = Instant::now() + DEADLINE;
+    while describe(&mut client, "held-tx").await != (0, "CompleteCommit".to_string(), vec![]) {
+        assert!(Instant::now() < deadline, "the commit never completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The marker follows the three records.
     assert_eq!(last_stable_offset(&mut client, "held").await, 4);
     drop((committed, uncommitted, producer));

@@ -126,6 +126,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         all_versions::<add_partitions_to_txn::AddPartitionsToTxnHandler>(),
         all_versions::<add_offsets_to_txn::AddOffsetsToTxnHandler>(),
         all_versions::<end_txn::EndTxnHandler>(),
+        all_versions::<describe_transactions::DescribeTransactionsHandler>(),
     ]
     .concat()
 }

@@ -36,6 +36,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_transactions;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
@@ -182,6 +183,7 @@ registry! {
     add_partitions_to_txn::AddPartitionsToTxnHandler,
     add_offsets_to_txn::AddOffsetsToTxnHandler,
     end_txn::EndTxnHandler,
+    describe_transactions::DescribeTransactionsHandler,
     fetch::FetchHandler,
     list_offsets::ListOffsetsHandler,
     elect_leaders::ElectLeadersHandler,
