@@ -26,7 +26,8 @@ use kafka_protocol::messages::{
     DescribeConfigsResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
     EndTxnRequest, EndTxnResponse, FindCoordinatorRequest, FindCoordinatorResponse,
     InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, ProducerId, TransactionalId,
+    ListTransactionsRequest, ListTransactionsResponse, MetadataRequest, MetadataResponse,
+    ProducerId, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
@@ -364,6 +365,35 @@ async fn last_stable_offset(client: &mut KafkaClient, topic: &str) -> i64 {
     p.offset
 }
 
+/// ListTransactions (v1) at `states`: (code, unknown states, (id, state)
+/// sorted).
+async fn list(
+    client: &mut KafkaClient,
+    states: &[&str],
+) -> (i16, Vec<String>, Vec<(String, String)>) {
+    let request = ListTransactionsRequest::default()
+        .with_state_filters(states.iter().map(|v| s(v)).collect());
+    let response: ListTransactionsResponse =
+        client.send(1, &request).await.expect("ListTransactions");
+    let mut listed: Vec<(String, String)> = response
+        .transaction_states
+        .iter()
+        .map(|t| {
+            (
+                t.transactional_id.to_string(),
+                t.transaction_state.to_string(),
+            )
+        })
+        .collect();
+    listed.sort();
+    let unknown = response
+        .unknown_state_filters
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    (response.error_code, unknown, listed)
+}
+
 /// DescribeTransactions (v0) of one id: (code, state, partitions by topic).
 async fn describe(client: &mut KafkaClient, id: &str) -> (i16, String, Vec<(String, Vec<i32>)>) {
     let request =
@@ -429,6 +459,13 @@ async fn an_open_transaction_holds_read_committed_consumers_until_it_commits() {
         describe(&mut client, "nobody").await.0,
         TRANSACTIONAL_ID_NOT_FOUND
     );
+    // ListTransactions, filtered by state: the open one; unknown states are
+    // named back.
+    let (code, unknown, listed) = list(&mut client, &["Ongoing", "Bogus"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(unknown, vec!["Bogus".to_string()]);
+    assert_eq!(listed, vec![("held-tx".to_string(), "Ongoing".to_string())]);
+    assert!(list(&mut client, &["CompleteAbort"]).await.2.is_empty());
 
     commit(&producer).await.expect("commit");
     assert_eq!(

@@ -127,6 +127,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         all_versions::<add_offsets_to_txn::AddOffsetsToTxnHandler>(),
         all_versions::<end_txn::EndTxnHandler>(),
         all_versions::<describe_transactions::DescribeTransactionsHandler>(),
+        all_versions::<list_transactions::ListTransactionsHandler>(),
     ]
     .concat()
 }

@@ -49,6 +49,7 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
@@ -184,6 +185,7 @@ registry! {
     add_offsets_to_txn::AddOffsetsToTxnHandler,
     end_txn::EndTxnHandler,
     describe_transactions::DescribeTransactionsHandler,
+    list_transactions::ListTransactionsHandler,
     fetch::FetchHandler,
     list_offsets::ListOffsetsHandler,
     elect_leaders::ElectLeadersHandler,

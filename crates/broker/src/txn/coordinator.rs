@@ -231,6 +231,20 @@ impl TransactionCoordinator {
             && matches!(self.lock_slots().get(&shard.index), Some(Slot::Loaded { shard: s, .. }) if Arc::ptr_eq(s, shard))
     }
 
+    /// Every loaded shard, and whether any partition is still loading.
+    pub fn shards(&self) -> (Vec<Arc<TxnShard>>, bool) {
+        let slots = self.lock_slots();
+        let loading = slots.values().any(|s| matches!(s, Slot::Loading { .. }));
+        let loaded = slots
+            .values()
+            .filter_map(|s| match s {
+                Slot::Loaded { shard, .. } => Some(shard.clone()),
+                Slot::Loading { .. } => None,
+            })
+            .collect();
+        (loaded, loading)
+    }
+
     /// The loaded shard coordinating `transactional_id`, or the error a
     /// client gets.
     pub fn shard_for(&self, transactional_id: &str) -> Result<Arc<TxnShard>, ResponseError> {
