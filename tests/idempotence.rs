@@ -26,6 +26,7 @@ use common::raw::{producer_batch, try_produce};
 use common::{consume, create_topic, producer};
 
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+const NOT_COORDINATOR: i16 = 16;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 
@@ -120,7 +121,9 @@ async fn duplicates_gaps_and_stale_epochs_get_kafkas_answers_and_leave_the_log_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transactional_ids_find_no_coordinator_yet() {
+async fn transactional_ids_find_no_coordinator_without_brokers_for_its_topic() {
+    // One broker, `transaction.state.log.replication.factor` 3: no
+    // `__transaction_state`, so no broker coordinates a transactional id.
     let cluster = TestCluster::builder(1)
         .combined()
         .start()
@@ -129,7 +132,7 @@ async fn transactional_ids_find_no_coordinator_yet() {
     let mut client = connect(&cluster, 1).await;
     assert_eq!(
         init_producer_id(&mut client, Some("tx")).await.0,
-        COORDINATOR_NOT_AVAILABLE
+        NOT_COORDINATOR
     );
     let request = FindCoordinatorRequest::default()
         .with_key_type(1)

@@ -10,8 +10,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::write_txn_markers_request::{
@@ -26,14 +24,12 @@ use kraft_broker::replica::PartitionLookup;
 use kraft_kafka_client::KafkaClient;
 use kraft_log::batch;
 use kraft_testkit::{wait_for, TestCluster};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
-use tokio::sync::mpsc;
 
 use common::raw::{
     batch as plain_batch, name, produce, produce_in_transaction, transactional_batch,
 };
-use common::{client_config, create_topic, DEADLINE};
+use common::txn::{next, spawn_consumer, strings};
+use common::{create_topic, DEADLINE};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
@@ -167,62 +163,6 @@ fn leader_of(cluster: &TestCluster, topic: &str) -> Option<(i32, usize)> {
     let image = cluster.image(1)?;
     let p = image.topics().topic_by_name(topic)?.partition(0)?.clone();
     (p.leader >= 0).then_some((p.leader, p.isr.len()))
-}
-
-/// A librdkafka consumer of `topic`-0 from the beginning at `isolation`
-/// (`read_committed` or `read_uncommitted`), on its own thread: every
-/// record's value arrives on the channel, in order, until the channel is
-/// dropped.
-fn spawn_consumer(
-    bootstrap: &str,
-    topic: &str,
-    isolation: &str,
-) -> mpsc::UnboundedReceiver<String> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let consumer: BaseConsumer = client_config(bootstrap)
-        .set("group.id", "assigned-only")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "100")
-        .set("isolation.level", isolation)
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("assignment");
-    consumer.assign(&assignment).expect("assign");
-    std::thread::spawn(move || {
-        while !tx.is_closed() {
-            match consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => {
-                    let value = String::from_utf8_lossy(m.payload().unwrap_or_default());
-                    if tx.send(value.into_owned()).is_err() {
-                        break;
-                    }
-                }
-                Some(Err(e)) => eprintln!("consumer: {e}"),
-                None => {}
-            }
-        }
-    });
-    rx
-}
-
-/// The next `count` values from a consumer (panics at [`DEADLINE`]).
-async fn next(rx: &mut mpsc::UnboundedReceiver<String>, count: usize) -> Vec<String> {
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        let value = tokio::time::timeout(DEADLINE, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("received {out:?} of {count} values before the deadline"))
-            .expect("consumer thread alive");
-        out.push(value);
-    }
-    out
-}
-
-fn strings(values: &[&str]) -> Vec<String> {
-    values.iter().map(|v| v.to_string()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,8 +58,9 @@ enum Command {
 }
 
 /// The development node `kraftd` runs with no arguments. Like Kafka's
-/// sample `server.properties`, it keeps `__consumer_offsets` on its one
-/// broker and starts a group's first rebalance without delay.
+/// sample `server.properties`, it keeps `__consumer_offsets` and
+/// `__transaction_state` on its one broker and starts a group's first
+/// rebalance without delay.
 const DEV_CONFIG: &str = "\
 process.roles=broker,controller
 node.id=1
@@ -68,6 +69,8 @@ listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
 controller.listener.names=CONTROLLER
 log.dirs=./kraft-data
 offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 ";
 

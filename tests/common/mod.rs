@@ -7,8 +7,8 @@
 //! reports every acknowledgement, and a consumer of assigned partitions (no
 //! group). [`groups`] speaks the group protocol, [`raw`] builds batches for
 //! kraft's own Kafka client, [`replication`] reads partition states for the
-//! leader election and reassignment tests, and [`kraftctl`] runs the admin
-//! CLI.
+//! leader election and reassignment tests, [`kraftctl`] runs the admin
+//! CLI, and [`txn`] holds the transaction tests' consumers and producers.
 
 // Each test binary uses its own subset.
 #![allow(dead_code)]
@@ -17,6 +17,7 @@ pub mod groups;
 pub mod kraftctl;
 pub mod raw;
 pub mod replication;
+pub mod txn;
 
 use std::time::{Duration, Instant};
 

@@ -33,6 +33,7 @@ use crate::producer_ids::ProducerIdManager;
 use crate::replica::{
     isr_manager, ReplicaFetchers, ReplicaManager, ReplicaManagerConfig, ReplicaPublisher,
 };
+use crate::txn::{TransactionCoordinator, TransactionCoordinatorConfig};
 use kraft_rpc::NetworkFault;
 
 #[derive(Clone)]
@@ -56,6 +57,8 @@ pub struct BrokerNodeConfig {
     pub logs: ReplicaManagerConfig,
     /// The group coordinator: `offsets.topic.*` and `group.*`.
     pub groups: GroupCoordinatorConfig,
+    /// The transaction coordinator: `transaction.*`.
+    pub transactions: TransactionCoordinatorConfig,
     /// `broker.session.timeout.ms`: after this long without a heartbeat
     /// answered, the broker counts itself fenced and stops acknowledging
     /// writes as leader.
@@ -89,6 +92,8 @@ pub struct BrokerNode {
     replicas: Arc<ReplicaManager>,
     groups: Arc<GroupCoordinator>,
     groups_task: JoinHandle<()>,
+    transactions: Arc<TransactionCoordinator>,
+    transactions_task: JoinHandle<()>,
     maintenance_task: JoinHandle<()>,
     isr_task: JoinHandle<()>,
     fencing_task: JoinHandle<()>,
@@ -147,16 +152,25 @@ impl BrokerNode {
         let replica_publisher = replicas.clone();
         let groups = GroupCoordinator::new(config.groups.clone(), replicas.clone(), cache.clone());
         let group_publisher = groups.publisher();
+        let transactions = TransactionCoordinator::new(
+            config.transactions.clone(),
+            replicas.clone(),
+            cache.clone(),
+            config.listener_name.clone(),
+        );
+        let txn_publisher = transactions.publisher();
         let (loader, lag) = tokio::task::spawn_blocking(move || {
             // The replica manager goes first: by the time the cache (and so
             // a Metadata response) names this broker leader, the partition
             // is ready to take writes. The group coordinator follows it, so
-            // the __consumer_offsets partitions it loads exist locally.
+            // the __consumer_offsets partitions it loads exist locally; so
+            // does the transaction coordinator, for __transaction_state.
             MetadataLoader::new(
                 loader_config,
                 vec![
                     Box::new(ReplicaPublisher(replica_publisher)),
                     Box::new(group_publisher),
+                    Box::new(txn_publisher),
                     Box::new(WatchPublisher(image_tx)),
                 ],
             )
@@ -168,6 +182,7 @@ impl BrokerNode {
         })??;
         let loader_task = tokio::spawn(loader.run());
         let groups_task = tokio::spawn(groups.clone().run());
+        let transactions_task = tokio::spawn(transactions.clone().run());
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (stop_serving, stop_serving_rx) = watch::channel(false);
@@ -195,6 +210,7 @@ impl BrokerNode {
             config: config.kafka.clone(),
             replicas: replicas.clone(),
             groups: groups.clone(),
+            transactions: transactions.clone(),
             producer_ids: ProducerIdManager::new(),
             state: state.clone(),
             memory: Memory::new(&config.kafka),
@@ -266,6 +282,8 @@ impl BrokerNode {
             replicas,
             groups,
             groups_task,
+            transactions,
+            transactions_task,
             maintenance_task,
             isr_task,
             fencing_task,
@@ -353,12 +371,15 @@ impl BrokerNode {
         self.loader_task.abort();
         self.groups_task.abort();
         self.groups.close();
+        self.transactions_task.abort();
+        self.transactions.close();
         self.maintenance_task.abort();
         self.isr_task.abort();
         self.fencing_task.abort();
         let _ = self.lifecycle_task.await;
         let _ = self.loader_task.await;
         let _ = self.groups_task.await;
+        let _ = self.transactions_task.await;
         let _ = self.maintenance_task.await;
         let _ = self.isr_task.await;
         let _ = self.fencing_task.await;
@@ -377,6 +398,7 @@ impl BrokerNode {
             &self.server_task,
             &self.loader_task,
             &self.groups_task,
+            &self.transactions_task,
             &self.maintenance_task,
             &self.isr_task,
             &self.fencing_task,
@@ -385,10 +407,12 @@ impl BrokerNode {
         }
         self.replicas.stop_fetching();
         self.groups.close();
+        self.transactions.close();
         let _ = self.lifecycle_task.await;
         let _ = self.server_task.await;
         let _ = self.loader_task.await;
         let _ = self.groups_task.await;
+        let _ = self.transactions_task.await;
         let _ = self.maintenance_task.await;
         let _ = self.isr_task.await;
         let _ = self.fencing_task.await;

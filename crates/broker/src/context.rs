@@ -25,6 +25,7 @@ use crate::lifecycle::BrokerState;
 use crate::metadata_cache::MetadataCache;
 use crate::producer_ids::ProducerIdManager;
 use crate::replica::ReplicaManager;
+use crate::txn::TransactionCoordinator;
 
 /// The broker settings the Kafka handlers need (Kafka's config keys in the
 /// field docs).
@@ -103,6 +104,9 @@ pub struct BrokerContext {
     pub replicas: Arc<ReplicaManager>,
     /// The consumer groups this broker coordinates (the group APIs).
     pub groups: Arc<GroupCoordinator>,
+    /// The transactions this broker coordinates (InitProducerId with a
+    /// transactional id, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn).
+    pub transactions: Arc<TransactionCoordinator>,
     /// Producer ids for InitProducerId, in blocks from the controller.
     pub producer_ids: ProducerIdManager,
     /// The broker's lifecycle state, owned by

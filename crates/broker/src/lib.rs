@@ -18,6 +18,7 @@ pub mod producer_ids;
 pub mod replica;
 #[cfg(test)]
 mod test_batches;
+pub mod txn;
 
 pub use broker_node::{BrokerNode, BrokerNodeConfig};
 pub use context::{BrokerConfig, BrokerContext};
@@ -27,3 +28,4 @@ pub use kafka::KafkaServer;
 pub use lifecycle::BrokerState;
 pub use metadata_cache::{CacheQueries, MetadataCache};
 pub use replica::{ReplicaManager, ReplicaManagerConfig};
+pub use txn::TransactionCoordinatorConfig;

@@ -122,6 +122,12 @@ pub fn seeds() -> Vec<Vec<u8>> {
         all_versions::<describe_groups::DescribeGroupsHandler>(),
         all_versions::<delete_groups::DeleteGroupsHandler>(),
         all_versions::<write_txn_markers::WriteTxnMarkersHandler>(),
+        all_versions::<init_producer_id::InitProducerIdHandler>(),
+        all_versions::<add_partitions_to_txn::AddPartitionsToTxnHandler>(),
+        all_versions::<add_offsets_to_txn::AddOffsetsToTxnHandler>(),
+        all_versions::<end_txn::EndTxnHandler>(),
+        all_versions::<describe_transactions::DescribeTransactionsHandler>(),
+        all_versions::<list_transactions::ListTransactionsHandler>(),
     ]
     .concat()
 }

@@ -78,6 +78,8 @@ pub use record::{record, RECORD_VERSION};
 pub use topic_config::{
     topic_config, validate_topic_config, TopicConfigDef, TopicConfigError, TOPIC_CONFIGS,
 };
-pub use topic_name::{is_internal, validate_topic_name, InvalidTopicName, CONSUMER_OFFSETS};
+pub use topic_name::{
+    is_internal, validate_topic_name, InvalidTopicName, CONSUMER_OFFSETS, TRANSACTION_STATE,
+};
 pub use topics::{TopicImage, TopicsImage};
 pub use topics_delta::{LocalReplicaChanges, TopicsDelta};

@@ -16,7 +16,7 @@ pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
 /// The topic that holds consumer group offsets and group metadata.
 pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
 
-/// The topic that holds transaction state (not served yet).
+/// The topic that holds transaction coordinators' state.
 pub const TRANSACTION_STATE: &str = "__transaction_state";
 
 /// The metadata log itself. It is not a partition topic: it lives in the
@@ -61,7 +61,7 @@ fn is_legal_char(c: char) -> bool {
 /// Whether `name` is an internal topic (reported with `is_internal`, never
 /// auto-created by a client's Metadata request).
 pub fn is_internal(name: &str) -> bool {
-    name == CONSUMER_OFFSETS
+    name == CONSUMER_OFFSETS || name == TRANSACTION_STATE
 }
 
 /// Whether two names would clash in metric names, where Kafka replaces
@@ -134,8 +134,8 @@ mod tests {
     #[test]
     fn internal_topics() {
         assert!(is_internal(CONSUMER_OFFSETS));
+        assert!(is_internal(TRANSACTION_STATE));
         assert!(!is_internal("orders"));
-        assert!(!is_internal(TRANSACTION_STATE));
     }
 
     #[test]

@@ -287,6 +287,7 @@ async fn start_broker(
             ..ReplicaManagerConfig::new(config.node_id, config.log_dirs.clone())
         },
         groups: config.groups.clone(),
+        transactions: config.transactions.clone(),
         session_timeout: config.session_timeout,
         fault: options.fault.clone(),
     };

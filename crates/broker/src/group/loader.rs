@@ -52,11 +52,36 @@ pub fn load(
     now: i64,
 ) -> Result<(ShardData, LoadStats), LoadError> {
     let name = format!("{}-{}", partition.topic(), partition.index());
+    let mut data = ShardData::default();
+    let mut stats = LoadStats::default();
+    stats.end_offset = read_records(
+        partition,
+        |offset, key, value| match CoordinatorRecord::decode(key, value) {
+            Ok(decoded) => {
+                stats.records += 1;
+                data.replay(decoded, offset, timings, now);
+            }
+            Err(e) => {
+                stats.skipped += 1;
+                tracing::warn!(partition = %name, offset, error = %e, "skipping a coordinator record that does not decode");
+            }
+        },
+    )?;
+    Ok((data, stats))
+}
+
+/// Calls `each` with the offset, key and value (`None`: a tombstone) of
+/// every keyed record of `partition`'s data batches, from its log start to
+/// its log end, in order; control batches are skipped. Returns the offset
+/// reached. Both coordinators load their partitions with it.
+pub fn read_records(
+    partition: &Partition,
+    mut each: impl FnMut(i64, &[u8], Option<&[u8]>),
+) -> Result<i64, LoadError> {
+    let name = format!("{}-{}", partition.topic(), partition.index());
     let log = partition.log();
     let end = log.log_end_offset();
     let mut offset = log.log_start_offset();
-    let mut data = ShardData::default();
-    let mut stats = LoadStats::default();
     let limit = log.decompression_limit();
     while offset < end {
         let read = log
@@ -93,18 +118,8 @@ pub fn load(
                     if record.offset < from {
                         return ControlFlow::Continue(());
                     }
-                    let Some(key) = record.key else {
-                        return ControlFlow::Continue(());
-                    };
-                    match CoordinatorRecord::decode(&key, record.value.as_deref()) {
-                        Ok(decoded) => {
-                            stats.records += 1;
-                            data.replay(decoded, record.offset, timings, now);
-                        }
-                        Err(e) => {
-                            stats.skipped += 1;
-                            tracing::warn!(partition = %name, offset = record.offset, error = %e, "skipping a coordinator record that does not decode");
-                        }
+                    if let Some(key) = record.key {
+                        each(record.offset, &key, record.value.as_deref());
                     }
                     ControlFlow::Continue(())
                 })
@@ -113,8 +128,7 @@ pub fn load(
             offset = header.next_offset();
         }
     }
-    stats.end_offset = offset;
-    Ok((data, stats))
+    Ok(offset)
 }
 
 /// What a load read.

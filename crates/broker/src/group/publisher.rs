@@ -1,5 +1,6 @@
 //! [`GroupPublisher`]: the metadata publisher that tells the group
-//! coordinator which `__consumer_offsets` partitions this broker leads.
+//! coordinator which `__consumer_offsets` partitions this broker leads (and
+//! the transaction coordinator which `__transaction_state` partitions).
 //!
 //! In: each metadata delta (registered after the replica manager's
 //! publisher, so the partition already exists locally). Out:
@@ -18,13 +19,28 @@ use crate::metadata_loader::MetadataPublisher;
 
 /// Publishes `__consumer_offsets` leadership changes to the coordinator.
 pub struct GroupPublisher {
+    topic: &'static str,
     node_id: i32,
     events: mpsc::UnboundedSender<Leadership>,
 }
 
 impl GroupPublisher {
     pub fn new(node_id: i32, events: mpsc::UnboundedSender<Leadership>) -> GroupPublisher {
-        GroupPublisher { node_id, events }
+        GroupPublisher::for_topic(CONSUMER_OFFSETS, node_id, events)
+    }
+
+    /// The same for another coordinator's internal topic
+    /// (`__transaction_state`).
+    pub fn for_topic(
+        topic: &'static str,
+        node_id: i32,
+        events: mpsc::UnboundedSender<Leadership>,
+    ) -> GroupPublisher {
+        GroupPublisher {
+            topic,
+            node_id,
+            events,
+        }
     }
 
     /// The leadership events a delta means for this broker.
@@ -37,11 +53,11 @@ impl GroupPublisher {
             image
                 .topics()
                 .topic(id)
-                .is_some_and(|t| t.name() == CONSUMER_OFFSETS)
+                .is_some_and(|t| t.name() == self.topic)
         };
         let mut events = Vec::new();
         for ((_, partition), name) in &changes.deletes {
-            if name == CONSUMER_OFFSETS {
+            if name == self.topic {
                 events.push(Leadership::Resign {
                     partition: *partition,
                 });

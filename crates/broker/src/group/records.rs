@@ -261,21 +261,25 @@ fn decode_group(bytes: &[u8]) -> Result<GroupValue, RecordError> {
     })
 }
 
-/// Big-endian, non-flexible writer.
+/// Big-endian, non-flexible writer (the transaction coordinator's records
+/// use it too).
 #[derive(Default)]
-struct Writer(BytesMut);
+pub(crate) struct Writer(BytesMut);
 
 impl Writer {
-    fn i16(&mut self, v: i16) {
+    pub(crate) fn i8(&mut self, v: i8) {
+        self.0.put_i8(v);
+    }
+    pub(crate) fn i16(&mut self, v: i16) {
         self.0.put_i16(v);
     }
-    fn i32(&mut self, v: i32) {
+    pub(crate) fn i32(&mut self, v: i32) {
         self.0.put_i32(v);
     }
-    fn i64(&mut self, v: i64) {
+    pub(crate) fn i64(&mut self, v: i64) {
         self.0.put_i64(v);
     }
-    fn string(&mut self, s: &str) {
+    pub(crate) fn string(&mut self, s: &str) {
         let len = s.len().min(i16::MAX as usize);
         self.0.put_i16(len as i16);
         self.0.put_slice(&s.as_bytes()[..len]);
@@ -290,20 +294,20 @@ impl Writer {
         self.0.put_i32(b.len() as i32);
         self.0.put_slice(b);
     }
-    fn done(self) -> Bytes {
+    pub(crate) fn done(self) -> Bytes {
         self.0.freeze()
     }
 }
 
 /// A reader of Kafka's primitive types, flexible (compact lengths, tagged
-/// fields) or not.
-struct Reader<'a> {
+/// fields) or not (the transaction coordinator's records use it too).
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     flexible: bool,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], flexible: bool) -> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], flexible: bool) -> Reader<'a> {
         Reader { buf, flexible }
     }
 
@@ -322,15 +326,19 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn i16(&mut self, what: &'static str) -> Result<i16, RecordError> {
+    pub(crate) fn i8(&mut self, what: &'static str) -> Result<i8, RecordError> {
+        Ok(i8::from_be_bytes(self.fixed(what)?))
+    }
+
+    pub(crate) fn i16(&mut self, what: &'static str) -> Result<i16, RecordError> {
         Ok(i16::from_be_bytes(self.fixed(what)?))
     }
 
-    fn i32(&mut self, what: &'static str) -> Result<i32, RecordError> {
+    pub(crate) fn i32(&mut self, what: &'static str) -> Result<i32, RecordError> {
         Ok(i32::from_be_bytes(self.fixed(what)?))
     }
 
-    fn i64(&mut self, what: &'static str) -> Result<i64, RecordError> {
+    pub(crate) fn i64(&mut self, what: &'static str) -> Result<i64, RecordError> {
         Ok(i64::from_be_bytes(self.fixed(what)?))
     }
 
@@ -370,7 +378,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn string(&mut self, what: &'static str) -> Result<String, RecordError> {
+    pub(crate) fn string(&mut self, what: &'static str) -> Result<String, RecordError> {
         self.nullable_string(what)?.ok_or(RecordError::Null(what))
     }
 
@@ -381,7 +389,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn array_len(&mut self, what: &'static str) -> Result<usize, RecordError> {
+    pub(crate) fn array_len(&mut self, what: &'static str) -> Result<usize, RecordError> {
         let n = self.length(what, false)?.unwrap_or(0);
         // Every element takes at least a byte.
         if n > self.buf.len() {
@@ -390,7 +398,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    fn tagged_fields(&mut self) -> Result<(), RecordError> {
+    pub(crate) fn tagged_fields(&mut self) -> Result<(), RecordError> {
         if !self.flexible {
             return Ok(());
         }

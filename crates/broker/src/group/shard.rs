@@ -286,7 +286,7 @@ impl Shard {
 }
 
 /// A partition error as the error a group client gets, as Kafka maps them.
-pub(super) fn coordinator_error(code: i16) -> i16 {
+pub(crate) fn coordinator_error(code: i16) -> i16 {
     use ResponseError::*;
     let mapped = match ResponseError::try_from_code(code) {
         Some(
@@ -305,11 +305,21 @@ pub(super) fn coordinator_error(code: i16) -> i16 {
 /// One uncompressed v2 batch of coordinator records (the log gives it
 /// offsets).
 pub fn encode_batch(records: &[CoordinatorRecord], now: i64) -> Result<Bytes, BatchEncodeError> {
+    let records: Vec<(Bytes, Option<Bytes>)> = records.iter().map(|r| r.encode()).collect();
+    encode_records(&records, now)
+}
+
+/// One uncompressed v2 batch of encoded keys and values (`None`: a
+/// tombstone), as both coordinators write them.
+pub fn encode_records(
+    records: &[(Bytes, Option<Bytes>)],
+    now: i64,
+) -> Result<Bytes, BatchEncodeError> {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            let (key, value) = r.encode();
+        .map(|(i, (key, value))| {
+            let (key, value) = (key.clone(), value.clone());
             Record {
                 transactional: false,
                 control: false,

@@ -3,13 +3,15 @@
 //! In: a key (v0–v3) or a batch of keys (v4+) and the key type (v1+):
 //! 0 for a group, 1 for a transactional id. Out: per key the coordinator's
 //! node id, host and port on this listener — the leader of the group's
-//! `__consumer_offsets` partition — or an error code.
+//! `__consumer_offsets` partition, or of the transactional id's
+//! `__transaction_state` partition — or an error code.
 //!
 //! The first request for a group creates `__consumer_offsets` (see
-//! [`ensure_offsets_topic`]); until it exists with a live leader for the
-//! group's partition the answer is COORDINATOR_NOT_AVAILABLE, which
-//! clients retry. Transactions are not supported: a transactional key gets
-//! COORDINATOR_NOT_AVAILABLE; an unknown key type INVALID_REQUEST.
+//! [`ensure_offsets_topic`]), the first for a transactional id
+//! `__transaction_state` ([`ensure_transaction_state_topic`]); until the
+//! topic exists with a live leader for the key's partition the answer is
+//! COORDINATOR_NOT_AVAILABLE, which clients retry. An unknown key type is
+//! INVALID_REQUEST.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -18,11 +20,12 @@ use kafka_protocol::messages::{
 };
 
 use super::support::groups::{ensure_offsets_topic, strb};
+use super::support::internal_topics::ensure_transaction_state_topic;
 use super::Handler;
 use crate::context::BrokerContext;
 use crate::handlers::support::shape::{field, Kind, Shape};
 use crate::metadata_cache::CacheQueries;
-use kraft_metadata::CONSUMER_OFFSETS;
+use kraft_metadata::{CONSUMER_OFFSETS, TRANSACTION_STATE};
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -91,28 +94,30 @@ async fn find(ctx: &BrokerContext, key_type: i8, key: &str) -> Coordinator {
             .with_error_code(code)
             .with_error_message(Some(strb(message)))
     };
-    match key_type {
-        GROUP_KEY => {}
-        TRANSACTION_KEY => {
-            return failed(
-                ResponseError::CoordinatorNotAvailable.code(),
-                "this broker has no transaction coordinator".to_string(),
-            )
-        }
+    let (topic, partition, created) = match key_type {
+        GROUP_KEY => (
+            CONSUMER_OFFSETS,
+            ctx.groups.partition_for(key),
+            ensure_offsets_topic(ctx).await,
+        ),
+        TRANSACTION_KEY => (
+            TRANSACTION_STATE,
+            ctx.transactions.partition_for(key),
+            ensure_transaction_state_topic(ctx).await,
+        ),
         other => {
             return failed(
                 ResponseError::InvalidRequest.code(),
                 format!("unknown coordinator key type {other}"),
             )
         }
-    }
-    if let Err((code, message)) = ensure_offsets_topic(ctx).await {
+    };
+    if let Err((code, message)) = created {
         return failed(code, message);
     }
     let image = ctx.cache.image();
-    let partition = ctx.groups.partition_for(key);
     let leader = image
-        .partitions_of(CONSUMER_OFFSETS)
+        .partitions_of(topic)
         .and_then(|ps| ps.into_iter().find(|(p, _)| *p == partition))
         .map(|(_, registration)| registration.leader)
         .filter(|leader| *leader >= 0 && image.is_broker_alive(*leader));
@@ -131,7 +136,7 @@ async fn find(ctx: &BrokerContext, key_type: i8, key: &str) -> Coordinator {
             .with_error_message(None),
         None => failed(
             ResponseError::CoordinatorNotAvailable.code(),
-            format!("{CONSUMER_OFFSETS}-{partition} has no live leader"),
+            format!("{topic}-{partition} has no live leader"),
         ),
     }
 }

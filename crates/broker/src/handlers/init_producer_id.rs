@@ -5,28 +5,38 @@
 //! timeout and, from v3, the producer's current id and epoch (-1/-1 for a
 //! new producer; KIP-360). Out: a producer id and epoch, or an error code.
 //!
-//! As Kafka's transaction coordinator does without a transactional id, a
+//! Without a transactional id, as Kafka's transaction coordinator does, a
 //! producer always gets a new id from the broker's block (see
 //! [`crate::producer_ids`]) and epoch 0, whatever id and epoch it sends:
 //! an idempotent producer bumps its epoch itself (KIP-360) and the
-//! partition logs accept a new epoch starting at sequence 0. An id and
-//! epoch of which only one is -1 is INVALID_REQUEST, as in Kafka. While no
+//! partition logs accept a new epoch starting at sequence 0. While no
 //! block can be had from the controller the answer is the retriable
-//! COORDINATOR_LOAD_IN_PROGRESS. Transactions are not built yet: with a
-//! transactional id the answer is COORDINATOR_NOT_AVAILABLE (what Kafka
-//! answers while no transaction coordinator is available; FindCoordinator
-//! with key type 1 says the same), and an empty transactional id is
-//! INVALID_REQUEST.
+//! COORDINATOR_LOAD_IN_PROGRESS.
+//!
+//! With a transactional id the id's transaction coordinator answers
+//! ([`crate::txn::ops::init`]): a new id gets a producer id at epoch 0; a
+//! known one its epoch bumped (a new producer id once the epoch runs out),
+//! fencing older producers of the id, after aborting the transaction they
+//! left open (its markers written). A transaction still being committed or
+//! aborted is CONCURRENT_TRANSACTIONS; a timeout above
+//! `transaction.max.timeout.ms` (or below 1) INVALID_TRANSACTION_TIMEOUT;
+//! from v3, a producer id and epoch that are not the id's current ones
+//! PRODUCER_FENCED (INVALID_PRODUCER_EPOCH below v4, as Kafka answers
+//! clients before KIP-588); NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS
+//! from a broker that does not (yet) coordinate the id. An id and epoch of
+//! which only one is -1, or an empty transactional id, is INVALID_REQUEST.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader,
 };
 
+use super::support::transactions::{check_transactional_id, error_code};
 use super::Handler;
 use crate::context::BrokerContext;
 use crate::handlers::support::shape::{field, Kind, Shape};
 use crate::lifecycle::BrokerState;
+use crate::txn::ops;
 
 /// Serves InitProducerId.
 pub struct InitProducerIdHandler;
@@ -53,14 +63,14 @@ impl Handler for InitProducerIdHandler {
 
     async fn handle(
         ctx: &BrokerContext,
-        _header: &RequestHeader,
+        header: &RequestHeader,
         request: InitProducerIdRequest,
     ) -> InitProducerIdResponse {
         match init(ctx, &request).await {
-            Ok(producer_id) => response(0)
+            Ok((producer_id, epoch)) => response(0)
                 .with_producer_id(ProducerId(producer_id))
-                .with_producer_epoch(0),
-            Err(error) => response(error.code()),
+                .with_producer_epoch(epoch),
+            Err(error) => response(error_code(error, header.request_api_version, 4)),
         }
     }
 }
@@ -72,16 +82,31 @@ fn response(code: i16) -> InitProducerIdResponse {
         .with_producer_epoch(-1)
 }
 
-async fn init(ctx: &BrokerContext, request: &InitProducerIdRequest) -> Result<i64, ResponseError> {
+async fn init(
+    ctx: &BrokerContext,
+    request: &InitProducerIdRequest,
+) -> Result<(i64, i16), ResponseError> {
     if (request.producer_id.0 == -1) != (request.producer_epoch == -1) {
         return Err(ResponseError::InvalidRequest);
     }
-    if let Some(id) = &request.transactional_id {
-        if id.is_empty() {
-            return Err(ResponseError::InvalidRequest);
-        }
-        return Err(ResponseError::CoordinatorNotAvailable);
-    }
+    let Some(id) = &request.transactional_id else {
+        return Ok((new_producer_id(ctx).await?, 0));
+    };
+    check_transactional_id(id)?;
+    let expected =
+        (request.producer_id.0 != -1).then_some((request.producer_id.0, request.producer_epoch));
+    ops::init(
+        &ctx.transactions,
+        id,
+        request.transaction_timeout_ms,
+        expected,
+        || new_producer_id(ctx),
+    )
+    .await
+}
+
+/// A producer id from this broker's block.
+async fn new_producer_id(ctx: &BrokerContext) -> Result<i64, ResponseError> {
     let epoch = match *ctx.state.borrow() {
         BrokerState::Fenced { epoch }
         | BrokerState::Running { epoch }

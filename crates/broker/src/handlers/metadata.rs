@@ -8,7 +8,8 @@
 //!   listener (a broker without one is left out);
 //! - cluster id (v2+), and a "controller" id (see
 //!   [`reported_controller_id`]);
-//! - per topic: id (v10+), internal flag (only `__consumer_offsets`), and
+//! - per topic: id (v10+), internal flag (`__consumer_offsets`,
+//!   `__transaction_state`), and
 //!   per partition leader, leader epoch, replicas, ISR and offline replicas
 //!   (fenced or unregistered). A partition without a usable leader is
 //!   LEADER_NOT_AVAILABLE — including one this broker leads while it

@@ -25,6 +25,8 @@ use crate::handlers::support::encode_response;
 use crate::handlers::support::shape::{check, Shape};
 use crate::handlers::support::RequestError;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
@@ -34,7 +36,9 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_transactions;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -45,6 +49,7 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
@@ -176,6 +181,11 @@ registry! {
     incremental_alter_configs::IncrementalAlterConfigsHandler,
     produce::ProduceHandler,
     init_producer_id::InitProducerIdHandler,
+    add_partitions_to_txn::AddPartitionsToTxnHandler,
+    add_offsets_to_txn::AddOffsetsToTxnHandler,
+    end_txn::EndTxnHandler,
+    describe_transactions::DescribeTransactionsHandler,
+    list_transactions::ListTransactionsHandler,
     fetch::FetchHandler,
     list_offsets::ListOffsetsHandler,
     elect_leaders::ElectLeadersHandler,

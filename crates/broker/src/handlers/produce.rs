@@ -9,8 +9,9 @@
 //! decompressed (streaming, capped) for that check, so its append runs on
 //! tokio's blocking pool, at most [`DECOMPRESSING`] at a time, never on an
 //! async worker. Clients may not write internal topics
-//! (`__consumer_offsets`): INVALID_TOPIC_EXCEPTION, as Kafka answers; the
-//! group coordinator appends there through its partition, not this handler.
+//! (`__consumer_offsets`, `__transaction_state`): INVALID_TOPIC_EXCEPTION,
+//! as Kafka answers; the coordinators append there through their
+//! partitions, not this handler.
 //!
 //! A request carrying a transactional batch must name the producer's
 //! `transactional_id`, else every partition is answered
@@ -137,13 +138,20 @@ impl Handler for ProduceHandler {
             } else {
                 TopicRef::Name(&topic.name.0)
             };
-            let resolved = resolve_topic(&image, topic_ref).and_then(|(id, name)| {
-                if is_internal(name) {
-                    Err(ResponseError::InvalidTopicException.code())
-                } else {
-                    Ok(id)
-                }
-            });
+            // As Kafka, an internal topic named in the request is refused
+            // before it is looked up (a broker whose cache has not seen it
+            // yet answers the same).
+            let resolved = if version < 13 && is_internal(&topic.name) {
+                Err(ResponseError::InvalidTopicException.code())
+            } else {
+                resolve_topic(&image, topic_ref).and_then(|(id, name)| {
+                    if is_internal(name) {
+                        Err(ResponseError::InvalidTopicException.code())
+                    } else {
+                        Ok(id)
+                    }
+                })
+            };
             let mut outcomes = Vec::with_capacity(topic.partition_data.len());
             for data in topic.partition_data {
                 outcomes.push(Outcome {

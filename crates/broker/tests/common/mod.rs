@@ -113,8 +113,14 @@ impl Harness {
             replicas: replicas.clone(),
             groups: GroupCoordinator::new(
                 GroupCoordinatorConfig::default(),
-                replicas,
+                replicas.clone(),
                 MetadataCache::new(controller.image()),
+            ),
+            transactions: kraft_broker::txn::TransactionCoordinator::new(
+                kraft_broker::TransactionCoordinatorConfig::default(),
+                replicas.clone(),
+                MetadataCache::new(controller.image()),
+                "PLAINTEXT".to_string(),
             ),
             producer_ids: kraft_broker::producer_ids::ProducerIdManager::new(),
             // No lifecycle runs here: the broker counts itself unfenced.

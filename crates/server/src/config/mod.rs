@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kraft_broker::GroupCoordinatorConfig;
+use kraft_broker::{GroupCoordinatorConfig, TransactionCoordinatorConfig};
 use kraft_metadata::topic_config::topic_config_for_broker_key;
 
 mod listeners;
@@ -26,7 +26,7 @@ mod unsupported;
 pub use listeners::{format_voters, parse_voters, Listener, Roles};
 use listeners::{parse_listeners, parse_roles};
 pub use properties::{apply_overrides, parse_properties};
-use settings::{group_settings, invalid, log_defaults, Props, KNOWN_KEYS};
+use settings::{group_settings, invalid, log_defaults, transaction_settings, Props, KNOWN_KEYS};
 
 /// Why a config file or an override was rejected; each names the key or
 /// line at fault.
@@ -96,6 +96,8 @@ pub struct KraftConfig {
     pub replica_lag_time_max: Duration,
     /// The group coordinator's keys (`offsets.topic.*`, `group.*`).
     pub groups: GroupCoordinatorConfig,
+    /// The transaction coordinator's keys (`transaction.*`).
+    pub transactions: TransactionCoordinatorConfig,
     /// `fetch.max.bytes`: the most record bytes one Fetch response carries
     /// (a consumer's `max_bytes` is capped to it).
     pub fetch_max_bytes: usize,
@@ -191,6 +193,7 @@ impl KraftConfig {
                 .number::<u32>("leader.imbalance.per.broker.percentage", 0)?,
             replica_lag_time_max: p.millis("replica.lag.time.max.ms", 1)?,
             groups: group_settings(&p)?,
+            transactions: transaction_settings(&p)?,
             fetch_max_bytes: p.number::<usize>("fetch.max.bytes", 1024)?,
             replica_fetch_response_max_bytes: p
                 .number::<usize>("replica.fetch.response.max.bytes", 1024)?,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kraft_broker::GroupCoordinatorConfig;
+use kraft_broker::{GroupCoordinatorConfig, TransactionCoordinatorConfig};
 use kraft_metadata::{ConfigKind, TOPIC_CONFIGS};
 
 use super::ConfigError;
@@ -60,6 +60,15 @@ pub(super) const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("group.initial.rebalance.delay.ms", Some("3000")),
     ("group.min.session.timeout.ms", Some("6000")),
     ("group.max.session.timeout.ms", Some("1800000")),
+    ("transaction.state.log.num.partitions", Some("50")),
+    ("transaction.state.log.replication.factor", Some("3")),
+    ("transaction.state.log.min.isr", Some("2")),
+    ("transaction.state.log.segment.bytes", Some("104857600")),
+    ("transaction.max.timeout.ms", Some("900000")),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        Some("10000"),
+    ),
     // Refused unless PLAINTEXT (see `unsupported`), so known.
     ("security.inter.broker.protocol", Some("PLAINTEXT")),
     ("fetch.max.bytes", Some("57671680")),
@@ -92,6 +101,25 @@ pub(super) fn group_settings(p: &Props<'_>) -> Result<GroupCoordinatorConfig, Co
         ));
     }
     Ok(settings)
+}
+
+/// The transaction coordinator's keys (`transaction.*`), checked.
+pub(super) fn transaction_settings(
+    p: &Props<'_>,
+) -> Result<TransactionCoordinatorConfig, ConfigError> {
+    Ok(TransactionCoordinatorConfig {
+        state_log_num_partitions: p.number::<i32>("transaction.state.log.num.partitions", 1)?,
+        state_log_replication_factor: p
+            .number::<i16>("transaction.state.log.replication.factor", 1)?,
+        state_log_min_isr: p.number::<i32>("transaction.state.log.min.isr", 1)?,
+        state_log_segment_bytes: p.number::<i64>("transaction.state.log.segment.bytes", 14)?,
+        max_timeout: p.millis("transaction.max.timeout.ms", 1)?,
+        abort_timed_out_interval: p.millis(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            1,
+        )?,
+        write_timeout: Duration::from_secs(30),
+    })
 }
 
 /// The topic-config defaults set in `props`, keyed by topic key: each

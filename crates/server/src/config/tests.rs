@@ -113,6 +113,32 @@ leader.imbalance.check.interval.ms=250
 }
 
 #[test]
+fn transaction_keys_default_to_kafkas() {
+    let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
+    let t = &config.transactions;
+    assert_eq!(t.state_log_num_partitions, 50);
+    assert_eq!(t.state_log_replication_factor, 3);
+    assert_eq!(t.state_log_min_isr, 2);
+    assert_eq!(t.max_timeout, Duration::from_millis(900_000));
+    let config = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n"
+    )))
+    .unwrap();
+    assert_eq!(config.transactions.state_log_replication_factor, 1);
+    assert_eq!(config.transactions.state_log_min_isr, 1);
+    assert!(config.unknown_keys.is_empty());
+    let err = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}transaction.state.log.num.partitions=0\n"
+    )))
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("transaction.state.log.num.partitions"),
+        "{err}"
+    );
+}
+
+#[test]
 fn group_keys_default_to_kafkas() {
     let config = KraftConfig::from_properties(&props(CONTROLLER)).unwrap();
     let g = &config.groups;

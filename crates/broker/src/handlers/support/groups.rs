@@ -6,22 +6,15 @@
 //! [`Shard`], or a Kafka error code (INVALID_GROUP_ID, NOT_COORDINATOR,
 //! COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE) and message.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
-use kraft_proto::controller::{
-    controller_request::Body, controller_response, CreatableTopic, CreateTopicsRequest,
-};
 
-use super::writes;
+use super::internal_topics::{ensure_internal_topic, InternalTopic};
 use crate::context::BrokerContext;
 use crate::group::Shard;
-use crate::metadata_cache::CacheQueries;
 use kraft_metadata::CONSUMER_OFFSETS;
-
-const TOPIC_ALREADY_EXISTS: i32 = 36;
 
 /// The loaded shard coordinating `group`, or the error code.
 pub fn shard(ctx: &BrokerContext, group: &str) -> Result<Arc<Shard>, i16> {
@@ -55,62 +48,20 @@ pub fn client_id(header: &kafka_protocol::messages::RequestHeader) -> String {
 /// `retention.ms=-1`: offsets and group metadata are never deleted by age
 /// (the topic grows with every commit).
 pub async fn ensure_offsets_topic(ctx: &BrokerContext) -> Result<(), (i16, String)> {
-    let image = ctx.cache.image();
-    if image.topic_named(CONSUMER_OFFSETS).is_some() {
-        return Ok(());
-    }
     let config = ctx.groups.config();
-    let wanted = i32::from(config.offsets_topic_replication_factor);
-    let alive = image.alive_brokers().len();
-    if (alive as i32) < wanted {
-        return Err((
-            ResponseError::CoordinatorNotAvailable.code(),
-            format!(
-                "{CONSUMER_OFFSETS} needs {wanted} brokers (offsets.topic.replication.factor) \
-                 but {alive} are alive"
+    let topic = InternalTopic {
+        name: CONSUMER_OFFSETS,
+        partitions: config.offsets_topic_num_partitions,
+        replication_factor: config.offsets_topic_replication_factor,
+        replication_factor_key: "offsets.topic.replication.factor",
+        configs: vec![
+            ("cleanup.policy", "compact".to_string()),
+            ("retention.ms", "-1".to_string()),
+            (
+                "segment.bytes",
+                config.offsets_topic_segment_bytes.to_string(),
             ),
-        ));
-    }
-    let configs: HashMap<String, String> = [
-        ("cleanup.policy", "compact".to_string()),
-        ("retention.ms", "-1".to_string()),
-        (
-            "segment.bytes",
-            config.offsets_topic_segment_bytes.to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let body = Body::CreateTopics(CreateTopicsRequest {
-        topics: vec![CreatableTopic {
-            name: CONSUMER_OFFSETS.to_string(),
-            num_partitions: config.offsets_topic_num_partitions,
-            replication_factor: wanted,
-            assignments: Vec::new(),
-            configs,
-        }],
-        validate_only: false,
-    });
-    let deadline = writes::deadline(ctx, 0);
-    let unavailable = |message: String| (ResponseError::CoordinatorNotAvailable.code(), message);
-    let response = writes::write(ctx, body, deadline)
-        .await
-        .map_err(|e| unavailable(format!("creating {CONSUMER_OFFSETS}: {}", e.message)))?;
-    if let Some(controller_response::Body::CreateTopics(r)) = response.body {
-        for t in r.topics {
-            if t.error_code != 0 && t.error_code != TOPIC_ALREADY_EXISTS {
-                return Err(unavailable(format!(
-                    "creating {CONSUMER_OFFSETS}: {}",
-                    t.error_message
-                )));
-            }
-        }
-    }
-    tracing::info!(
-        partitions = config.offsets_topic_num_partitions,
-        replication_factor = wanted,
-        "created {CONSUMER_OFFSETS}"
-    );
-    Ok(())
+        ],
+    };
+    ensure_internal_topic(ctx, topic).await
 }

@@ -11,16 +11,22 @@
 //! - [`writes`]: forwarding admin writes to the controller and waiting for
 //!   the cache;
 //! - [`groups`]: finding a group's coordinator shard;
+//! - [`internal_topics`]: creating `__consumer_offsets` and
+//!   `__transaction_state` on first need;
 //! - [`configs`]: effective configs with their sources;
-//! - [`cluster`]: the controller id clients are told.
+//! - [`cluster`]: the controller id clients are told;
+//! - [`transactions`]: transactional ids checked, and PRODUCER_FENCED for
+//!   old clients.
 
 pub mod cluster;
 pub mod configs;
 pub mod encode;
 pub mod groups;
+pub mod internal_topics;
 pub mod partitions;
 pub mod request_error;
 pub mod shape;
+pub mod transactions;
 pub mod writes;
 
 pub use encode::encode_response;

@@ -33,6 +33,8 @@ pub enum Kind {
     Bytes,
     /// An array of `i32` (e.g. broker ids).
     Int32Array,
+    /// An array of `i64` (e.g. producer ids).
+    Int64Array,
     /// An array of strings.
     StringArray,
     /// An array of structs with these fields.
@@ -225,6 +227,11 @@ impl Walker<'_> {
             Kind::Int32Array => {
                 if let Some(n) = self.length(false)? {
                     self.skip(n.saturating_mul(4))?;
+                }
+            }
+            Kind::Int64Array => {
+                if let Some(n) = self.length(false)? {
+                    self.skip(n.saturating_mul(8))?;
                 }
             }
             Kind::StringArray => {
