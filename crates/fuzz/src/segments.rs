@@ -19,7 +19,7 @@ const FIRST_SEGMENT: &str = "00000000000000000000.log";
 
 /// A fresh directory, in memory where the machine has one: the targets
 /// fsync, which on a disk would bound them to a few dozen runs a second.
-fn scratch_dir() -> Option<tempfile::TempDir> {
+pub(crate) fn scratch_dir() -> Option<tempfile::TempDir> {
     let shm = std::path::Path::new("/dev/shm");
     if shm.is_dir() {
         if let Ok(dir) = tempfile::tempdir_in(shm) {
@@ -41,7 +41,7 @@ pub fn partition_segment(data: &[u8]) {
 }
 
 pub fn producer_snapshot(data: &[u8]) {
-    let Ok(dir) = tempfile::tempdir() else { return };
+    let Some(dir) = scratch_dir() else { return };
     let Some(segment) = partition_seeds().pop() else {
         return;
     };

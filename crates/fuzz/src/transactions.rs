@@ -27,7 +27,9 @@ fn closed_log(dir: &std::path::Path) -> Option<()> {
 }
 
 pub fn txn_index(data: &[u8]) {
-    let Ok(dir) = tempfile::tempdir() else { return };
+    let Some(dir) = crate::segments::scratch_dir() else {
+        return;
+    };
     if closed_log(dir.path()).is_none() {
         return;
     }
