@@ -38,6 +38,33 @@ async fn produce_until(cluster: &TestCluster, broker: i32, want: i16, what: &str
     panic!("{what}: broker {broker} never answered {want}; last answer {last:?}");
 }
 
+/// Produces to `t`-0 through broker 2, whose only dir failed, until it is
+/// refused: with KAFKA_STORAGE_ERROR, or by a closed connection once the
+/// controller has fenced broker 2 (a broker that counts itself fenced hangs
+/// up on clients, so they turn to another). Which one a client sees depends
+/// on whether its produce beats the heartbeat that asks for fencing.
+async fn refused_while_offline(cluster: &TestCluster) {
+    let fenced = || {
+        cluster
+            .image(1)
+            .and_then(|image| image.cluster().broker(2).map(|b| b.fenced))
+            .unwrap_or(false)
+    };
+    let mut last = None;
+    let deadline = tokio::time::Instant::now() + kraft_testkit::DEADLINE;
+    while tokio::time::Instant::now() < deadline {
+        let mut client = kafka(cluster, 2).await;
+        match try_produce(&mut client, "t", 0, batch(&["v"])).await {
+            Ok((KAFKA_STORAGE_ERROR, _)) => return,
+            Ok((code, _)) => last = Some(code),
+            Err(_) if fenced() => return,
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("broker 2 with its dir offline was never refused: last answer {last:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fsync_takes_the_dir_offline_and_leadership_moves() {
     let cluster = TestCluster::builder(1)
@@ -74,14 +101,9 @@ async fn a_failed_fsync_takes_the_dir_offline_and_leadership_moves() {
     .await
     .unwrap();
 
-    // The partition refuses produce with KAFKA_STORAGE_ERROR ...
-    produce_until(
-        &cluster,
-        2,
-        KAFKA_STORAGE_ERROR,
-        "produce to an offline dir",
-    )
-    .await;
+    // The partition refuses produce with KAFKA_STORAGE_ERROR (or, once the
+    // broker is fenced for having no dir left, the broker hangs up) ...
+    refused_while_offline(&cluster).await;
     // ... the controller, told in a heartbeat, moves leadership off broker
     // 2 and takes it out of the ISR ...
     let after = wait_partition(
