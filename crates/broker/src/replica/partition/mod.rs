@@ -300,6 +300,32 @@ impl Partition {
         state.settings = settings;
     }
 
+    /// The state to append under as leader: this broker must lead (and
+    /// may), the log must be online and, with `min_isr`, the ISR must hold
+    /// `min.insync.replicas` (as Kafka: the committed ISR, not the maximal
+    /// one, since a replica still joining does not make an append safe).
+    fn leader_state(
+        &self,
+        min_isr: bool,
+    ) -> Result<RwLockReadGuard<'_, ReplicaState>, PartitionError> {
+        if self.is_offline() {
+            return Err(self.offline_error());
+        }
+        let state = self.state();
+        let registration = &state.registration;
+        if registration.leader != self.node_id || !self.may_lead.load(Ordering::Acquire) {
+            return Err(PartitionError::NotLeader);
+        }
+        let min = state.settings.min_insync_replicas;
+        if min_isr && registration.isr.len() < min {
+            return Err(PartitionError::NotEnoughReplicas {
+                isr: registration.isr.len(),
+                min,
+            });
+        }
+        Ok(state)
+    }
+
     /// Appends one produced batch as leader. With `acks == -1`, refuses
     /// up front when the ISR is smaller than `min.insync.replicas`. Returns
     /// the append and the leader epoch it was made in.
@@ -309,23 +335,8 @@ impl Partition {
         acks: i16,
         now_ms: i64,
     ) -> Result<(LogAppendInfo, i32), PartitionError> {
-        if self.is_offline() {
-            return Err(self.offline_error());
-        }
-        let state = self.state();
+        let state = self.leader_state(acks == -1)?;
         let registration = &state.registration;
-        if registration.leader != self.node_id || !self.may_lead.load(Ordering::Acquire) {
-            return Err(PartitionError::NotLeader);
-        }
-        // As Kafka: the committed ISR, not the maximal one (a replica still
-        // joining does not make an append safe).
-        let min_isr = state.settings.min_insync_replicas;
-        if acks == -1 && registration.isr.len() < min_isr {
-            return Err(PartitionError::NotEnoughReplicas {
-                isr: registration.isr.len(),
-                min: min_isr,
-            });
-        }
         if matches!(state.settings.log.timestamp_type, TimestampType::CreateTime) {
             // The header is all that is needed: no record is decoded. A
             // header that does not parse is left to the log's validation.

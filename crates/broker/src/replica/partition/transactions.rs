@@ -9,8 +9,6 @@
 //! an acks=all produce does. The partition's last stable offset moves when
 //! the high watermark passes the marker.
 
-use std::sync::atomic::Ordering;
-
 use kraft_log::{LogAppendInfo, TxnMarker};
 
 use super::{Partition, PartitionError};
@@ -27,21 +25,8 @@ impl Partition {
         marker: TxnMarker,
         now_ms: i64,
     ) -> Result<(LogAppendInfo, i32), PartitionError> {
-        if self.is_offline() {
-            return Err(self.offline_error());
-        }
-        let state = self.state();
+        let state = self.leader_state(true)?;
         let registration = &state.registration;
-        if registration.leader != self.node_id || !self.may_lead.load(Ordering::Acquire) {
-            return Err(PartitionError::NotLeader);
-        }
-        let min_isr = state.settings.min_insync_replicas;
-        if registration.isr.len() < min_isr {
-            return Err(PartitionError::NotEnoughReplicas {
-                isr: registration.isr.len(),
-                min: min_isr,
-            });
-        }
         let info = self.checked(self.log.append_marker(
             producer_id,
             producer_epoch,
