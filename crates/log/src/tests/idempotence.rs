@@ -5,28 +5,9 @@
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::Compression;
 
-use super::{encode, open, read_all, record, small_config};
+use super::{idempotence_batch, open, read_all, small_config};
 use crate::{LogConfig, LogError, PartitionLog, ReadBound};
-
-/// One batch of `count` records from producer `pid`/`epoch` starting at `seq`.
-fn produced(pid: i64, epoch: i16, seq: i32, count: i32) -> Bytes {
-    let records: Vec<_> = (0..count)
-        .map(|i| {
-            let mut r = record(
-                i64::from(i),
-                1_000,
-                format!("p{pid}-{}", seq + i).into_bytes(),
-            );
-            r.producer_id = pid;
-            r.producer_epoch = epoch;
-            r.sequence = seq + i;
-            r
-        })
-        .collect();
-    encode(&records, Compression::None)
-}
 
 fn append(log: &PartitionLog, records: Bytes) -> Result<(i64, i64), LogError> {
     log.append_as_leader(records, 0, 1_000)
@@ -41,10 +22,10 @@ fn code(result: Result<(i64, i64), LogError>) -> i16 {
 fn a_duplicate_batch_gets_its_original_offsets_and_is_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
-    assert_eq!(append(&log, produced(5, 0, 0, 3)).unwrap(), (0, 2));
-    assert_eq!(append(&log, produced(5, 0, 3, 2)).unwrap(), (3, 4));
-    assert_eq!(append(&log, produced(5, 0, 0, 3)).unwrap(), (0, 2));
-    assert_eq!(append(&log, produced(5, 0, 3, 2)).unwrap(), (3, 4));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 0, 3)).unwrap(), (0, 2));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 3, 2)).unwrap(), (3, 4));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 0, 3)).unwrap(), (0, 2));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 3, 2)).unwrap(), (3, 4));
     assert_eq!(log.log_end_offset(), 5);
     assert_eq!(read_all(&log, 0, ReadBound::LogEnd).len(), 2);
 }
@@ -53,22 +34,22 @@ fn a_duplicate_batch_gets_its_original_offsets_and_is_not_written() {
 fn a_sequence_gap_and_a_stale_epoch_leave_the_log_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
-    append(&log, produced(5, 1, 0, 3)).unwrap();
+    append(&log, idempotence_batch(5, 1, 0, 3)).unwrap();
     assert_eq!(
-        code(append(&log, produced(5, 1, 4, 1))),
+        code(append(&log, idempotence_batch(5, 1, 4, 1))),
         ResponseError::OutOfOrderSequenceNumber.code()
     );
     assert_eq!(
-        code(append(&log, produced(5, 0, 3, 1))),
+        code(append(&log, idempotence_batch(5, 0, 3, 1))),
         ResponseError::InvalidProducerEpoch.code()
     );
     assert_eq!(
-        code(append(&log, produced(5, 2, 3, 1))),
+        code(append(&log, idempotence_batch(5, 2, 3, 1))),
         ResponseError::OutOfOrderSequenceNumber.code()
     );
     assert_eq!(log.log_end_offset(), 3);
-    assert_eq!(append(&log, produced(5, 1, 3, 1)).unwrap(), (3, 3));
-    assert_eq!(append(&log, produced(5, 2, 0, 1)).unwrap(), (4, 4));
+    assert_eq!(append(&log, idempotence_batch(5, 1, 3, 1)).unwrap(), (3, 3));
+    assert_eq!(append(&log, idempotence_batch(5, 2, 0, 1)).unwrap(), (4, 4));
 }
 
 #[test]
@@ -76,17 +57,23 @@ fn a_follower_deduplicates_retries_once_it_leads() {
     let leader_dir = tempfile::tempdir().unwrap();
     let leader = open(leader_dir.path(), LogConfig::default());
     for seq in (0..12).step_by(2) {
-        append(&leader, produced(5, 0, seq, 2)).unwrap();
+        append(&leader, idempotence_batch(5, 0, seq, 2)).unwrap();
     }
     let follower_dir = tempfile::tempdir().unwrap();
     let follower = open(follower_dir.path(), LogConfig::default());
     let fetched = leader.read(0, 1 << 20, ReadBound::LogEnd, true).unwrap();
     follower.append_as_follower(fetched.records).unwrap();
     // The follower now leads; the producer retries its last batches.
-    assert_eq!(append(&follower, produced(5, 0, 10, 2)).unwrap(), (10, 11));
-    assert_eq!(append(&follower, produced(5, 0, 4, 2)).unwrap(), (4, 5));
     assert_eq!(
-        code(append(&follower, produced(5, 0, 13, 1))),
+        append(&follower, idempotence_batch(5, 0, 10, 2)).unwrap(),
+        (10, 11)
+    );
+    assert_eq!(
+        append(&follower, idempotence_batch(5, 0, 4, 2)).unwrap(),
+        (4, 5)
+    );
+    assert_eq!(
+        code(append(&follower, idempotence_batch(5, 0, 13, 1))),
         ResponseError::OutOfOrderSequenceNumber.code()
     );
     assert_eq!(follower.log_end_offset(), 12);
@@ -98,20 +85,26 @@ fn recovery_rebuilds_the_producer_state_from_the_log() {
     {
         let log = open(dir.path(), small_config(300));
         for seq in (0..10).step_by(2) {
-            append(&log, produced(5, 0, seq, 2)).unwrap();
+            append(&log, idempotence_batch(5, 0, seq, 2)).unwrap();
         }
-        append(&log, produced(6, 3, 0, 1)).unwrap();
+        append(&log, idempotence_batch(6, 3, 0, 1)).unwrap();
         assert!(log.segment_count() > 1);
         log.close().unwrap();
     }
     let log = open(dir.path(), small_config(300));
-    assert_eq!(append(&log, produced(5, 0, 8, 2)).unwrap(), (8, 9));
-    assert_eq!(append(&log, produced(6, 3, 0, 1)).unwrap(), (10, 10));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 8, 2)).unwrap(), (8, 9));
     assert_eq!(
-        code(append(&log, produced(6, 2, 1, 1))),
+        append(&log, idempotence_batch(6, 3, 0, 1)).unwrap(),
+        (10, 10)
+    );
+    assert_eq!(
+        code(append(&log, idempotence_batch(6, 2, 1, 1))),
         ResponseError::InvalidProducerEpoch.code()
     );
-    assert_eq!(append(&log, produced(5, 0, 10, 1)).unwrap(), (11, 11));
+    assert_eq!(
+        append(&log, idempotence_batch(5, 0, 10, 1)).unwrap(),
+        (11, 11)
+    );
 }
 
 #[test]
@@ -119,24 +112,24 @@ fn truncation_forgets_the_cut_batches() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
     for seq in (0..8).step_by(2) {
-        append(&log, produced(5, 0, seq, 2)).unwrap();
+        append(&log, idempotence_batch(5, 0, seq, 2)).unwrap();
     }
     log.truncate_to(4).unwrap();
     // The batch at 4 is gone: its retry is written again, where the log now ends.
-    assert_eq!(append(&log, produced(5, 0, 4, 2)).unwrap(), (4, 5));
-    assert_eq!(append(&log, produced(5, 0, 2, 2)).unwrap(), (2, 3));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 4, 2)).unwrap(), (4, 5));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 2, 2)).unwrap(), (2, 3));
 }
 
 #[test]
 fn producers_expire_after_producer_id_expiration_ms() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
-    append(&log, produced(5, 0, 0, 2)).unwrap();
+    append(&log, idempotence_batch(5, 0, 0, 2)).unwrap();
     assert_eq!(log.remove_expired_producers(1_000 + 10, 100), 0);
     assert_eq!(log.producer_count(), 1);
     assert_eq!(log.remove_expired_producers(1_000 + 100, 100), 1);
     // Unknown again: any sequence is accepted (Kafka 3.x).
-    assert_eq!(append(&log, produced(5, 0, 7, 1)).unwrap(), (2, 2));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 7, 1)).unwrap(), (2, 2));
 }
 
 fn snapshot_files(dir: &std::path::Path) -> Vec<String> {
@@ -155,7 +148,7 @@ fn snapshots_are_written_at_roll_and_close_and_read_at_open() {
     {
         let log = open(dir.path(), small_config(300));
         for seq in (0..10).step_by(2) {
-            append(&log, produced(5, 0, seq, 2)).unwrap();
+            append(&log, idempotence_batch(5, 0, seq, 2)).unwrap();
         }
         let rolls = log.segment_count() - 1;
         assert!(rolls > 0);
@@ -164,8 +157,11 @@ fn snapshots_are_written_at_roll_and_close_and_read_at_open() {
         // after the last roll's snapshot.
     }
     let log = open(dir.path(), small_config(300));
-    assert_eq!(append(&log, produced(5, 0, 8, 2)).unwrap(), (8, 9));
-    assert_eq!(append(&log, produced(5, 0, 10, 1)).unwrap(), (10, 10));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 8, 2)).unwrap(), (8, 9));
+    assert_eq!(
+        append(&log, idempotence_batch(5, 0, 10, 1)).unwrap(),
+        (10, 10)
+    );
     log.close().unwrap();
     let end = format!("{:020}.snapshot", 11);
     assert!(
@@ -176,9 +172,12 @@ fn snapshots_are_written_at_roll_and_close_and_read_at_open() {
     // A damaged snapshot is skipped: an older one and the batches after it serve.
     std::fs::write(dir.path().join(&end), b"garbage").unwrap();
     let log = open(dir.path(), small_config(300));
-    assert_eq!(append(&log, produced(5, 0, 10, 1)).unwrap(), (10, 10));
     assert_eq!(
-        code(append(&log, produced(5, 0, 12, 1))),
+        append(&log, idempotence_batch(5, 0, 10, 1)).unwrap(),
+        (10, 10)
+    );
+    assert_eq!(
+        code(append(&log, idempotence_batch(5, 0, 12, 1))),
         ResponseError::OutOfOrderSequenceNumber.code()
     );
 }
@@ -192,9 +191,9 @@ fn a_producer_outlives_the_deletion_of_its_segments_across_a_restart() {
     };
     {
         let log = open(dir.path(), config.clone());
-        append(&log, produced(6, 3, 0, 1)).unwrap();
+        append(&log, idempotence_batch(6, 3, 0, 1)).unwrap();
         for seq in 0..20 {
-            append(&log, produced(5, 0, seq, 1)).unwrap();
+            append(&log, idempotence_batch(5, 0, seq, 1)).unwrap();
         }
         log.set_high_watermark(log.log_end_offset());
         assert!(log.enforce_retention(1_000).unwrap() > 0);
@@ -204,7 +203,7 @@ fn a_producer_outlives_the_deletion_of_its_segments_across_a_restart() {
     let log = open(dir.path(), config);
     // Still known (KIP-360: state outlives retention): its old epoch is stale.
     assert_eq!(
-        code(append(&log, produced(6, 2, 1, 1))),
+        code(append(&log, idempotence_batch(6, 2, 1, 1))),
         ResponseError::InvalidProducerEpoch.code()
     );
 }
@@ -214,29 +213,29 @@ fn truncation_below_a_snapshot_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config(300));
     for seq in (0..10).step_by(2) {
-        append(&log, produced(5, 0, seq, 2)).unwrap();
+        append(&log, idempotence_batch(5, 0, seq, 2)).unwrap();
     }
     let before = snapshot_files(dir.path()).len();
     log.truncate_to(2).unwrap();
     assert!(snapshot_files(dir.path()).len() < before);
     log.close().unwrap();
     let log = open(dir.path(), small_config(300));
-    assert_eq!(append(&log, produced(5, 0, 2, 2)).unwrap(), (2, 3));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 2, 2)).unwrap(), (2, 3));
 }
 
 #[test]
 fn truncation_restores_the_state_from_before_the_cut() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
-    append(&log, produced(5, 0, 0, 2)).unwrap();
-    append(&log, produced(5, 0, 2, 2)).unwrap();
-    append(&log, produced(5, 1, 0, 1)).unwrap();
+    append(&log, idempotence_batch(5, 0, 0, 2)).unwrap();
+    append(&log, idempotence_batch(5, 0, 2, 2)).unwrap();
+    append(&log, idempotence_batch(5, 1, 0, 1)).unwrap();
     log.truncate_to(4).unwrap();
     // Epoch 1's only batch is gone: the producer is back at epoch 0, seq 3.
     assert_eq!(
-        code(append(&log, produced(5, 0, 6, 1))),
+        code(append(&log, idempotence_batch(5, 0, 6, 1))),
         ResponseError::OutOfOrderSequenceNumber.code()
     );
-    assert_eq!(append(&log, produced(5, 0, 0, 2)).unwrap(), (0, 1));
-    assert_eq!(append(&log, produced(5, 0, 4, 1)).unwrap(), (4, 4));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 0, 2)).unwrap(), (0, 1));
+    assert_eq!(append(&log, idempotence_batch(5, 0, 4, 1)).unwrap(), (4, 4));
 }
