@@ -83,11 +83,7 @@ fn log_end(cluster: &TestCluster, id: i32, topic: &str) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_gaps_and_stale_epochs_get_kafkas_answers_and_leave_the_log_alone() {
-    let cluster = TestCluster::builder(1)
-        .combined()
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = common::combined_node().await;
     create_topic(&cluster.bootstrap_servers(), "idem", 1, 1, &[]).await;
     let mut client = connect(&cluster, 1).await;
     let (code, pid, epoch) = init_producer_id(&mut client, None).await;
@@ -124,11 +120,7 @@ async fn duplicates_gaps_and_stale_epochs_get_kafkas_answers_and_leave_the_log_a
 async fn transactional_ids_find_no_coordinator_without_brokers_for_its_topic() {
     // One broker, `transaction.state.log.replication.factor` 3: no
     // `__transaction_state`, so no broker coordinates a transactional id.
-    let cluster = TestCluster::builder(1)
-        .combined()
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = common::combined_node().await;
     let mut client = connect(&cluster, 1).await;
     assert_eq!(
         init_producer_id(&mut client, Some("tx")).await.0,

@@ -69,11 +69,7 @@ async fn retention_by_bytes_moves_the_log_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_topic_removes_its_partition_directories() {
-    let cluster = TestCluster::builder(1)
-        .combined()
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = common::combined_node().await;
     let bootstrap = cluster.bootstrap_servers();
     common::create_topic(&bootstrap, "doomed", 2, 1, &[]).await;
     let mut client = KafkaClient::connect(cluster.broker_addr(1))

@@ -108,11 +108,7 @@ async fn connect(cluster: &TestCluster, broker: i32) -> KafkaClient {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_batch_is_refused_and_the_log_stays_intact() {
-    let cluster = TestCluster::builder(1)
-        .combined()
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = common::combined_node().await;
     let mut client = connect(&cluster, 1).await;
     create_topic(&mut client, "raw", 1, &[("max.message.bytes", "2000")]).await;
 
@@ -166,11 +162,7 @@ async fn a_corrupt_batch_is_refused_and_the_log_stays_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_past_the_end_waits_and_returns_when_data_arrives() {
-    let cluster = TestCluster::builder(1)
-        .combined()
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = common::combined_node().await;
     let mut client = connect(&cluster, 1).await;
     create_topic(&mut client, "poll", 1, &[]).await;
     assert_eq!(

@@ -345,11 +345,7 @@ async fn commit_and_abort_reach_read_committed_consumers_and_survive_a_leader_ki
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_markers_and_client_control_batches_get_kafkas_codes() {
-    let cluster = TestCluster::builder(1)
-        .combined()
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = common::combined_node().await;
     create_topic(&cluster.bootstrap_servers(), "bad", 1, 1, &[]).await;
     let mut c = connect(&cluster, 1).await;
     let versions: ApiVersionsResponse = c

@@ -32,6 +32,15 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 /// 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(120);
 
+/// One combined node (controller and broker 1) with default settings.
+pub async fn combined_node() -> kraft_testkit::TestCluster {
+    kraft_testkit::TestCluster::builder(1)
+        .combined()
+        .start()
+        .await
+        .expect("cluster")
+}
+
 /// `bootstrap.servers` and IPv4 only: what every librdkafka client here
 /// starts from.
 pub fn client_config(bootstrap: &str) -> ClientConfig {

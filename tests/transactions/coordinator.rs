@@ -74,11 +74,7 @@ async fn a_transactional_id_is_coordinated_by_its_state_partitions_leader() {
 async fn no_transaction_coordinator_until_enough_brokers_for_the_state_topic() {
     // One broker, `transaction.state.log.replication.factor` 3 (Kafka's
     // default): no coordinator, and the topic is not created.
-    let cluster = TestCluster::builder(1)
-        .combined()
-        .start()
-        .await
-        .expect("cluster");
+    let cluster = common::combined_node().await;
     let mut client = KafkaClient::connect(cluster.broker_addr(1))
         .await
         .expect("connect");
