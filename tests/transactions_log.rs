@@ -1,7 +1,9 @@
 //! The partition leader's side of transactions, end to end: transactional
-//! batches written by raw Produce for two producers, one transaction
-//! committed and the other aborted with WriteTxnMarkers (as a transaction
-//! coordinator would send them), then what consumers see: the last stable
+//! batches written by raw Produce for two producers (each transaction
+//! registered with its coordinator first: InitProducerId and
+//! AddPartitionsToTxn, which the leader verifies, KIP-890), one
+//! transaction committed and the other aborted with WriteTxnMarkers sent
+//! by the test (as a transaction coordinator would send them), then what consumers see: the last stable
 //! offset and the aborted-transactions list in a raw read_committed Fetch,
 //! librdkafka consumers at read_committed (exactly the committed records,
 //! held at the LSO while a transaction is open) and read_uncommitted (every
@@ -10,16 +12,22 @@
 
 mod common;
 
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, TransactionalId,
+};
+use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
     InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
     ProducerId, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 use kraft_broker::replica::PartitionLookup;
 use kraft_kafka_client::KafkaClient;
 use kraft_log::batch;
@@ -43,16 +51,77 @@ async fn connect(cluster: &TestCluster, broker: i32) -> KafkaClient {
         .expect("connect")
 }
 
-/// A producer id from InitProducerId (no transactional id), at epoch 0.
-async fn producer_id(client: &mut KafkaClient) -> i64 {
-    let request = InitProducerIdRequest::default()
-        .with_transactional_id(None)
-        .with_transaction_timeout_ms(60_000)
-        .with_producer_id(ProducerId(-1))
-        .with_producer_epoch(-1);
-    let response: InitProducerIdResponse = client.send(4, &request).await.expect("InitProducerId");
-    assert_eq!((response.error_code, response.producer_epoch), (0, 0));
-    response.producer_id.0
+/// A transaction of `transactional_id` with `topic`-0 in it, registered
+/// with its coordinator (FindCoordinator v4, then InitProducerId v4 and
+/// AddPartitionsToTxn v3 there): (producer id, epoch). Retries while
+/// `__transaction_state` comes up. `inits` InitProducerId calls: each
+/// bumps the epoch.
+async fn begin_transaction(
+    cluster: &TestCluster,
+    transactional_id: &str,
+    topic: &str,
+    inits: usize,
+) -> (i64, i16) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut any = connect(cluster, cluster.broker_ids()[0]).await;
+    let coordinator = loop {
+        let request = FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![s(transactional_id)]);
+        let response: FindCoordinatorResponse =
+            any.send(4, &request).await.expect("FindCoordinator");
+        let found = &response.coordinators[0];
+        if found.error_code == 0 {
+            break found.node_id.0;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no coordinator for {transactional_id}: {}",
+            found.error_code
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let client = &mut connect(cluster, coordinator).await;
+    let mut done = 0;
+    let (pid, epoch) = loop {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(s(transactional_id))))
+            .with_transaction_timeout_ms(600_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let response: InitProducerIdResponse =
+            client.send(4, &request).await.expect("InitProducerId");
+        if response.error_code == 0 {
+            done += 1;
+            if done == inits {
+                break (response.producer_id.0, response.producer_epoch);
+            }
+            continue;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no producer id for {transactional_id}: {}",
+            response.error_code
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let request = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(s(transactional_id)))
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![0])]);
+    let response: AddPartitionsToTxnResponse =
+        client.send(3, &request).await.expect("AddPartitionsToTxn");
+    let code =
+        response.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
+    assert_eq!(code, 0, "AddPartitionsToTxn");
+    (pid, epoch)
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
 }
 
 /// Sends one marker for `topic`-`partition` (WriteTxnMarkers v1): its code.
@@ -183,8 +252,8 @@ async fn commit_and_abort_reach_read_committed_consumers_and_survive_a_leader_ki
     .await
     .expect("full ISR");
     let mut c = connect(&cluster, leader).await;
-    let a = producer_id(&mut c).await;
-    let b = producer_id(&mut c).await;
+    let (a, _) = begin_transaction(&cluster, "ta", "txn", 1).await;
+    let (b, _) = begin_transaction(&cluster, "tb", "txn", 1).await;
 
     assert_eq!(
         produce(&mut c, "txn", 0, plain_batch(&["plain-0"])).await,
@@ -345,7 +414,14 @@ async fn commit_and_abort_reach_read_committed_consumers_and_survive_a_leader_ki
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_markers_and_client_control_batches_get_kafkas_codes() {
-    let cluster = common::combined_node().await;
+    let cluster = TestCluster::builder(1)
+        .combined()
+        .prop("transaction.state.log.replication.factor", 1)
+        .prop("transaction.state.log.min.isr", 1)
+        .prop("transaction.state.log.num.partitions", 2)
+        .start()
+        .await
+        .expect("cluster");
     create_topic(&cluster.bootstrap_servers(), "bad", 1, 1, &[]).await;
     let mut c = connect(&cluster, 1).await;
     let versions: ApiVersionsResponse = c
@@ -359,7 +435,10 @@ async fn bad_markers_and_client_control_batches_get_kafkas_codes() {
         .map(|k| (k.min_version, k.max_version));
     assert_eq!(listed, Some((1, 1)));
 
-    let pid = producer_id(&mut c).await;
+    // Two inits: the transaction runs at epoch 1, so a marker at epoch 0
+    // is from the past.
+    let (pid, epoch) = begin_transaction(&cluster, "tx", "bad", 2).await;
+    assert_eq!(epoch, 1);
     // A client may not write a marker through Produce.
     let control = batch::control_batch(pid, 0, 0, kraft_log::TxnMarker::Commit, 1_000);
     assert_eq!(

@@ -12,12 +12,17 @@
 //! transactional id, Kafka's error codes for bad transactional requests,
 //! a transaction aborted by the coordinator past its timeout, and a commit
 //! completed by a new coordinator after the old one is killed (RF 3).
+//! Offsets committed inside transactions ([`offsets`]), and partition
+//! leaders verifying a transaction's writes with its coordinator
+//! ([`verification`], KIP-890).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod clients;
 mod coordinator;
+mod offsets;
+mod verification;
 
 use std::time::{Duration, Instant};
 
@@ -42,7 +47,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use common::raw::{batch, name, try_produce};
+use common::raw::{batch, name, produce_in_transaction, transactional_batch, try_produce};
 use common::txn::{next, spawn_consumer, strings, transactional_producer};
 use common::{create_topic, produce_all, Outgoing, DEADLINE};
 

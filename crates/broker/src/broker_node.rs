@@ -157,6 +157,7 @@ impl BrokerNode {
             replicas.clone(),
             cache.clone(),
             config.listener_name.clone(),
+            groups.clone(),
         );
         let txn_publisher = transactions.publisher();
         let (loader, lag) = tokio::task::spawn_blocking(move || {

@@ -45,6 +45,23 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<LogAppendInfo, LogError> {
+        self.append_as_leader_verified(records, leader_epoch, now_ms, None)
+    }
+
+    /// [`append_as_leader`](Self::append_as_leader) for a broker that
+    /// verifies transactional writes (KIP-890): a transactional batch that
+    /// would open its producer's transaction here needs the `verification`
+    /// guard of [`start_txn_verification`](Self::start_txn_verification),
+    /// still current, else INVALID_TXN_STATE (`Some(0)`: none was handed
+    /// out because the transaction was open; it must still be). With
+    /// `None` (`append_as_leader`) nothing is verified.
+    pub fn append_as_leader_verified(
+        &self,
+        records: Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+        verification: Option<u64>,
+    ) -> Result<LogAppendInfo, LogError> {
         let max_message_bytes = self.max_message_bytes.load(Ordering::Relaxed);
         let header = batch::validate_produced(&records, max_message_bytes)?;
         // The records against the header, before the writer lock: a
@@ -69,6 +86,9 @@ impl PartitionLog {
         let base_offset = self.log_end.load(Ordering::Acquire);
         if let Checked::Duplicate(original) = w.producers.check(&header, base_offset)? {
             return Ok(self.duplicate_info(&w, original));
+        }
+        if verification.is_some() {
+            w.producers.check_verified(&header, verification)?;
         }
         let mut head = [0u8; HEADER_LEN];
         head.copy_from_slice(&records[..HEADER_LEN]);

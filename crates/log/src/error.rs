@@ -114,6 +114,11 @@ pub enum LogError {
         offset: i64,
         first_offset: i64,
     },
+    /// A transactional write the coordinator did not confirm (KIP-890):
+    /// the partition was not added to the producer's transaction, or the
+    /// transaction ended meanwhile.
+    #[error("producer {producer_id} has no ongoing transaction with this partition in it")]
+    TxnNotVerified { producer_id: i64 },
     /// A transaction marker from a coordinator older than the one that
     /// wrote the producer's last marker.
     #[error("coordinator epoch {coordinator_epoch} of a marker for producer {producer_id} is older than {current}")]
@@ -137,7 +142,9 @@ impl LogError {
             LogError::NonContiguous { .. } => ResponseError::UnknownServerError.code(),
             LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
             LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
-            LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState.code(),
+            LogError::InvalidTxnState { .. } | LogError::TxnNotVerified { .. } => {
+                ResponseError::InvalidTxnState.code()
+            }
             LogError::CoordinatorFenced { .. } => {
                 ResponseError::TransactionCoordinatorFenced.code()
             }

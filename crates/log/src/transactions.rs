@@ -136,6 +136,28 @@ impl PartitionLog {
             .max(self.log_start_offset().min(high_watermark))
     }
 
+    /// The next sequence a producer's batch at `epoch` must start at: 0 for
+    /// an unknown producer or a new epoch. A coordinator writing
+    /// transactional records on its own partition (TxnOffsetCommit) uses it,
+    /// so its batches pass the same checks as a producer's.
+    pub fn next_sequence(&self, producer_id: i64, epoch: i16) -> i32 {
+        let w = self.writer();
+        match w.producers.get(producer_id) {
+            Some(entry) if entry.epoch == epoch => entry
+                .last_seq()
+                .map_or(0, |last| crate::producer_state::last_sequence(last, 1)),
+            _ => 0,
+        }
+    }
+
+    /// Starts verifying a transactional write of `producer_id` (KIP-890,
+    /// see `producer_state::verification`): `None` if its transaction is
+    /// open here already, else the guard for
+    /// [`append_as_leader_verified`](Self::append_as_leader_verified).
+    pub fn start_txn_verification(&self, producer_id: i64) -> Option<u64> {
+        self.writer().producers.start_verification(producer_id)
+    }
+
     /// The open transactions as `(producer id, first offset)`, by offset.
     pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
         lock(&self.unstable)

@@ -3,7 +3,8 @@
 //! decoded (kraft-log's bounded `batch::for_each_record`, the decoder every
 //! reader of stored batches shares) and replayed in order,
 //! so the last group metadata and offset commit of each key win and
-//! tombstones delete.
+//! tombstones delete. Offsets written in a transaction stay pending until
+//! its COMMIT or ABORT marker, read back in the same pass.
 //!
 //! In: the partition (its log is read directly: as the new leader, all of
 //! it is this partition's truth). Out: the [`ShardData`] to serve from, or
@@ -15,8 +16,8 @@
 
 use std::ops::ControlFlow;
 
-use kraft_log::batch::for_each_record;
-use kraft_log::{BatchHeader, LogError, ReadBound};
+use kraft_log::batch::{for_each_record, read_marker};
+use kraft_log::{BatchHeader, LogError, ReadBound, TxnMarker};
 
 use super::records::CoordinatorRecord;
 use super::shard_data::ShardData;
@@ -45,7 +46,7 @@ pub enum LoadError {
 }
 
 /// Reads `partition` from its log start to its log end and replays every
-/// coordinator record, at time `now`.
+/// coordinator record and transaction marker, at time `now`.
 pub fn load(
     partition: &Partition,
     timings: GroupTimings,
@@ -54,29 +55,79 @@ pub fn load(
     let name = format!("{}-{}", partition.topic(), partition.index());
     let mut data = ShardData::default();
     let mut stats = LoadStats::default();
-    stats.end_offset = read_records(
-        partition,
-        |offset, key, value| match CoordinatorRecord::decode(key, value) {
+    stats.end_offset = read_entries(partition, |entry| match entry {
+        LogEntry::Record {
+            offset,
+            key,
+            value,
+            transaction,
+        } => match CoordinatorRecord::decode(key, value) {
             Ok(decoded) => {
                 stats.records += 1;
-                data.replay(decoded, offset, timings, now);
+                match transaction {
+                    Some(producer_id) => {
+                        data.replay_transactional(producer_id, decoded, offset, timings, now)
+                    }
+                    None => data.replay(decoded, offset, timings, now),
+                }
             }
             Err(e) => {
                 stats.skipped += 1;
                 tracing::warn!(partition = %name, offset, error = %e, "skipping a coordinator record that does not decode");
             }
         },
-    )?;
+        LogEntry::Marker {
+            offset,
+            producer_id,
+            commit,
+        } => data.complete_txn(producer_id, commit, offset),
+    })?;
     Ok((data, stats))
+}
+
+/// One thing read back from a coordinator partition.
+#[derive(Debug)]
+pub enum LogEntry<'a> {
+    /// A keyed record of a data batch (`value` `None`: a tombstone);
+    /// `transaction` is the producer id of a transactional batch.
+    Record {
+        offset: i64,
+        key: &'a [u8],
+        value: Option<&'a [u8]>,
+        transaction: Option<i64>,
+    },
+    /// A COMMIT (`commit`) or ABORT marker of a producer's transaction.
+    Marker {
+        offset: i64,
+        producer_id: i64,
+        commit: bool,
+    },
 }
 
 /// Calls `each` with the offset, key and value (`None`: a tombstone) of
 /// every keyed record of `partition`'s data batches, from its log start to
-/// its log end, in order; control batches are skipped. Returns the offset
-/// reached. Both coordinators load their partitions with it.
+/// its log end, in order, transactional or not; control batches are
+/// skipped. Returns the offset reached.
 pub fn read_records(
     partition: &Partition,
     mut each: impl FnMut(i64, &[u8], Option<&[u8]>),
+) -> Result<i64, LoadError> {
+    read_entries(partition, |entry| {
+        if let LogEntry::Record {
+            offset, key, value, ..
+        } = entry
+        {
+            each(offset, key, value);
+        }
+    })
+}
+
+/// Calls `each` with every [`LogEntry`] of `partition`, from its log start
+/// to its log end, in order. Returns the offset reached. Both coordinators
+/// load their partitions with it.
+pub fn read_entries(
+    partition: &Partition,
+    mut each: impl FnMut(LogEntry<'_>),
 ) -> Result<i64, LoadError> {
     let name = format!("{}-{}", partition.topic(), partition.index());
     let log = partition.log();
@@ -112,14 +163,28 @@ pub fn read_records(
             if header.next_offset() <= offset {
                 continue;
             }
-            if !header.is_control() {
+            if header.is_control() {
+                if let Some(marker) = read_marker(&header, &batch) {
+                    each(LogEntry::Marker {
+                        offset: header.base_offset,
+                        producer_id: header.producer_id,
+                        commit: marker.marker == TxnMarker::Commit,
+                    });
+                }
+            } else {
                 let from = offset;
+                let transaction = header.is_transactional().then_some(header.producer_id);
                 for_each_record(&batch, limit, true, |record| {
                     if record.offset < from {
                         return ControlFlow::Continue(());
                     }
                     if let Some(key) = record.key {
-                        each(record.offset, &key, record.value.as_deref());
+                        each(LogEntry::Record {
+                            offset: record.offset,
+                            key: &key,
+                            value: record.value.as_deref(),
+                            transaction,
+                        });
                     }
                     ControlFlow::Continue(())
                 })

@@ -170,6 +170,15 @@ impl Group {
     /// member commits with its current generation, also during
     /// PreparingRebalance, but not while the assignment is being decided).
     /// A commit counts as a heartbeat.
+    /// Whether the group takes offsets at all (a TxnOffsetCommit without
+    /// a member): not once it is Dead.
+    pub fn check_alive(&self) -> Result<(), i16> {
+        if self.state == GroupState::Dead {
+            return Err(ResponseError::CoordinatorNotAvailable.code());
+        }
+        Ok(())
+    }
+
     pub fn check_commit(&mut self, who: &MemberRef, now: i64) -> Result<(), i16> {
         if self.state == GroupState::Dead {
             return Err(ResponseError::CoordinatorNotAvailable.code());

@@ -44,12 +44,14 @@ pub mod shard_data;
 pub mod shard_ops;
 pub mod snapshot;
 pub mod state;
+pub mod txn_offsets;
 
 pub use member::{JoinRequest, JoinResult, MemberRef, Protocol, SyncRequest, SyncResult};
 pub use publisher::GroupPublisher;
 pub use shard::Shard;
 pub use shard_ops::{GroupListing, GroupSummary, OffsetCommit};
 pub use state::{GroupState, GroupTimings};
+pub use txn_offsets::TxnCommitter;
 
 /// The coordinator's settings (Kafka's keys in the field docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,11 +118,24 @@ enum Slot {
     Loading {
         epoch: i32,
         attempt: u64,
+        /// Markers replicated while the partition loads, applied once it
+        /// is loaded when the load read stopped before them.
+        markers: Vec<ReplicatedMarker>,
     },
     Loaded {
         shard: Arc<Shard>,
         timers: JoinHandle<()>,
     },
+}
+
+/// A transaction marker appended to a `__consumer_offsets` partition and
+/// replicated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicatedMarker {
+    pub producer_id: i64,
+    pub commit: bool,
+    pub offset: i64,
+    pub leader_epoch: i32,
 }
 
 /// The group coordinator of one broker.
@@ -214,7 +229,14 @@ impl GroupCoordinator {
                 shard.close(ResponseError::NotCoordinator.code());
                 timers.abort();
             }
-            slots.insert(partition, Slot::Loading { epoch, attempt });
+            slots.insert(
+                partition,
+                Slot::Loading {
+                    epoch,
+                    attempt,
+                    markers: Vec::new(),
+                },
+            );
         }
         let PartitionLookup::Hosted(hosted) = self.replicas.lookup(topic_id, partition) else {
             tracing::warn!(
@@ -236,8 +258,17 @@ impl GroupCoordinator {
             {
                 return;
             }
+            let early = match slots.get_mut(&partition) {
+                Some(Slot::Loading { markers, .. }) => std::mem::take(markers),
+                _ => Vec::new(),
+            };
             match loaded {
-                Ok(Ok((data, stats))) => {
+                Ok(Ok((mut data, stats))) => {
+                    for m in early {
+                        if m.offset >= stats.end_offset && m.leader_epoch == epoch {
+                            data.complete_txn(m.producer_id, m.commit, m.offset);
+                        }
+                    }
                     tracing::info!(
                         partition,
                         epoch,
@@ -315,6 +346,27 @@ impl GroupCoordinator {
             Some(Slot::Loading { .. }) => Err(ResponseError::CoordinatorLoadInProgress.code()),
             None => Err(ResponseError::NotCoordinator.code()),
         }
+    }
+
+    /// A transaction marker appended to partition `partition` of
+    /// `__consumer_offsets` and replicated: the offsets the transaction
+    /// wrote there are committed or dropped (now, or once the partition is
+    /// loaded).
+    pub fn complete_txn(&self, partition: i32, marker: ReplicatedMarker) {
+        let shard = match self.lock_slots().get_mut(&partition) {
+            Some(Slot::Loaded { shard, .. }) => shard.clone(),
+            Some(Slot::Loading { markers, .. }) => {
+                markers.push(marker);
+                return;
+            }
+            None => return,
+        };
+        shard.complete_txn(
+            marker.producer_id,
+            marker.commit,
+            marker.offset,
+            marker.leader_epoch,
+        );
     }
 
     /// Every loaded shard, and whether any partition is still loading.

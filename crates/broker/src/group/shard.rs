@@ -109,6 +109,11 @@ impl Shard {
         })
     }
 
+    /// The `__consumer_offsets` partition this shard serves.
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, ShardInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -121,12 +126,27 @@ impl Shard {
     /// Appends `records` as one batch, as the partition's leader. The error
     /// is the coordinator error code clients get.
     pub(super) fn append(&self, records: &[CoordinatorRecord]) -> Result<Appended, i16> {
+        self.append_of(records, None)
+    }
+
+    /// [`append`](Self::append), as a transactional batch of `producer`
+    /// when given (TxnOffsetCommit).
+    pub(super) fn append_of(
+        &self,
+        records: &[CoordinatorRecord],
+        producer: Option<TxnProducer>,
+    ) -> Result<Appended, i16> {
         let now = now_ms();
-        let batch = encode_batch(records, now).map_err(|e| {
+        let encoded: Vec<(Bytes, Option<Bytes>)> = records.iter().map(|r| r.encode()).collect();
+        let batch = encode_records_of(&encoded, now, producer).map_err(|e| {
             tracing::error!(shard = ?self, error = %e, "cannot encode coordinator records");
             ResponseError::UnknownServerError.code()
         })?;
-        match self.partition.append_as_leader(batch, -1, now) {
+        let verification = producer.and_then(|p| p.verification);
+        match self
+            .partition
+            .append_as_leader_verified(batch, -1, now, verification)
+        {
             Ok((info, leader_epoch)) => Ok(Appended {
                 first_offset: info.first_offset,
                 end_offset: info.last_offset + 1,
@@ -134,7 +154,11 @@ impl Shard {
             }),
             Err(e) => {
                 tracing::debug!(shard = ?self, error = %e, "coordinator write refused");
-                Err(coordinator_error(e.code()))
+                Err(match (producer, e.code()) {
+                    // A transaction's own refusals reach its producer as is.
+                    (Some(_), code) if is_producer_error(code) => code,
+                    (_, code) => coordinator_error(code),
+                })
             }
         }
     }
@@ -302,11 +326,14 @@ pub(crate) fn coordinator_error(code: i16) -> i16 {
     mapped.code()
 }
 
-/// One uncompressed v2 batch of coordinator records (the log gives it
-/// offsets).
-pub fn encode_batch(records: &[CoordinatorRecord], now: i64) -> Result<Bytes, BatchEncodeError> {
-    let records: Vec<(Bytes, Option<Bytes>)> = records.iter().map(|r| r.encode()).collect();
-    encode_records(&records, now)
+/// Whether a log refusal is about the producer of a transactional write
+/// (its epoch, sequence or transaction state), not the coordinator.
+fn is_producer_error(code: i16) -> bool {
+    use ResponseError::*;
+    matches!(
+        ResponseError::try_from_code(code),
+        Some(InvalidProducerEpoch | ProducerFenced | OutOfOrderSequenceNumber | InvalidTxnState)
+    )
 }
 
 /// One uncompressed v2 batch of encoded keys and values (`None`: a
@@ -315,23 +342,46 @@ pub fn encode_records(
     records: &[(Bytes, Option<Bytes>)],
     now: i64,
 ) -> Result<Bytes, BatchEncodeError> {
+    encode_records_of(records, now, None)
+}
+
+/// A transaction's producer, for a transactional batch: id, epoch and the
+/// batch's first sequence.
+#[derive(Clone, Copy, Debug)]
+pub struct TxnProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+    /// The KIP-890 guard the batch is appended under
+    /// (`Partition::append_as_leader_verified`).
+    pub verification: Option<u64>,
+}
+
+/// [`encode_records`], as a transactional batch of `producer` when given.
+pub fn encode_records_of(
+    records: &[(Bytes, Option<Bytes>)],
+    now: i64,
+    producer: Option<TxnProducer>,
+) -> Result<Bytes, BatchEncodeError> {
+    let (producer_id, producer_epoch, base_sequence) =
+        producer.map_or((-1, -1, 0), |p| (p.producer_id, p.epoch, p.base_sequence));
     let records: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, (key, value))| {
             let (key, value) = (key.clone(), value.clone());
             Record {
-                transactional: false,
+                transactional: producer.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 // kafka-protocol starts a new batch where offset - sequence
                 // changes; without a producer id the sequence means nothing.
-                sequence: i as i32,
+                sequence: base_sequence.wrapping_add(i as i32),
                 timestamp: now,
                 key: Some(key),
                 value,
@@ -352,7 +402,7 @@ pub fn encode_records(
     Ok(out.freeze())
 }
 
-/// Why [`encode_batch`] failed.
+/// Why [`encode_records_of`] failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode a record batch: {0}")]
 pub struct BatchEncodeError(String);

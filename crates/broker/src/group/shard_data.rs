@@ -1,12 +1,17 @@
 //! What a coordinator knows of the groups in one `__consumer_offsets`
-//! partition: each group's state machine and committed offsets, built by
+//! partition: each group's state machine, committed offsets and the
+//! offsets open transactions committed (TxnOffsetCommit), built by
 //! replaying the partition's records in order (on load) and kept current
 //! by the coordinator afterwards.
 //!
-//! In: [`CoordinatorRecord`]s with their log offsets. Out: [`GroupEntry`]s.
-//! Pure: no I/O.
+//! A transaction's offsets are pending, by producer id, until a COMMIT
+//! marker of that producer makes the ones written before it committed, or
+//! an ABORT marker drops them, as Kafka's `GroupMetadata` does.
+//!
+//! In: [`CoordinatorRecord`]s with their log offsets and producer ids, and
+//! markers. Out: [`GroupEntry`]s. Pure: no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::records::{CoordinatorRecord, OffsetValue};
 use super::state::{Group, GroupTimings};
@@ -25,6 +30,8 @@ pub struct GroupEntry {
     pub group: Group,
     /// (topic, partition) -> committed offset.
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Producer id -> the offsets its open transaction wrote.
+    pub pending: BTreeMap<i64, BTreeMap<(String, i32), CommittedOffset>>,
 }
 
 impl GroupEntry {
@@ -32,13 +39,23 @@ impl GroupEntry {
         GroupEntry {
             group: Group::new(id, timings, now),
             offsets: BTreeMap::new(),
+            pending: BTreeMap::new(),
         }
     }
 
     /// Whether the group exists as far as clients can tell (it has members,
-    /// a stored generation or committed offsets).
+    /// a stored generation, committed offsets or offsets of an open
+    /// transaction).
     pub fn exists(&self) -> bool {
-        self.group.is_in_use() || !self.offsets.is_empty()
+        self.group.is_in_use() || !self.offsets.is_empty() || !self.pending.is_empty()
+    }
+
+    /// Whether an open transaction wrote an offset for this partition.
+    pub fn has_pending(&self, topic: &str, partition: i32) -> bool {
+        let key = (topic.to_string(), partition);
+        self.pending
+            .values()
+            .any(|offsets| offsets.contains_key(&key))
     }
 
     /// Stores a committed offset unless a later record already did.
@@ -57,9 +74,131 @@ impl GroupEntry {
 #[derive(Clone, Debug, Default)]
 pub struct ShardData {
     pub groups: HashMap<String, GroupEntry>,
+    /// Producer id -> the groups holding offsets of its open transaction.
+    pub txn_groups: HashMap<i64, HashSet<String>>,
 }
 
 impl ShardData {
+    /// Stores an offset written by `producer_id`'s open transaction at
+    /// `record_offset`, pending until its marker.
+    pub fn add_pending(
+        &mut self,
+        group: &str,
+        producer_id: i64,
+        key: (String, i32),
+        committed: CommittedOffset,
+        timings: GroupTimings,
+        now: i64,
+    ) {
+        self.groups
+            .entry(group.to_string())
+            .or_insert_with(|| GroupEntry::new(group, timings, now))
+            .pending
+            .entry(producer_id)
+            .or_default()
+            .insert(key, committed);
+        self.txn_groups
+            .entry(producer_id)
+            .or_default()
+            .insert(group.to_string());
+    }
+
+    /// Forgets pending offsets whose write failed (those still at the
+    /// record offsets given).
+    pub fn drop_pending(&mut self, group: &str, producer_id: i64, written: &BTreeSet<i64>) {
+        if let Some(offsets) = self
+            .groups
+            .get_mut(group)
+            .and_then(|e| e.pending.get_mut(&producer_id))
+        {
+            offsets.retain(|_, c| !written.contains(&c.record_offset));
+        }
+        self.forget_empty_pending(group, producer_id);
+    }
+
+    /// A marker of `producer_id` at `marker_offset`: the pending offsets it
+    /// wrote before the marker become committed (`commit`) or are dropped.
+    pub fn complete_txn(&mut self, producer_id: i64, commit: bool, marker_offset: i64) {
+        let Some(groups) = self.txn_groups.get(&producer_id).cloned() else {
+            return;
+        };
+        for group in groups {
+            let Some(entry) = self.groups.get_mut(&group) else {
+                continue;
+            };
+            let mut ended = Vec::new();
+            if let Some(offsets) = entry.pending.get_mut(&producer_id) {
+                offsets.retain(|key, c| {
+                    let before = c.record_offset < marker_offset;
+                    if before {
+                        ended.push((key.clone(), c.clone()));
+                    }
+                    !before
+                });
+            }
+            if commit {
+                for ((topic, partition), committed) in ended {
+                    entry.apply_offset(&topic, partition, committed);
+                }
+            }
+            self.forget_empty_pending(&group, producer_id);
+        }
+    }
+
+    fn forget_empty_pending(&mut self, group: &str, producer_id: i64) {
+        let Some(entry) = self.groups.get_mut(group) else {
+            return;
+        };
+        if entry
+            .pending
+            .get(&producer_id)
+            .is_some_and(|o| o.is_empty())
+        {
+            entry.pending.remove(&producer_id);
+            if let Some(groups) = self.txn_groups.get_mut(&producer_id) {
+                groups.remove(group);
+                if groups.is_empty() {
+                    self.txn_groups.remove(&producer_id);
+                }
+            }
+        }
+        if !entry.exists() && entry.group.next_deadline().is_none() {
+            self.groups.remove(group);
+        }
+    }
+
+    /// Applies one record a transaction of `producer_id` wrote, read back
+    /// from the log at `record_offset`: an offset becomes pending; a group
+    /// record (never written in a transaction) is applied as usual.
+    pub fn replay_transactional(
+        &mut self,
+        producer_id: i64,
+        record: CoordinatorRecord,
+        record_offset: i64,
+        timings: GroupTimings,
+        now: i64,
+    ) {
+        match record {
+            CoordinatorRecord::Offset {
+                group,
+                topic,
+                partition,
+                value: Some(value),
+            } => self.add_pending(
+                &group,
+                producer_id,
+                (topic, partition),
+                CommittedOffset {
+                    value,
+                    record_offset,
+                },
+                timings,
+                now,
+            ),
+            other => self.replay(other, record_offset, timings, now),
+        }
+    }
+
     /// Applies one record read back from the log at `record_offset`.
     pub fn replay(
         &mut self,

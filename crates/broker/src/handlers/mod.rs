@@ -56,6 +56,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod support;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod write_txn_markers;
 
 /// A Kafka API served by this broker.
@@ -184,6 +185,7 @@ registry! {
     add_partitions_to_txn::AddPartitionsToTxnHandler,
     add_offsets_to_txn::AddOffsetsToTxnHandler,
     end_txn::EndTxnHandler,
+    txn_offset_commit::TxnOffsetCommitHandler,
     describe_transactions::DescribeTransactionsHandler,
     list_transactions::ListTransactionsHandler,
     fetch::FetchHandler,

@@ -5,9 +5,12 @@
 //! v2+). Out: per partition the committed offset, leader epoch (v5+) and
 //! metadata, or -1 when nothing is committed; per group (top-level before
 //! v8) NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS or INVALID_GROUP_ID
-//! when this broker cannot answer for it. There are no transactions, so
-//! `require_stable` needs no waiting.
+//! when this broker cannot answer for it. With `require_stable` (v7+, what
+//! read_committed consumers send), a partition an open transaction wrote
+//! an offset for (TxnOffsetCommit) answers UNSTABLE_OFFSET_COMMIT, which
+//! clients retry, as Kafka does.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -46,14 +49,31 @@ struct GroupAnswer {
 }
 
 /// Looks one group's offsets up.
-fn fetch(ctx: &BrokerContext, group: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> GroupAnswer {
+fn fetch(
+    ctx: &BrokerContext,
+    group: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> GroupAnswer {
     match shard(ctx, group) {
         Ok(shard) => GroupAnswer {
             error: 0,
             topics: shard
                 .fetch_offsets(group, wanted)
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|(p, v)| (p, v, 0)).collect()))
+                .map(|(t, ps)| {
+                    let answers = ps
+                        .into_iter()
+                        .map(|(p, v)| {
+                            if require_stable && shard.unstable(group, &t, p) {
+                                (p, None, ResponseError::UnstableOffsetCommit.code())
+                            } else {
+                                (p, v, 0)
+                            }
+                        })
+                        .collect();
+                    (t, answers)
+                })
                 .collect(),
         },
         Err(code) => GroupAnswer {
@@ -99,7 +119,7 @@ impl Handler for OffsetFetchHandler {
                             .map(|t| (t.name.0.to_string(), t.partition_indexes))
                             .collect()
                     });
-                    let answer = fetch(ctx, &g.group_id.0, wanted);
+                    let answer = fetch(ctx, &g.group_id.0, wanted, request.require_stable);
                     let topics = if answer.error != 0 {
                         Vec::new()
                     } else {
@@ -127,7 +147,7 @@ impl Handler for OffsetFetchHandler {
                 .collect()
         });
         let GroupId(group) = request.group_id;
-        let answer = fetch(ctx, &group, wanted);
+        let answer = fetch(ctx, &group, wanted, request.require_stable);
         let topics = answer
             .topics
             .into_iter()

@@ -18,7 +18,10 @@
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED and nothing is appended, as
 //! Kafka's `handleProduceRequest` does (with no authorizer, the id must
 //! still be there). Which transactions a partition has open is the log's
-//! producer state (`kraft_log::producer_state`).
+//! producer state (`kraft_log::producer_state`). A transaction's first
+//! batch on a partition is appended only once its coordinator confirmed
+//! the partition is in the transaction (KIP-890, [`crate::txn::verify`]):
+//! else INVALID_TXN_STATE, and nothing is written.
 //!
 //! Out: per partition the error code, the base offset, the log-append time
 //! (-1 under CreateTime) and the log start offset. With acks=all the answer
@@ -49,6 +52,7 @@ use super::Handler;
 use crate::context::BrokerContext;
 use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::{now_ms, Partition};
+use crate::txn::TxnWrite;
 
 const PARTITION: &[Field] = &[
     field(0, i16::MAX, Kind::Int32),
@@ -129,8 +133,12 @@ impl Handler for ProduceHandler {
             );
         }
         let image = ctx.cache.image();
-        let now = now_ms();
         let acks = request.acks;
+        let args = AppendArgs {
+            acks,
+            now: now_ms(),
+            transactional_id: request.transactional_id.as_ref().map(|id| &***id),
+        };
         let mut topics = Vec::with_capacity(request.topic_data.len());
         for topic in request.topic_data {
             let topic_ref = if version >= 13 {
@@ -156,8 +164,7 @@ impl Handler for ProduceHandler {
             for data in topic.partition_data {
                 outcomes.push(Outcome {
                     index: data.index,
-                    result: append(ctx, &image, resolved, data.index, data.records, acks, now)
-                        .await,
+                    result: append(ctx, &image, resolved, data.index, data.records, &args).await,
                 });
             }
             topics.push((topic.name, topic.topic_id, outcomes));
@@ -277,6 +284,13 @@ fn fit_to_version(mut response: ProduceResponse, version: i16) -> ProduceRespons
     response
 }
 
+/// What every partition of one request is appended with.
+struct AppendArgs<'a> {
+    acks: i16,
+    now: i64,
+    transactional_id: Option<&'a str>,
+}
+
 /// Appends one partition's batch; the error is a code and message.
 async fn append(
     ctx: &BrokerContext,
@@ -284,9 +298,9 @@ async fn append(
     topic: Result<Uuid, i16>,
     index: i32,
     records: Option<Bytes>,
-    acks: i16,
-    now: i64,
+    args: &AppendArgs<'_>,
 ) -> Result<Appended, Refused> {
+    let (acks, now) = (args.acks, args.now);
     if !matches!(acks, -1..=1) {
         return Err((
             ResponseError::InvalidRequiredAcks.code(),
@@ -304,7 +318,15 @@ async fn append(
         ResponseError::InvalidRecord.code(),
         Some("no records".to_string()),
     ))?;
-    let compressed = BatchHeader::parse(&records).is_ok_and(|h| h.compression() != 0);
+    let header = BatchHeader::parse(&records).ok();
+    let verification = match (header, args.transactional_id) {
+        // A client's control batch is refused by the log (INVALID_RECORD).
+        (Some(h), Some(id)) if h.is_transactional() && !h.is_control() && h.producer_id >= 0 => {
+            Some(verify(ctx, &partition, &h, id).await?)
+        }
+        _ => None,
+    };
+    let compressed = header.is_some_and(|h| h.compression() != 0);
     let appended = if compressed {
         let _permit = DECOMPRESSING.acquire().await.map_err(|_| {
             (
@@ -313,16 +335,18 @@ async fn append(
             )
         })?;
         let p = Arc::clone(&partition);
-        tokio::task::spawn_blocking(move || p.append_as_leader(records, acks, now))
-            .await
-            .map_err(|e| {
-                (
-                    ResponseError::UnknownServerError.code(),
-                    Some(format!("the append failed: {e}")),
-                )
-            })?
+        tokio::task::spawn_blocking(move || {
+            p.append_as_leader_verified(records, acks, now, verification)
+        })
+        .await
+        .map_err(|e| {
+            (
+                ResponseError::UnknownServerError.code(),
+                Some(format!("the append failed: {e}")),
+            )
+        })?
     } else {
-        partition.append_as_leader(records, acks, now)
+        partition.append_as_leader_verified(records, acks, now, verification)
     };
     match appended {
         Ok((info, leader_epoch)) => Ok(Appended {
@@ -334,6 +358,40 @@ async fn append(
             tracing::debug!(partition = ?partition, error = %e, "produce refused");
             Err((e.code(), Some(e.to_string())))
         }
+    }
+}
+
+/// KIP-890: the guard a transactional batch is appended under. A batch
+/// that would open its producer's transaction on this partition is first
+/// confirmed with the transaction's coordinator; one whose transaction is
+/// open here needs no question, but the transaction must still be open
+/// when it is appended (guard 0).
+async fn verify(
+    ctx: &BrokerContext,
+    partition: &Partition,
+    header: &BatchHeader,
+    transactional_id: &str,
+) -> Result<u64, Refused> {
+    let Some(guard) = partition.log().start_txn_verification(header.producer_id) else {
+        return Ok(0);
+    };
+    let write = TxnWrite {
+        transactional_id,
+        producer_id: header.producer_id,
+        epoch: header.producer_epoch,
+        topic: partition.topic(),
+        partition: partition.index(),
+    };
+    match ctx.transactions.verify(write).await {
+        Ok(()) => Ok(guard),
+        Err(code) => Err((
+            code,
+            Some(format!(
+                "the transaction coordinator of {transactional_id:?} did not confirm \
+                 a transactional write of producer {} to this partition",
+                header.producer_id
+            )),
+        )),
     }
 }
 

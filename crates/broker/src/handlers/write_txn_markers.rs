@@ -19,7 +19,9 @@
 //! knows; TRANSACTION_COORDINATOR_FENCED for an older coordinator epoch;
 //! NOT_ENOUGH_REPLICAS(_AFTER_APPEND), KAFKA_STORAGE_ERROR and
 //! REQUEST_TIMED_OUT as for produce. Markers on internal topics are written
-//! like any other (the group coordinator reads past control batches).
+//! like any other; once one on `__consumer_offsets` is replicated, the
+//! group coordinator commits or drops the offsets the transaction wrote
+//! there (TxnOffsetCommit).
 
 use std::sync::Arc;
 
@@ -30,10 +32,12 @@ use kafka_protocol::messages::{
     ApiKey, RequestHeader, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kraft_log::TxnMarker;
+use kraft_metadata::CONSUMER_OFFSETS;
 
 use super::support::partitions::{hosted_partition, resolve_topic, TopicRef};
 use super::Handler;
 use crate::context::BrokerContext;
+use crate::group::ReplicatedMarker;
 use crate::handlers::support::shape::{field, Field, Kind, Shape};
 use crate::replica::{now_ms, Partition};
 
@@ -93,7 +97,8 @@ impl Handler for WriteTxnMarkersHandler {
         let image = ctx.cache.image();
         let now = now_ms();
         // Every marker is appended before any answer waits.
-        let mut written: Vec<(i64, Vec<WrittenTopic>)> = Vec::with_capacity(request.markers.len());
+        let mut written: Vec<(i64, bool, Vec<WrittenTopic>)> =
+            Vec::with_capacity(request.markers.len());
         for m in &request.markers {
             let marker = if m.transaction_result {
                 TxnMarker::Commit
@@ -133,12 +138,12 @@ impl Handler for WriteTxnMarkersHandler {
                     .collect();
                 topics.push((topic.name.clone(), partitions));
             }
-            written.push((m.producer_id.0, topics));
+            written.push((m.producer_id.0, m.transaction_result, topics));
         }
 
         let deadline = tokio::time::Instant::now() + ctx.config.write_timeout;
         let mut markers = Vec::with_capacity(written.len());
-        for (producer_id, topics) in written {
+        for (producer_id, commit, topics) in written {
             let mut results = Vec::with_capacity(topics.len());
             for (name, partitions) in topics {
                 let mut out = Vec::with_capacity(partitions.len());
@@ -149,9 +154,21 @@ impl Handler for WriteTxnMarkersHandler {
                             next_offset,
                             leader_epoch,
                         } => {
-                            partition
+                            let code = partition
                                 .wait_for_replication(next_offset, leader_epoch, deadline)
-                                .await
+                                .await;
+                            if code == 0 && partition.topic() == CONSUMER_OFFSETS {
+                                ctx.groups.complete_txn(
+                                    index,
+                                    ReplicatedMarker {
+                                        producer_id,
+                                        commit,
+                                        offset: next_offset - 1,
+                                        leader_epoch,
+                                    },
+                                );
+                            }
+                            code
                         }
                         Written::Refused(code) => code,
                     };

@@ -24,8 +24,9 @@ use uuid::Uuid;
 use super::loader;
 use super::markers::MarkerWriter;
 use super::shard::TxnShard;
+use super::verify::{TxnVerifier, TxnWrite};
 use super::{ops, TransactionCoordinatorConfig};
-use crate::group::{GroupPublisher, Leadership};
+use crate::group::{GroupCoordinator, GroupPublisher, Leadership};
 use crate::metadata_cache::{CacheQueries, MetadataCache};
 use crate::replica::{PartitionLookup, ReplicaManager};
 
@@ -46,6 +47,7 @@ pub struct TransactionCoordinator {
     replicas: Arc<ReplicaManager>,
     cache: MetadataCache,
     pub(super) markers: MarkerWriter,
+    verifier: TxnVerifier,
     slots: Mutex<HashMap<i32, Slot>>,
     attempts: AtomicU64,
     events: mpsc::UnboundedSender<Leadership>,
@@ -66,25 +68,40 @@ impl TransactionCoordinator {
         replicas: Arc<ReplicaManager>,
         cache: MetadataCache,
         listener_name: String,
+        groups: Arc<GroupCoordinator>,
     ) -> Arc<TransactionCoordinator> {
         let (events, receiver) = mpsc::unbounded_channel();
+        let verifier = TxnVerifier::new(
+            replicas.node_id(),
+            listener_name.clone(),
+            cache.clone(),
+            config.write_timeout,
+        );
         let markers = MarkerWriter {
             node_id: replicas.node_id(),
             listener_name,
             cache: cache.clone(),
             replicas: replicas.clone(),
             write_timeout: config.write_timeout,
+            groups,
         };
         Arc::new(TransactionCoordinator {
             config,
             replicas,
             cache,
             markers,
+            verifier,
             slots: Mutex::new(HashMap::new()),
             attempts: AtomicU64::new(0),
             events,
             receiver: Mutex::new(Some(receiver)),
         })
+    }
+
+    /// KIP-890: whether `write`'s partition is in its producer's ongoing
+    /// transaction, asking the transaction's coordinator ([`TxnVerifier`]).
+    pub async fn verify(&self, write: TxnWrite<'_>) -> Result<(), i16> {
+        self.verifier.verify(self, write).await
     }
 
     pub fn config(&self) -> &TransactionCoordinatorConfig {

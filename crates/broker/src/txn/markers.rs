@@ -7,8 +7,10 @@
 //! ISR has it, or `Err` when the coordinator must give up (it lost its
 //! partition, or a leader says a newer coordinator or producer epoch
 //! exists). A partition this broker leads gets `Partition::append_marker`
-//! directly; any other gets WriteTxnMarkers v1 over `kraft-kafka-client`
-//! to its leader in the metadata cache. Retriable answers (no leader,
+//! directly (and a replicated marker on `__consumer_offsets` goes to the
+//! group coordinator, for the offsets the transaction wrote there); any
+//! other gets WriteTxnMarkers v1 over `kraft-kafka-client` to its leader in
+//! the metadata cache. Retriable answers (no leader,
 //! NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS, timeouts, a broker that
 //! cannot be reached) are retried after a short pause, with fresh
 //! metadata, until done; a partition whose topic was deleted is dropped.
@@ -25,7 +27,9 @@ use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
 use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
 use kraft_log::TxnMarker;
+use kraft_metadata::CONSUMER_OFFSETS;
 
+use crate::group::{GroupCoordinator, ReplicatedMarker};
 use crate::metadata_cache::{CacheQueries, MetadataCache};
 use crate::replica::{now_ms, PartitionLookup, ReplicaManager};
 
@@ -59,6 +63,9 @@ pub struct MarkerWriter {
     pub replicas: Arc<ReplicaManager>,
     /// How long one attempt waits for an answer or for replication.
     pub write_timeout: Duration,
+    /// Told of markers this broker wrote to `__consumer_offsets` (the
+    /// offsets a transaction committed there).
+    pub groups: Arc<GroupCoordinator>,
 }
 
 /// One partition's outcome in a round.
@@ -165,9 +172,21 @@ impl MarkerWriter {
                 now,
             ) {
                 Ok((info, leader_epoch)) => {
-                    partition
+                    let code = partition
                         .wait_for_replication(info.last_offset + 1, leader_epoch, deadline)
-                        .await
+                        .await;
+                    if code == 0 && topic == CONSUMER_OFFSETS {
+                        self.groups.complete_txn(
+                            *index,
+                            ReplicatedMarker {
+                                producer_id: markers.producer_id,
+                                commit: markers.commit,
+                                offset: info.last_offset,
+                                leader_epoch,
+                            },
+                        );
+                    }
+                    code
                 }
                 Err(e) => e.code(),
             };

@@ -16,7 +16,9 @@
 //! leadership, NOT_COORDINATOR. Each id's state changes by Kafka's rules
 //! ([`state`]), is written as Kafka's records ([`records`]) and answered
 //! once replicated ([`ops`]); a transaction being committed or aborted gets
-//! its markers written to its partitions' leaders ([`markers`]).
+//! its markers written to its partitions' leaders ([`markers`]). Partition
+//! leaders ask the coordinator before a transaction's first write to a
+//! partition whether it was added to the transaction ([`verify`], KIP-890).
 //!
 //! In: leadership changes from the metadata log; requests from the
 //! handlers (InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn).
@@ -32,8 +34,10 @@ pub mod ops;
 pub mod records;
 pub mod shard;
 pub mod state;
+pub mod verify;
 
 pub use coordinator::TransactionCoordinator;
+pub use verify::TxnWrite;
 
 /// The coordinator's settings (Kafka's keys in the field docs).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -120,6 +120,33 @@ pub async fn add_partitions(
         .map(|_| ())
 }
 
+/// AddPartitionsToTxn v4+ with `verify_only` (KIP-890): per partition 0
+/// if it is in the producer's ongoing transaction, else INVALID_TXN_STATE.
+/// Nothing is written.
+pub fn verify_partitions(
+    coordinator: &TransactionCoordinator,
+    transactional_id: &str,
+    producer_id: i64,
+    epoch: i16,
+    partitions: &[(String, i32)],
+) -> Result<Vec<i16>, ResponseError> {
+    let shard = coordinator.shard_for(transactional_id)?;
+    let state = shard
+        .get(transactional_id)
+        .ok_or(ResponseError::InvalidProducerIdMapping)?;
+    Ok(state
+        .verify(producer_id, epoch, partitions)?
+        .into_iter()
+        .map(|added| {
+            if added {
+                0
+            } else {
+                ResponseError::InvalidTxnState.code()
+            }
+        })
+        .collect())
+}
+
 /// EndTxn: stores PrepareCommit or PrepareAbort and answers; the markers
 /// and the Complete state follow on a task.
 pub async fn end(

@@ -206,6 +206,36 @@ impl TxnMetadata {
         self.producer_epoch.saturating_add(1).min(i16::MAX - 1)
     }
 
+    /// KIP-890's check for a partition leader (AddPartitionsToTxn v4+
+    /// `verify_only`): per partition, whether it is in the producer's
+    /// ongoing transaction. Nothing is written. A wrong producer id or
+    /// epoch is INVALID_PRODUCER_ID_MAPPING or PRODUCER_FENCED; a
+    /// transaction being written or ending is CONCURRENT_TRANSACTIONS.
+    pub fn verify(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, TxnError> {
+        self.check_producer(producer_id, epoch)?;
+        if let Some(pending) = &self.pending {
+            if pending.state != TxnState::Ongoing {
+                return Err(ResponseError::ConcurrentTransactions);
+            }
+        }
+        if matches!(
+            self.state,
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence
+        ) {
+            return Err(ResponseError::ConcurrentTransactions);
+        }
+        let ongoing = self.state == TxnState::Ongoing;
+        Ok(partitions
+            .iter()
+            .map(|p| ongoing && self.partitions.contains(p))
+            .collect())
+    }
+
     /// AddPartitionsToTxn / AddOffsetsToTxn: `None` when every partition is
     /// in the transaction already (nothing to write).
     pub fn prepare_add(

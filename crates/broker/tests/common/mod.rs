@@ -102,6 +102,11 @@ impl Harness {
             ),
         ));
         let memory = Memory::new(&config);
+        let groups = GroupCoordinator::new(
+            GroupCoordinatorConfig::default(),
+            replicas.clone(),
+            MetadataCache::new(controller.image()),
+        );
         let ctx = Arc::new(BrokerContext {
             node_id: BROKER_ID,
             cluster_id: CLUSTER_ID.to_string(),
@@ -111,16 +116,13 @@ impl Harness {
             config,
             // No metadata publisher feeds it: these tests host no partitions.
             replicas: replicas.clone(),
-            groups: GroupCoordinator::new(
-                GroupCoordinatorConfig::default(),
-                replicas.clone(),
-                MetadataCache::new(controller.image()),
-            ),
+            groups: groups.clone(),
             transactions: kraft_broker::txn::TransactionCoordinator::new(
                 kraft_broker::TransactionCoordinatorConfig::default(),
                 replicas.clone(),
                 MetadataCache::new(controller.image()),
                 "PLAINTEXT".to_string(),
+                groups,
             ),
             producer_ids: kraft_broker::producer_ids::ProducerIdManager::new(),
             // No lifecycle runs here: the broker counts itself unfenced.

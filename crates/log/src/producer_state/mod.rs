@@ -148,6 +148,8 @@ pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
     /// Unstable transactions by first offset.
     unstable: BTreeMap<i64, UnstableTxn>,
+    /// KIP-890 verifications in flight ([`verification`]).
+    verifications: verification::Verifications,
 }
 
 /// The last sequence of a batch starting at `base` with `records` records
@@ -364,6 +366,9 @@ impl ProducerStates {
             return None;
         }
         let producer_id = header.producer_id;
+        if header.is_control() || header.is_transactional() {
+            self.verifications.end(producer_id);
+        }
         let entry = self
             .producers
             .entry(producer_id)
@@ -458,5 +463,6 @@ mod load;
 pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;
+pub mod verification;
 
 pub(crate) use load::rebuild;

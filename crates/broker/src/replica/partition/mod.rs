@@ -335,6 +335,18 @@ impl Partition {
         acks: i16,
         now_ms: i64,
     ) -> Result<(LogAppendInfo, i32), PartitionError> {
+        self.append_as_leader_verified(records, acks, now_ms, None)
+    }
+
+    /// [`append_as_leader`](Self::append_as_leader) under a KIP-890
+    /// verification guard (`PartitionLog::append_as_leader_verified`).
+    pub fn append_as_leader_verified(
+        &self,
+        records: Bytes,
+        acks: i16,
+        now_ms: i64,
+        verification: Option<u64>,
+    ) -> Result<(LogAppendInfo, i32), PartitionError> {
         let state = self.leader_state(acks == -1)?;
         let registration = &state.registration;
         if matches!(state.settings.log.timestamp_type, TimestampType::CreateTime) {
@@ -350,10 +362,11 @@ impl Partition {
                 }
             }
         }
-        let info = self.checked(self.log.append_as_leader(
+        let info = self.checked(self.log.append_as_leader_verified(
             records,
             registration.leader_epoch,
             now_ms,
+            verification,
         ))?;
         self.log_end.send_replace(self.log.log_end_offset());
         self.maybe_advance_high_watermark(&state);

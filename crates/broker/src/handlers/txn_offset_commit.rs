@@ -1,0 +1,220 @@
+//! TxnOffsetCommit (key 28, v0–v4): a transactional producer commits a
+//! group's consumed offsets inside its transaction
+//! (`send_offsets_to_transaction`), after AddOffsetsToTxn put the group's
+//! `__consumer_offsets` partition into the transaction.
+//!
+//! In: transactional id, group id, producer id and epoch, from v3 the
+//! member id, generation and `group.instance.id` of the consumer (checked
+//! as OffsetCommit checks them; a request without them is not), and per
+//! topic and partition the offset, leader epoch (v2+) and metadata. The
+//! offsets are written to the group's partition as a transactional batch
+//! of the producer and stay pending ([`crate::group::txn_offsets`]) until
+//! the transaction's marker commits or drops them; the answer waits until
+//! the batch is replicated.
+//!
+//! Out: one error code per partition: NONE, UNKNOWN_TOPIC_OR_PARTITION,
+//! OFFSET_METADATA_TOO_LARGE, the group's (ILLEGAL_GENERATION,
+//! UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, NOT_COORDINATOR,
+//! COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE), the
+//! producer's where the log refuses its batch (PRODUCER_FENCED, which
+//! clients before v2 get as INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE), and
+//! INVALID_REQUEST for an empty transactional id.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, RequestHeader, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
+
+use super::support::groups::shard;
+use super::support::transactions::error_code;
+use super::Handler;
+use crate::context::BrokerContext;
+use crate::group::records::OffsetValue;
+use crate::group::{MemberRef, OffsetCommit, Shard, TxnCommitter};
+use crate::handlers::support::shape::{field, Field, Kind, Shape};
+use crate::metadata_cache::CacheQueries;
+use crate::replica::now_ms;
+use crate::txn::TxnWrite;
+use kraft_metadata::CONSUMER_OFFSETS;
+
+const PARTITION: &[Field] = &[
+    field(0, i16::MAX, Kind::Int32),
+    field(0, i16::MAX, Kind::Int64),
+    field(2, i16::MAX, Kind::Int32),
+    field(0, i16::MAX, Kind::String),
+];
+const TOPIC: &[Field] = &[
+    field(0, i16::MAX, Kind::String),
+    field(0, i16::MAX, Kind::StructArray(PARTITION)),
+];
+
+/// Serves TxnOffsetCommit.
+pub struct TxnOffsetCommitHandler;
+
+/// KIP-890: the guard the offsets are written under. Unless the
+/// producer's transaction is open on the group's partition already, its
+/// coordinator must confirm the partition is in the transaction
+/// (AddOffsetsToTxn added it); a refusal is INVALID_TXN_STATE, and a
+/// coordinator that cannot answer now COORDINATOR_NOT_AVAILABLE, which
+/// clients retry.
+async fn verify(
+    ctx: &BrokerContext,
+    shard: &Shard,
+    request: &TxnOffsetCommitRequest,
+) -> Result<u64, i16> {
+    let producer_id = request.producer_id.0;
+    let Some(guard) = shard.start_txn_verification(producer_id) else {
+        return Ok(0);
+    };
+    let write = TxnWrite {
+        transactional_id: &request.transactional_id,
+        producer_id,
+        epoch: request.producer_epoch,
+        topic: CONSUMER_OFFSETS,
+        partition: shard.index(),
+    };
+    match ctx.transactions.verify(write).await {
+        Ok(()) => Ok(guard),
+        Err(code) if code == ResponseError::NotEnoughReplicas.code() => {
+            Err(ResponseError::CoordinatorNotAvailable.code())
+        }
+        Err(code) => Err(code),
+    }
+}
+
+impl Handler for TxnOffsetCommitHandler {
+    const API_KEY: ApiKey = ApiKey::TxnOffsetCommit;
+    const MIN_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 4;
+    const REQUEST_SHAPE: Shape = Shape {
+        flexible_from: 3,
+        fields: &[
+            field(0, i16::MAX, Kind::String),
+            field(0, i16::MAX, Kind::String),
+            field(0, i16::MAX, Kind::Int64),
+            field(0, i16::MAX, Kind::Int16),
+            field(3, i16::MAX, Kind::Int32),
+            field(3, i16::MAX, Kind::String),
+            field(3, i16::MAX, Kind::String),
+            field(0, i16::MAX, Kind::StructArray(TOPIC)),
+        ],
+    };
+    type Request = TxnOffsetCommitRequest;
+    type Response = TxnOffsetCommitResponse;
+
+    fn failed(response: &TxnOffsetCommitResponse) -> bool {
+        response
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .any(|p| p.error_code != 0)
+    }
+
+    async fn handle(
+        ctx: &BrokerContext,
+        header: &RequestHeader,
+        request: TxnOffsetCommitRequest,
+    ) -> TxnOffsetCommitResponse {
+        let version = header.request_api_version;
+        let group = request.group_id.0.to_string();
+        let image = ctx.cache.image();
+        let now = now_ms();
+        // Per requested partition: its code so far, and the offsets to store.
+        let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
+        let mut offsets = Vec::new();
+        let mut slots = Vec::new();
+        for (t, topic) in request.topics.iter().enumerate() {
+            let known = image.partitions_of(&topic.name.0);
+            let mut topic_codes = Vec::with_capacity(topic.partitions.len());
+            for (p, partition) in topic.partitions.iter().enumerate() {
+                let exists = known
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|(i, _)| *i == partition.partition_index));
+                if !exists {
+                    topic_codes.push(ResponseError::UnknownTopicOrPartition.code());
+                    continue;
+                }
+                topic_codes.push(0);
+                slots.push((t, p));
+                offsets.push(OffsetCommit {
+                    topic: topic.name.0.to_string(),
+                    partition: partition.partition_index,
+                    value: OffsetValue {
+                        offset: partition.committed_offset,
+                        leader_epoch: partition.committed_leader_epoch,
+                        metadata: partition
+                            .committed_metadata
+                            .as_ref()
+                            .map(|m| m.to_string())
+                            .unwrap_or_default(),
+                        commit_timestamp: now,
+                    },
+                });
+            }
+            codes.push(topic_codes);
+        }
+        let results = if request.transactional_id.is_empty() {
+            vec![ResponseError::InvalidRequest.code(); offsets.len()]
+        } else {
+            match shard(ctx, &group) {
+                Err(code) => vec![code; offsets.len()],
+                Ok(_) if offsets.is_empty() => Vec::new(),
+                Ok(shard) => match verify(ctx, &shard, &request).await {
+                    Err(code) => vec![code; offsets.len()],
+                    Ok(verification) => {
+                        let who = MemberRef {
+                            member_id: request.member_id.to_string(),
+                            group_instance_id: request
+                                .group_instance_id
+                                .as_ref()
+                                .map(|i| i.to_string()),
+                            generation_id: request.generation_id,
+                        };
+                        let producer = TxnCommitter {
+                            producer_id: request.producer_id.0,
+                            epoch: request.producer_epoch,
+                            verification,
+                        };
+                        let max = ctx.groups.config().offset_metadata_max_bytes;
+                        shard
+                            .txn_commit(&group, &who, producer, offsets, max)
+                            .await
+                            .into_iter()
+                            .map(|code| match ResponseError::try_from_code(code) {
+                                Some(e) => error_code(e, version, 2),
+                                None => code,
+                            })
+                            .collect()
+                    }
+                },
+            }
+        };
+        for ((t, p), code) in slots.into_iter().zip(results) {
+            codes[t][p] = code;
+        }
+        let topics = request
+            .topics
+            .into_iter()
+            .zip(codes)
+            .map(|(topic, topic_codes)| {
+                let partitions = topic
+                    .partitions
+                    .iter()
+                    .zip(topic_codes)
+                    .map(|(p, code)| {
+                        TxnOffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
+                    })
+                    .collect();
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(topic.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        TxnOffsetCommitResponse::default().with_topics(topics)
+    }
+}
