@@ -12,12 +12,14 @@
 //! transactional id, Kafka's error codes for bad transactional requests,
 //! a transaction aborted by the coordinator past its timeout, and a commit
 //! completed by a new coordinator after the old one is killed (RF 3).
+//! DescribeProducers shows the producers a partition's log knows.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod clients;
 mod coordinator;
+mod producers;
 
 use std::time::{Duration, Instant};
 
