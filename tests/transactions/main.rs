@@ -12,13 +12,15 @@
 //! transactional id, Kafka's error codes for bad transactional requests,
 //! a transaction aborted by the coordinator past its timeout, and a commit
 //! completed by a new coordinator after the old one is killed (RF 3).
-//! DescribeProducers shows the producers a partition's log knows.
+//! DescribeProducers shows the producers a partition's log knows, and
+//! `kraftctl transactions` / `kraftctl producers` print them.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod clients;
 mod coordinator;
+mod kraftctl;
 mod producers;
 
 use std::time::{Duration, Instant};
