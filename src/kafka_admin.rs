@@ -1,7 +1,8 @@
 //! Admin operations over the Kafka protocol, for `kraftctl`: create, list,
 //! describe and delete topics, and describe the cluster ([`replication`]:
 //! leader elections and partition reassignments; [`groups`]: consumer
-//! groups). They speak to any
+//! groups; [`transactions`]: transactional ids and partitions' producers).
+//! They speak to any
 //! Kafka-compatible broker (Kraft or Kafka) through one connection.
 //!
 //! In: a bootstrap address and the operation's arguments. Out: plain structs
@@ -22,6 +23,7 @@ use serde_json::{json, Value};
 
 pub mod groups;
 pub mod replication;
+pub mod transactions;
 
 const METADATA_VERSION: i16 = 12;
 const CREATE_TOPICS_VERSION: i16 = 7;

@@ -2,7 +2,7 @@
 //! (librdkafka, via `rdkafka`) against real `kraftd` processes (release
 //! build). Prints figures; asserts nothing.
 //!
-//! Three modes:
+//! Four modes:
 //!
 //! - the default: one combined `kraftd` (`process.roles=broker,controller`,
 //!   default settings) and topics with replication factor 1
@@ -16,7 +16,11 @@
 //!   replication factor 3 (min.insync.replicas=2) next to replication
 //!   factor 1 on the same cluster, then the failover time from a partition
 //!   leader's SIGKILL to the first acks=all produce through the new leader
-//!   ([`failover`]).
+//!   ([`failover`]);
+//! - `--transactions [--txns N]`: librdkafka's transactional producer, 100
+//!   messages per transaction, at RF 1 on one combined `kraftd` and at RF 3
+//!   on 1 controller and 3 brokers: throughput and commit latency
+//!   ([`transactions`]).
 //!
 //! Every phase also reports the CPU time of this process (the client) and
 //! of the broker processes over its wall time ([`cpu`]), so the reader sees
@@ -45,6 +49,7 @@ mod replication;
 mod report;
 mod single;
 mod topics;
+mod transactions;
 
 use std::time::Duration;
 
@@ -77,6 +82,9 @@ fn main() -> Result<()> {
         linger_ms: arg("--linger-ms", 5),
         latency_bytes: arg("--latency-bytes", 100) as usize,
     };
+    if std::env::args().any(|a| a == "--transactions") {
+        return transactions::run(&options);
+    }
     if std::env::args().any(|a| a == "--idempotence") {
         return idempotence::run(&options);
     }

@@ -5,9 +5,10 @@
 //!   following redirects to the leader.
 //! - `kraftctl --bootstrap-server HOST:PORT topics create|list|describe|delete`,
 //!   `topics elect-leaders|reassign|reassignments` (see [`replication`]),
-//!   `groups list|describe|delete` (see [`groups`]) and `cluster describe`
-//!   speak the Kafka protocol to a broker, so they work against any Kafka
-//!   cluster too.
+//!   `groups list|describe|delete` (see [`groups`]), `transactions
+//!   list|describe` and `producers describe` (see [`transactions`]) and
+//!   `cluster describe` speak the Kafka protocol to a broker, so they work
+//!   against any Kafka cluster too.
 //!
 //! `--output json` (accepted anywhere on the command line) prints JSON for
 //! scripts instead of a table.
@@ -29,6 +30,8 @@ use serde_json::json;
 mod groups;
 #[path = "kraftctl/replication.rs"]
 mod replication;
+#[path = "kraftctl/transactions.rs"]
+mod transactions;
 
 #[derive(Parser)]
 #[command(
@@ -46,7 +49,8 @@ struct Cli {
     /// A broker's Kafka listener, host:port (topics and cluster commands).
     #[arg(long, global = true, value_name = "HOST:PORT")]
     bootstrap_server: Option<String>,
-    /// How long to keep trying to reach the active controller.
+    /// How long to keep trying to reach the active controller (or a
+    /// transaction coordinator that is loading).
     #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
     timeout_ms: u64,
     #[command(subcommand)]
@@ -73,6 +77,12 @@ enum Command {
     /// Consumer groups, over the Kafka protocol.
     #[command(subcommand)]
     Groups(groups::GroupsCommand),
+    /// Transactional ids, over the Kafka protocol.
+    #[command(subcommand)]
+    Transactions(transactions::TransactionsCommand),
+    /// The producers a partition's log knows, over the Kafka protocol.
+    #[command(subcommand)]
+    Producers(transactions::ProducersCommand),
 }
 
 #[derive(Subcommand)]
@@ -162,6 +172,15 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Groups(command) => {
             let mut client = kafka_admin::connect(&server()?).await?;
             groups::run(&mut client, command, json).await
+        }
+        Command::Transactions(command) => {
+            let mut client = kafka_admin::connect(&server()?).await?;
+            let timeout = Duration::from_millis(cli.timeout_ms);
+            transactions::run(&mut client, command, timeout, json).await
+        }
+        Command::Producers(command) => {
+            let mut client = kafka_admin::connect(&server()?).await?;
+            transactions::run_producers(&mut client, command, json).await
         }
         Command::Cluster(ClusterCommand::Describe) => {
             let mut client = kafka_admin::connect(&server()?).await?;

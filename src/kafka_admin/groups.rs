@@ -82,7 +82,7 @@ pub struct GroupDescription {
 }
 
 /// Every broker's Kafka address, by id.
-async fn brokers(client: &mut KafkaClient) -> Result<BTreeMap<i32, String>> {
+pub(super) async fn brokers(client: &mut KafkaClient) -> Result<BTreeMap<i32, String>> {
     let request = MetadataRequest::default().with_topics(Some(Vec::new()));
     let response = client.send(METADATA_VERSION, &request).await?;
     Ok(response

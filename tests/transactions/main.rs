@@ -14,14 +14,18 @@
 //! completed by a new coordinator after the old one is killed (RF 3).
 //! Offsets committed inside transactions ([`offsets`]), and partition
 //! leaders verifying a transaction's writes with its coordinator
-//! ([`verification`], KIP-890).
+//! ([`verification`], KIP-890). DescribeProducers shows the producers a
+//! partition's log knows, and `kraftctl transactions` / `kraftctl
+//! producers` print them.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod clients;
 mod coordinator;
+mod kraftctl;
 mod offsets;
+mod producers;
 mod verification;
 
 use std::time::{Duration, Instant};

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use crate::batch::{self, BatchHeader, MarkerRecord, TxnMarker, HEADER_LEN};
 use crate::error::LogError;
 use crate::partition_log::{LogAppendInfo, PartitionLog, Writer};
-use crate::producer_state::{first_unstable, CompletedTxn};
+use crate::producer_state::{first_unstable, CompletedTxn, ProducerEntry};
 use crate::segment::AppendedBatch;
 use crate::txn_index::AbortedTxn;
 use crate::util::lock;
@@ -165,6 +165,17 @@ impl PartitionLog {
             .filter(|t| t.marker.is_none())
             .map(|t| (t.producer_id, t.first_offset))
             .collect()
+    }
+
+    /// Every producer the log keeps state for, with its entry, by producer
+    /// id (Kafka's `activeProducers`, what DescribeProducers answers).
+    pub fn active_producers(&self) -> Vec<(i64, ProducerEntry)> {
+        let w = self.writer();
+        let mut producers: Vec<(i64, ProducerEntry)> =
+            w.producers.iter().map(|(id, e)| (id, e.clone())).collect();
+        drop(w);
+        producers.sort_by_key(|(id, _)| *id);
+        producers
     }
 
     /// The aborted transactions that overlap `[from, upper)`: whose marker

@@ -36,6 +36,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
 pub mod describe_transactions;
 pub mod elect_leaders;
 pub mod end_txn;
@@ -187,6 +188,7 @@ registry! {
     end_txn::EndTxnHandler,
     txn_offset_commit::TxnOffsetCommitHandler,
     describe_transactions::DescribeTransactionsHandler,
+    describe_producers::DescribeProducersHandler,
     list_transactions::ListTransactionsHandler,
     fetch::FetchHandler,
     list_offsets::ListOffsetsHandler,
