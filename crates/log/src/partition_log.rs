@@ -13,7 +13,7 @@
 //! fsync is never retried (see the crate docs).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -118,6 +118,12 @@ pub struct PartitionLog {
     maintenance: Mutex<()>,
     /// Injected fsync failures (tests).
     fault: DiskFault,
+    /// Held by a cleaning pass (`cleaner`), so passes on one log never overlap.
+    pub(crate) cleaning: Mutex<()>,
+    /// Counts truncations, so a cleaning pass sees one happened under it.
+    pub(crate) truncations: AtomicU64,
+    /// The cleaner's checkpoint: the first offset not yet cleaned.
+    pub(crate) first_dirty: AtomicI64,
 }
 
 impl PartitionLog {
@@ -128,6 +134,7 @@ impl PartitionLog {
             return Err(LogError::corrupt(dir, 0, "recovery left no segment"));
         };
         let roll_base_ms = active.roll_base_ms()?;
+        let first_dirty = crate::cleaner::read_checkpoint(dir)?.unwrap_or(recovered.log_start);
         let mut producers = producer_state::rebuild(dir, &recovered.segments, recovered.log_end)?;
         producers.prune_stable(recovered.high_watermark);
         tracing::info!(
@@ -165,6 +172,9 @@ impl PartitionLog {
             }),
             maintenance: Mutex::new(()),
             fault: DiskFault::default(),
+            cleaning: Mutex::new(()),
+            truncations: AtomicU64::new(0),
+            first_dirty: AtomicI64::new(first_dirty),
         })
     }
 

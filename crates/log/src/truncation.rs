@@ -40,6 +40,7 @@ impl PartitionLog {
         };
         // Snapshots of cut batches go first, so a crash cannot leave one.
         producer_state::snapshot::delete_above(&self.dir, new_end)?;
+        self.cleaner_on_truncation(new_end)?;
         // Readers stop short of what goes before it goes.
         self.log_end.store(new_end, Ordering::Release);
         self.high_watermark.fetch_min(new_end, Ordering::AcqRel);
@@ -93,6 +94,7 @@ impl PartitionLog {
     fn start_over(&self, w: &mut Writer, offset: i64) -> Result<(), LogError> {
         let old = self.segment_list();
         producer_state::snapshot::delete_above(&self.dir, i64::MIN)?;
+        self.cleaner_on_truncation(offset)?;
         self.log_end.store(offset, Ordering::Release);
         self.log_start.store(offset, Ordering::Release);
         self.high_watermark.store(offset, Ordering::Release);

@@ -459,4 +459,4 @@ pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use load::rebuild;
+pub(crate) use load::{rebuild, stored_marker};

@@ -4,6 +4,7 @@
 
 mod append_read;
 mod batch_validation;
+mod compaction;
 mod concurrency;
 mod failed_fsync;
 mod hostile_records;

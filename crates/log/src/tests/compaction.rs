@@ -1,0 +1,261 @@
+//! The log cleaner: the latest value of each key at its original offset,
+//! tombstones until their delete horizon, the lags and the offset map's
+//! budget. Time is the `now_ms` handed to each pass; nothing sleeps.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use kafka_protocol::records::Compression;
+
+use super::{decode, encode, open, read_all, record, small_config, CODECS};
+use crate::{CompactionConfig, PartitionLog, ReadBound};
+
+/// `(offset, key, value)` of every record, in order.
+pub(crate) type Contents = Vec<(i64, String, Option<String>)>;
+
+/// One batch of keyed records (`None`: a tombstone), timestamps `ts`.
+pub(crate) fn keyed(entries: &[(&str, Option<&str>)], ts: i64, codec: Compression) -> Bytes {
+    let records: Vec<_> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| {
+            let mut r = record(i as i64, ts, Vec::new());
+            r.key = Some(Bytes::copy_from_slice(key.as_bytes()));
+            r.value = value.map(|v| Bytes::copy_from_slice(v.as_bytes()));
+            r
+        })
+        .collect();
+    encode(&records, codec)
+}
+
+/// Appends a batch and makes it committed (high watermark at the log end).
+pub(crate) fn put(
+    log: &PartitionLog,
+    entries: &[(&str, Option<&str>)],
+    ts: i64,
+    codec: Compression,
+) -> i64 {
+    let info = log
+        .append_as_leader(keyed(entries, ts, codec), 0, ts)
+        .expect("append");
+    log.set_high_watermark(log.log_end_offset());
+    info.first_offset
+}
+
+pub(crate) fn contents(log: &PartitionLog) -> Contents {
+    let text = |b: Option<Bytes>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+    read_all(log, log.log_start_offset(), ReadBound::LogEnd)
+        .into_iter()
+        .flat_map(|(_, bytes)| decode(&bytes))
+        .map(|r| (r.offset, text(r.key).unwrap_or_default(), text(r.value)))
+        .collect()
+}
+
+/// What a full clean of everything below `until` leaves: records at or
+/// after it, and below it each key's latest record of those below it.
+pub(crate) fn cleaned(before: &Contents, until: i64) -> Contents {
+    let mut latest = BTreeMap::new();
+    for (offset, key, _) in before.iter().filter(|r| r.0 < until) {
+        latest.insert(key.clone(), *offset);
+    }
+    before
+        .iter()
+        .filter(|(offset, key, _)| *offset >= until || latest.get(key) == Some(offset))
+        .cloned()
+        .collect()
+}
+
+pub(crate) fn no_throttle() -> impl FnMut(u64) {
+    |_| {}
+}
+
+pub(crate) fn active_base(log: &PartitionLog) -> i64 {
+    log.segment_list().last().expect("a segment").base_offset()
+}
+
+#[test]
+fn keys_written_many_times_keep_their_latest_value_at_its_offset() {
+    for codec in CODECS {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(600));
+        for round in 0..12 {
+            let values: Vec<String> = (0..4).map(|k| format!("v{round}-{k}")).collect();
+            let entries: Vec<(String, Option<&str>)> = (0..4)
+                .map(|k| (format!("key{}", (round + k) % 5), Some(values[k].as_str())))
+                .collect();
+            let entries: Vec<(&str, Option<&str>)> =
+                entries.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            put(&log, &entries, 1_000 + round as i64, codec);
+        }
+        assert!(
+            log.segment_count() >= 3,
+            "{codec:?}: the test needs rolled segments"
+        );
+        let before = contents(&log);
+        let size_before = log.size_in_bytes();
+        let stats = log
+            .clean(&CompactionConfig::default(), 10_000, &mut no_throttle())
+            .expect("clean")
+            .expect("something to clean");
+        assert_eq!(stats.cleaned_to, active_base(&log), "{codec:?}");
+        let after = contents(&log);
+        assert_eq!(after, cleaned(&before, active_base(&log)), "{codec:?}");
+        assert!(
+            log.size_in_bytes() < size_before,
+            "{codec:?}: the log shrank"
+        );
+        for (header, _) in read_all(&log, 0, ReadBound::LogEnd) {
+            if header.records_count > 0 {
+                assert_eq!(header.compression(), codec as u8, "the codec is kept");
+            }
+        }
+        // Nothing new is dirty: a second pass has nothing to do.
+        let again = log.clean(&CompactionConfig::default(), 10_000, &mut no_throttle());
+        assert_eq!(again.expect("clean"), None);
+        // Reopened, the cleaned log reads the same.
+        log.close().unwrap();
+        drop(log);
+        let log = open(dir.path(), small_config(600));
+        assert_eq!(contents(&log), after, "{codec:?}: after reopen");
+        assert!(log.cleaner_checkpoint() >= stats.cleaned_to);
+    }
+}
+
+#[test]
+fn a_tombstone_goes_after_delete_retention_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(300));
+    let config = CompactionConfig {
+        delete_retention_ms: 500,
+        ..CompactionConfig::default()
+    };
+    put(&log, &[("gone", Some("old"))], 1_000, Compression::None);
+    put(&log, &[("gone", None)], 1_000, Compression::None);
+    let mut filler = 0;
+    let mut roll = |log: &PartitionLog| {
+        let base = active_base(log);
+        while active_base(log) == base {
+            let key = format!("filler{filler}");
+            put(log, &[(key.as_str(), Some("x"))], 1_000, Compression::None);
+            filler += 1;
+        }
+    };
+    roll(&log);
+    let has = |log: &PartitionLog, value: Option<&str>| {
+        contents(log)
+            .iter()
+            .any(|(_, k, v)| k == "gone" && v.as_deref() == value)
+    };
+    // First pass at t=1000: the old value goes, the tombstone stays and
+    // its batch gets the delete horizon 1500.
+    log.clean(&config, 1_000, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    assert!(!has(&log, Some("old")));
+    assert!(
+        has(&log, None),
+        "the tombstone stays for delete.retention.ms"
+    );
+    // Before the horizon, another pass keeps it.
+    roll(&log);
+    log.clean(&config, 1_499, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    assert!(has(&log, None), "still before the horizon");
+    // At the horizon it goes.
+    roll(&log);
+    log.clean(&config, 1_500, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    assert!(
+        !contents(&log).iter().any(|(_, k, _)| k == "gone"),
+        "the key is gone"
+    );
+}
+
+#[test]
+fn records_younger_than_min_compaction_lag_are_not_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(300));
+    // Old segments (t=1000), then young ones (t=9000), all rewriting one key.
+    let mut young_from = None;
+    for i in 0..30 {
+        let ts = if i < 15 { 1_000 } else { 9_000 };
+        let value = format!("v{i}");
+        let offset = put(&log, &[("k", Some(value.as_str()))], ts, Compression::None);
+        if i == 15 {
+            young_from = Some(offset);
+        }
+    }
+    let young_from = young_from.unwrap();
+    let config = CompactionConfig {
+        min_compaction_lag_ms: 5_000,
+        ..CompactionConfig::default()
+    };
+    let now = 10_000;
+    let cleanable = log.cleanable(&config, now).unwrap();
+    assert!(cleanable.first_uncleanable <= young_from, "{cleanable:?}");
+    assert!(cleanable.due(&config));
+    let before = contents(&log);
+    log.clean(&config, now, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    let after = contents(&log);
+    assert_eq!(after, cleaned(&before, cleanable.first_uncleanable));
+    let young: Vec<_> = before.iter().filter(|r| r.0 >= young_from).collect();
+    assert!(
+        young.iter().all(|r| after.contains(r)),
+        "young records all stay"
+    );
+}
+
+#[test]
+fn the_offset_map_stays_within_its_budget_and_cleans_in_several_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(400));
+    for round in 0..3 {
+        for k in 0..40 {
+            let key = format!("key{k}");
+            let value = format!("r{round}");
+            put(
+                &log,
+                &[(key.as_str(), Some(value.as_str()))],
+                1_000,
+                Compression::None,
+            );
+        }
+    }
+    put(&log, &[("last", Some("x"))], 1_000, Compression::None);
+    let budget = 24 * 20;
+    let config = CompactionConfig {
+        dedupe_buffer_bytes: budget,
+        ..CompactionConfig::default()
+    };
+    let before = contents(&log);
+    let until = active_base(&log);
+    let mut passes = 0;
+    while let Some(stats) = log.clean(&config, 5_000, &mut no_throttle()).unwrap() {
+        assert!(stats.map_bytes <= budget, "{stats:?}");
+        assert!(stats.keys <= 18, "{stats:?}");
+        passes += 1;
+        assert!(passes < 50, "passes make progress");
+    }
+    assert!(passes > 1, "a small map takes several passes");
+    let after = contents(&log);
+    // Each key's latest value is there, at its offset.
+    let expected = cleaned(&before, until);
+    for record in &expected {
+        assert!(after.contains(record), "missing {record:?}");
+    }
+    assert!(after.iter().all(|r| before.contains(r)));
+    // A budget too small for one key is an error, not a panic.
+    put(&log, &[("more", Some("y"))], 1_000, Compression::None);
+    let tiny = CompactionConfig {
+        dedupe_buffer_bytes: 10,
+        ..CompactionConfig::default()
+    };
+    while active_base(&log) == until {
+        put(&log, &[("more", Some("y"))], 1_000, Compression::None);
+    }
+    assert!(log.clean(&tiny, 5_000, &mut no_throttle()).is_err());
+}
