@@ -5,6 +5,7 @@
 mod append_read;
 mod batch_validation;
 mod compaction;
+mod compaction_swap;
 mod concurrency;
 mod failed_fsync;
 mod hostile_records;
