@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use kafka_protocol::records::Compression;
 
-use super::{decode, encode, open, read_all, record, small_config, CODECS};
+use super::{decode, encode, open, record, small_config, CODECS};
+use crate::batch::{self, BatchHeader};
 use crate::{CompactionConfig, PartitionLog, ReadBound};
 
 /// `(offset, key, value)` of every record, in order.
@@ -42,9 +43,30 @@ pub(crate) fn put(
     info.first_offset
 }
 
+/// Every batch up to `bound`, fetch by fetch as a consumer reads:
+/// compaction leaves gaps, so each fetch starts after the last batch
+/// seen; each must move forward.
+pub(crate) fn batches(log: &PartitionLog, bound: ReadBound) -> Vec<(BatchHeader, Bytes)> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    loop {
+        let result = log.read(offset, 1024, bound, true).expect("read");
+        if result.records.is_empty() {
+            return out;
+        }
+        for item in batch::batches(&result.records) {
+            let (header, range) = item.expect("whole batch");
+            batch::validate_stored(&result.records[range.clone()]).expect("valid batch");
+            assert!(header.next_offset() > offset, "a fetch moves forward");
+            offset = header.next_offset();
+            out.push((header, result.records.slice(range)));
+        }
+    }
+}
+
 pub(crate) fn contents(log: &PartitionLog) -> Contents {
     let text = |b: Option<Bytes>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
-    read_all(log, log.log_start_offset(), ReadBound::LogEnd)
+    batches(log, ReadBound::LogEnd)
         .into_iter()
         .flat_map(|(_, bytes)| decode(&bytes))
         .map(|r| (r.offset, text(r.key).unwrap_or_default(), text(r.value)))
@@ -104,7 +126,7 @@ fn keys_written_many_times_keep_their_latest_value_at_its_offset() {
             log.size_in_bytes() < size_before,
             "{codec:?}: the log shrank"
         );
-        for (header, _) in read_all(&log, 0, ReadBound::LogEnd) {
+        for (header, _) in batches(&log, ReadBound::LogEnd) {
             if header.records_count > 0 {
                 assert_eq!(header.compression(), codec as u8, "the codec is kept");
             }

@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use kafka_protocol::records::Compression;
 
-use super::compaction::{active_base, cleaned, contents, no_throttle, put, Contents};
+use super::compaction::{active_base, batches, cleaned, contents, no_throttle, put, Contents};
 use super::{open, small_config};
-use crate::batch;
 use crate::cleaner::SwapStep;
 use crate::{CompactionConfig, PartitionLog, ReadBound};
 
@@ -158,29 +157,13 @@ fn retention_during_a_pass_leaves_its_segments_deleted() {
     assert_eq!(log.segment_count(), 1, "retention's deletions stand");
 }
 
-/// The offsets of every record up to the high watermark, fetch by fetch
-/// as a consumer reads (compaction leaves gaps; each fetch starts after
-/// the last offset seen).
+/// The offsets of every record up to the high watermark, as a consumer reads them.
 fn scan(log: &PartitionLog) -> Vec<i64> {
-    let mut seen: Vec<i64> = Vec::new();
-    let mut offset = 0;
-    loop {
-        let result = log
-            .read(offset, 1024, ReadBound::HighWatermark, true)
-            .expect("read");
-        if result.records.is_empty() {
-            return seen;
-        }
-        for item in batch::batches(&result.records) {
-            let (header, range) = item.expect("whole batch");
-            batch::validate_stored(&result.records[range.clone()]).expect("valid batch");
-            assert!(header.next_offset() > offset, "a fetch moves forward");
-            for r in super::decode(&result.records.slice(range)) {
-                seen.push(r.offset);
-            }
-            offset = header.next_offset();
-        }
-    }
+    batches(log, ReadBound::HighWatermark)
+        .into_iter()
+        .flat_map(|(_, bytes)| super::decode(&bytes))
+        .map(|r| r.offset)
+        .collect()
 }
 
 #[test]
