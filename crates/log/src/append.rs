@@ -120,8 +120,9 @@ impl PartitionLog {
     }
 
     /// Appends batches fetched from the leader, which already carry offsets
-    /// and epochs: each must pass its CRC, the first must start at the log
-    /// end and the rest follow it without gaps. A trailing partial batch is
+    /// and epochs: each must pass its CRC and start at or after the end of
+    /// the one before it (the first at or after the log end; gaps are
+    /// where a compacted leader removed records). A trailing partial batch is
     /// ignored. Updates the leader-epoch cache from the batches.
     pub fn append_as_follower(&self, records: Bytes) -> Result<LogAppendInfo, LogError> {
         let mut found: Vec<(BatchHeader, std::ops::Range<usize>)> = Vec::new();
@@ -137,8 +138,10 @@ impl PartitionLog {
         let mut w = self.writer_for_update()?;
         let log_end = self.log_end.load(Ordering::Acquire);
         let mut expected = log_end;
+        // Offsets only increase; gaps are allowed, as a compacted leader's
+        // log has them (Kafka's follower append checks the same).
         for (header, _) in &found {
-            if header.base_offset != expected {
+            if header.base_offset < expected {
                 return Err(LogError::NonContiguous {
                     expected,
                     found: header.base_offset,

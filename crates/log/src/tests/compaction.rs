@@ -281,3 +281,34 @@ fn the_offset_map_stays_within_its_budget_and_cleans_in_several_passes() {
     }
     assert!(log.clean(&tiny, 5_000, &mut no_throttle()).is_err());
 }
+
+#[test]
+fn a_follower_replicates_a_cleaned_leader() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let leader = open(leader_dir.path(), small_config(300));
+    for i in 0..40 {
+        let key = format!("k{}", i % 3);
+        let value = format!("v{i}");
+        put(
+            &leader,
+            &[(key.as_str(), Some(value.as_str()))],
+            1_000,
+            Compression::None,
+        );
+    }
+    leader
+        .clean(&CompactionConfig::default(), 5_000, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    let follower_dir = tempfile::tempdir().unwrap();
+    let follower = open(follower_dir.path(), small_config(300));
+    while follower.log_end_offset() < leader.log_end_offset() {
+        let fetched = leader
+            .read(follower.log_end_offset(), 500, ReadBound::LogEnd, true)
+            .unwrap();
+        follower.append_as_follower(fetched.records).unwrap();
+    }
+    follower.set_high_watermark(follower.log_end_offset());
+    assert_eq!(contents(&follower), contents(&leader));
+    assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+}
