@@ -136,9 +136,11 @@ impl PartitionLog {
 
     /// How dirty the log is at `now_ms`; `None` if closed or offline.
     pub fn cleanable(&self, config: &CompactionConfig, now_ms: i64) -> Option<Cleanable> {
-        let w = self.writer();
-        if w.closed || w.offline {
-            return None;
+        {
+            let w = self.writer();
+            if w.closed || w.offline {
+                return None;
+            }
         }
         Some(self.cleanable_of(&self.segment_list(), config, now_ms))
     }
@@ -264,12 +266,20 @@ impl PartitionLog {
             aborted: self.aborted_transactions(segments[0].base_offset(), first_uncleanable),
             throttle,
         };
-        let end = pass.build_map(
+        let mapped = pass.build_map(
             &segments[from..mapped_segments.max(from)],
             first_dirty,
             first_uncleanable,
             &mut map,
-        )?;
+        );
+        let mut stats = CleanStats {
+            first_dirty,
+            ..CleanStats::default()
+        };
+        let end = match mapped {
+            Ok(end) => end,
+            Err(e) => return self.failed_pass(e, stats, snap.pass_truncations),
+        };
         if end <= first_dirty {
             return Ok(None);
         }
@@ -289,11 +299,11 @@ impl PartitionLog {
                         .collect();
                     bases.push(segment.base_offset());
                     swap::discard(&self.dir, &bases);
-                    return Err(e);
+                    return self.failed_pass(e, stats, snap.pass_truncations);
                 }
             }
         }
-        let mut stats = CleanStats {
+        stats = CleanStats {
             segments: cleaned.len(),
             bytes_before: cleaned.iter().map(|c| c.original.size()).sum(),
             bytes_after: cleaned.iter().map(|c| c.len).sum(),
@@ -318,24 +328,48 @@ impl PartitionLog {
     }
 
     fn snapshot(&self, config: &CompactionConfig, now_ms: i64) -> Option<Snapshot> {
-        let w = self.writer();
-        if w.closed || w.offline {
-            return None;
-        }
-        let segments = self.segment_list();
+        let (segments, pass_truncations, last_of_producer, index_interval) = {
+            let w = self.writer();
+            if w.closed || w.offline {
+                return None;
+            }
+            let last_of_producer = w
+                .producers
+                .iter()
+                .filter_map(|(pid, entry)| entry.last_offset().map(|last| (pid, last)))
+                .collect();
+            (
+                self.segment_list(),
+                self.truncations.load(Ordering::Acquire),
+                last_of_producer,
+                w.config.index_interval_bytes,
+            )
+        };
+        // Reads segment headers: outside the lock.
         let cleanable = self.cleanable_of(&segments, config, now_ms);
-        let last_of_producer = w
-            .producers
-            .iter()
-            .filter_map(|(pid, entry)| entry.last_offset().map(|last| (pid, last)))
-            .collect();
         Some(Snapshot {
             segments,
             cleanable,
-            pass_truncations: self.truncations.load(Ordering::Acquire),
+            pass_truncations,
             last_of_producer,
-            index_interval: w.config.index_interval_bytes,
+            index_interval,
         })
+    }
+
+    /// A pass that failed reading: void if a truncation cut what it read
+    /// (its errors say nothing of the log), else the error.
+    fn failed_pass(
+        &self,
+        e: LogError,
+        mut stats: CleanStats,
+        truncations: u64,
+    ) -> Result<Option<CleanStats>, LogError> {
+        if self.truncations.load(Ordering::Acquire) != truncations {
+            stats.aborted = true;
+            return Ok(Some(stats));
+        }
+        tracing::warn!(dir = %self.dir.display(), error = %e, "cleaning the log failed");
+        Err(e)
     }
 
     /// Step 3 of a pass: `false` if the log changed so that the pass is void.

@@ -222,3 +222,29 @@ fn readers_never_see_offsets_go_back_nor_miss_a_latest_value() {
     let passes_cleaned = log.cleaner_checkpoint();
     assert!(passes_cleaned > 0, "the cleaner ran while the others did");
 }
+
+#[test]
+fn a_corrupt_segment_is_a_clear_error_and_leaves_the_log_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(500));
+    fill_keys(&log, 8);
+    let before = contents(&log);
+    let first = log.segment_list()[0].log_path().to_path_buf();
+    let mut bytes = std::fs::read(&first).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff; // a record byte: the CRC no longer matches
+    std::fs::write(&first, &bytes).unwrap();
+    let err = log
+        .clean(&CompactionConfig::default(), 5_000, &mut no_throttle())
+        .expect_err("corrupt");
+    let text = err.to_string();
+    assert!(
+        text.contains("CRC") && text.contains(&*first.to_string_lossy()),
+        "{text}"
+    );
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    assert!(!log.is_offline(), "reading failed, nothing was swapped");
+    bytes[last] ^= 0xff;
+    std::fs::write(&first, &bytes).unwrap();
+    assert_eq!(contents(&log), before);
+}
