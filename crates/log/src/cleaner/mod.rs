@@ -54,7 +54,9 @@ mod txn;
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 
 /// The settings of compaction, from the topic's configs over the broker's.
-#[derive(Clone, Debug, PartialEq)]
+/// Compared by value (the ratio by its bits), so it can sit in a
+/// [`crate::LogConfig`].
+#[derive(Clone, Debug)]
 pub struct CompactionConfig {
     /// `log.cleaner.dedupe.buffer.size` for this pass: the offset map's bytes.
     pub dedupe_buffer_bytes: u64,
@@ -68,6 +70,18 @@ pub struct CompactionConfig {
     /// `min.cleanable.dirty.ratio`.
     pub min_cleanable_dirty_ratio: f64,
 }
+
+impl PartialEq for CompactionConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.dedupe_buffer_bytes == other.dedupe_buffer_bytes
+            && self.delete_retention_ms == other.delete_retention_ms
+            && self.min_compaction_lag_ms == other.min_compaction_lag_ms
+            && self.max_compaction_lag_ms == other.max_compaction_lag_ms
+            && self.min_cleanable_dirty_ratio.to_bits() == other.min_cleanable_dirty_ratio.to_bits()
+    }
+}
+
+impl Eq for CompactionConfig {}
 
 impl Default for CompactionConfig {
     fn default() -> Self {
@@ -97,6 +111,17 @@ pub struct Cleanable {
 }
 
 impl Cleanable {
+    fn nothing(at: i64) -> Cleanable {
+        Cleanable {
+            first_dirty: at,
+            first_uncleanable: at,
+            clean_bytes: 0,
+            dirty_bytes: 0,
+            dirty_ratio: 0.0,
+            overdue: false,
+        }
+    }
+
     /// Whether a scheduler should clean it now.
     pub fn due(&self, config: &CompactionConfig) -> bool {
         self.dirty_bytes > 0
@@ -159,7 +184,16 @@ impl PartitionLog {
         } else {
             checkpoint.max(log_start)
         };
-        let active_base = segments.last().map_or(log_end, |s| s.base_offset());
+        // The batch that ends at the log end is never cleaned, so a reader
+        // (a follower) at the end of what remains always finds a batch that
+        // takes it to the log end. Appends roll, so it is in the active
+        // segment, unless a truncation left that empty.
+        let uncleanable_segment = match segments {
+            [.., before, active] if active.size() == 0 => before,
+            [.., active] => active,
+            [] => return Cleanable::nothing(log_end),
+        };
+        let active_base = uncleanable_segment.base_offset();
         let holding = |offset: i64| {
             segments
                 .partition_point(|s| s.base_offset() <= offset)

@@ -312,3 +312,32 @@ fn a_follower_replicates_a_cleaned_leader() {
     assert_eq!(contents(&follower), contents(&leader));
     assert_eq!(follower.log_end_offset(), leader.log_end_offset());
 }
+
+#[test]
+fn the_batch_at_the_log_end_is_never_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(300));
+    for i in 0..30 {
+        let value = format!("v{i}");
+        put(
+            &log,
+            &[("k", Some(value.as_str()))],
+            1_000,
+            Compression::None,
+        );
+    }
+    // Truncated to a segment boundary, the active segment is empty and the
+    // last batch sits in a sealed one.
+    let cut = active_base(&log);
+    log.truncate_to(cut).unwrap();
+    log.set_high_watermark(cut);
+    assert_eq!(log.segment_list().last().unwrap().size(), 0);
+    log.clean(&CompactionConfig::default(), 5_000, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    let last = contents(&log).last().cloned().expect("a record");
+    assert_eq!(last.0, cut - 1, "the last batch stays");
+    // A reader reaches the log end.
+    let last = batches(&log, ReadBound::LogEnd).pop().expect("a batch").0;
+    assert_eq!(last.next_offset(), log.log_end_offset());
+}
