@@ -216,7 +216,8 @@ impl PartitionLog {
             let next = segments.get(i + 1).map_or(log_end, |n| n.base_offset());
             if next <= first_dirty {
                 clean_bytes += s.size();
-            } else if s.base_offset() < first_uncleanable {
+            } else if s.base_offset() < first_uncleanable && first_dirty < first_uncleanable {
+                // A segment partly dirty counts whole, as in Kafka.
                 dirty_bytes += s.size();
             }
         }

@@ -183,3 +183,53 @@ fn a_producers_last_batch_keeps_an_empty_header() {
         "a retried batch is a duplicate"
     );
 }
+
+#[test]
+fn an_open_transaction_bounds_the_cleaning_and_then_nothing_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(400));
+    for i in 0..10 {
+        let value = format!("v{i}");
+        put(
+            &log,
+            &[("k", Some(value.as_str()))],
+            1_000,
+            Compression::None,
+        );
+    }
+    let open_at = append(&log, producer_batch(5, 0, true, &[("k", "in-txn")]));
+    for i in 10..30 {
+        let value = format!("v{i}");
+        put(
+            &log,
+            &[("k", Some(value.as_str()))],
+            1_000,
+            Compression::None,
+        );
+    }
+    let config = CompactionConfig::default();
+    let cleanable = log.cleanable(&config, 5_000).unwrap();
+    assert_eq!(
+        cleanable.first_uncleanable, open_at,
+        "the last stable offset bounds it"
+    );
+    log.clean(&config, 5_000, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    let after = log.cleanable(&config, 5_000).unwrap();
+    assert_eq!(after.dirty_bytes, 0, "{after:?}");
+    assert!(!after.due(&config));
+    let kept: Vec<_> = contents(&log)
+        .into_iter()
+        .filter(|r| r.0 < open_at)
+        .collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "one value of k below the open transaction: {kept:?}"
+    );
+    // The transaction ends: the rest becomes cleanable.
+    end_txn(&log, 5, TxnMarker::Commit);
+    roll(&log, "f");
+    assert!(log.cleanable(&config, 5_000).unwrap().due(&config));
+}
