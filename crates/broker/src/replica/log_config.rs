@@ -66,7 +66,19 @@ pub fn partition_settings(
         segment_bytes: lookup
             .long("segment.bytes")
             .map_or(1 << 30, |v| v.max(14) as u64),
-        segment_ms: positive("segment.ms").map(|v| v as u64),
+        // As Kafka: a compacted log also rolls by max.compaction.lag.ms, so
+        // that its records become cleanable within it.
+        segment_ms: positive("segment.ms")
+            .map(|v| v as u64)
+            .into_iter()
+            .chain(
+                compaction
+                    .as_ref()
+                    .map(|c| c.max_compaction_lag_ms)
+                    .filter(|lag| *lag < i64::MAX)
+                    .map(|lag| lag as u64),
+            )
+            .min(),
         segment_index_bytes: lookup
             .long("segment.index.bytes")
             .map_or(10 << 20, |v| v.max(8) as u64),
@@ -191,6 +203,14 @@ mod tests {
         let s = partition_settings(Some(&topic), &LogDefaults::new());
         assert!(s.log.compaction.is_some());
         assert_eq!(s.log.retention_ms, Some(604_800_000));
+
+        topic.insert("max.compaction.lag.ms".into(), "60000".into());
+        let s = partition_settings(Some(&topic), &LogDefaults::new());
+        assert_eq!(
+            s.log.segment_ms,
+            Some(60_000),
+            "rolls by max.compaction.lag.ms"
+        );
 
         let s = partition_settings(None, &LogDefaults::new());
         assert!(s.log.compaction.is_none());
