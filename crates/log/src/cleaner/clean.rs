@@ -43,12 +43,21 @@ pub(crate) struct Pass<'a> {
     pub throttle: &'a mut dyn FnMut(u64),
 }
 
-/// A segment rewritten to `.cleaned` files, fsynced, not yet swapped in.
+/// Consecutive segments rewritten into one, in `.cleaned` files under the
+/// first one's base offset, fsynced, not yet swapped in.
 pub(crate) struct Cleaned {
-    pub original: Arc<Segment>,
+    /// The segments it replaces, oldest first.
+    pub originals: Vec<Arc<Segment>>,
     pub file: File,
     pub len: u64,
     pub indexes: SegmentIndexes,
+}
+
+impl Cleaned {
+    /// Its base offset: the first original's.
+    pub fn base(&self) -> i64 {
+        self.originals[0].base_offset()
+    }
 }
 
 /// What happens to one batch.
@@ -156,17 +165,20 @@ impl Pass<'_> {
         Ok(txns.on_data(header))
     }
 
-    /// Rewrites `segment` into `.cleaned` files: the batches below `end`
+    /// Rewrites `group` (consecutive segments) into one segment of
+    /// `.cleaned` files at the first one's base: the batches below `end`
     /// filtered by `map`, the rest copied. `txns` runs across the segments
-    /// of the pass in order.
+    /// of the pass in order. A group of several also gets a
+    /// `.merged.cleaned` file naming the other members, which the swap
+    /// deletes.
     pub fn rewrite(
         &mut self,
-        segment: &Arc<Segment>,
+        group: &[Arc<Segment>],
         end: i64,
         map: &OffsetMap,
         txns: &mut TxnTracker,
     ) -> Result<Cleaned, LogError> {
-        let base = segment.base_offset();
+        let base = group[0].base_offset();
         let cleaned = |suffix: &str| {
             let mut path = segment_file(self.dir, base, suffix).into_os_string();
             path.push(CLEANED_SUFFIX);
@@ -185,40 +197,43 @@ impl Pass<'_> {
         let mut bytes_since_index = 0;
         let mut len = 0u64;
         let mut kept_markers = HashSet::new();
-        let mut scan = segment.headers(0, segment.size());
-        while let Some((position, header)) = scan.next_header()? {
-            let bytes = batch_at(segment, position, &header, self.limit)?;
-            (self.throttle)(bytes.len() as u64);
-            let verdict = if header.base_offset >= end {
-                Verdict::Keep
-            } else {
-                self.judge(&header, &bytes, map, txns)
-                    .map_err(corrupt_at(segment, position))?
-            };
-            let written = match &verdict {
-                Verdict::Drop => continue,
-                Verdict::Keep => &bytes[..],
-                Verdict::Replace(new) => &new[..],
-            };
-            let new_header = BatchHeader::parse(written).map_err(corrupt_at(segment, position))?;
-            if header.is_control() {
-                kept_markers.insert(header.last_offset());
+        for segment in group {
+            let mut scan = segment.headers(0, segment.size());
+            while let Some((position, header)) = scan.next_header()? {
+                let bytes = batch_at(segment, position, &header, self.limit)?;
+                (self.throttle)(bytes.len() as u64);
+                let verdict = if header.base_offset >= end {
+                    Verdict::Keep
+                } else {
+                    self.judge(&header, &bytes, map, txns)
+                        .map_err(corrupt_at(segment, position))?
+                };
+                let written = match &verdict {
+                    Verdict::Drop => continue,
+                    Verdict::Keep => &bytes[..],
+                    Verdict::Replace(new) => &new[..],
+                };
+                let new_header =
+                    BatchHeader::parse(written).map_err(corrupt_at(segment, position))?;
+                if header.is_control() {
+                    kept_markers.insert(header.last_offset());
+                }
+                out.write_all(written).map_err(io_err(&log_path))?;
+                let appended = AppendedBatch {
+                    last_offset: new_header.last_offset(),
+                    max_timestamp: new_header.max_timestamp,
+                    size: written.len() as u64,
+                };
+                index_batch(
+                    &mut indexes,
+                    base,
+                    &appended,
+                    len,
+                    &mut bytes_since_index,
+                    self.index_interval,
+                );
+                len += appended.size;
             }
-            out.write_all(written).map_err(io_err(&log_path))?;
-            let appended = AppendedBatch {
-                last_offset: new_header.last_offset(),
-                max_timestamp: new_header.max_timestamp,
-                size: written.len() as u64,
-            };
-            index_batch(
-                &mut indexes,
-                base,
-                &appended,
-                len,
-                &mut bytes_since_index,
-                self.index_interval,
-            );
-            len += appended.size;
         }
         out.flush().map_err(io_err(&log_path))?;
         drop(out);
@@ -238,20 +253,30 @@ impl Pass<'_> {
             .persist(&time_path)
             .map_err(io_err(&time_path))?;
         let mut aborted = Vec::new();
-        segment.collect_aborted(i64::MIN, i64::MAX, &mut aborted);
+        for segment in group {
+            segment.collect_aborted(i64::MIN, i64::MAX, &mut aborted);
+        }
         aborted.retain(|t| kept_markers.contains(&t.last_offset));
         let txn_path = cleaned(txn_index::TXN_INDEX_SUFFIX);
         txn_index::write_entries(&txn_path, &aborted).map_err(io_err(&txn_path))?;
         // Retention by time reads an empty segment's age from its mtime.
-        if let Ok(modified) = std::fs::metadata(segment.log_path()).and_then(|m| m.modified()) {
+        let last = &group[group.len() - 1];
+        if let Ok(modified) = std::fs::metadata(last.log_path()).and_then(|m| m.modified()) {
             file.set_modified(modified).map_err(io_err(&log_path))?;
         }
-        for path in [&index_path, &time_path, &txn_path] {
+        let mut written = vec![index_path, time_path, txn_path];
+        if group.len() > 1 {
+            let merged_path = cleaned(super::swap::MERGED_SUFFIX);
+            let members: Vec<i64> = group[1..].iter().map(|s| s.base_offset()).collect();
+            super::swap::write_members(&merged_path, &members).map_err(io_err(&merged_path))?;
+            written.push(merged_path);
+        }
+        for path in &written {
             crate::index::sync_file(path).map_err(io_err(path))?;
         }
         file.sync_all().map_err(io_err(&log_path))?;
         Ok(Cleaned {
-            original: segment.clone(),
+            originals: group.to_vec(),
             file,
             len,
             indexes,

@@ -23,19 +23,23 @@
 //!    time the batch is cleaned, KIP-534) passes; aborted transactional
 //!    data goes and markers follow Kafka's rules (`txn.rs`); a batch keeps
 //!    its header fields and codec, or an empty header if it was its
-//!    producer's last (`records.rs`); indexes are rebuilt.
+//!    producer's last (`records.rs`); indexes are rebuilt. Consecutive
+//!    segments whose sizes before cleaning fit `segment.bytes` (and the
+//!    index limits) merge into one, as Kafka groups them (`plan.rs`).
 //! 3. Under the writer lock again: unless the log was truncated meanwhile
-//!    (then the pass is dropped), the files are swapped in (`swap.rs`,
-//!    crash-safe) and the segment list replaced; segments that retention
-//!    removed meanwhile are skipped. Readers holding the old list keep
+//!    or retention took part of a merged group (then the pass is dropped),
+//!    the files are swapped in (`swap.rs`, crash-safe) and the segment
+//!    list replaced; groups that retention removed whole are skipped. Readers holding the old list keep
 //!    reading the old (unlinked) files; offsets never change.
 
 mod clean;
 mod offset_map;
+mod plan;
 mod records;
 mod state;
 mod swap;
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, TryLockError};
 
@@ -45,6 +49,8 @@ use crate::segment::Segment;
 use crate::util::write;
 use clean::{Cleaned, Pass};
 use offset_map::OffsetMap;
+pub use plan::Cleanable;
+use plan::{group_segments, Limits};
 pub(crate) use state::read as read_checkpoint;
 pub(crate) use swap::{recover as recover_swaps, SwapStep};
 
@@ -95,40 +101,6 @@ impl Default for CompactionConfig {
     }
 }
 
-/// How dirty a log is.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Cleanable {
-    pub first_dirty: i64,
-    pub first_uncleanable: i64,
-    /// Bytes of the segments below the first dirty offset.
-    pub clean_bytes: u64,
-    /// Bytes of the segments in the cleanable dirty range.
-    pub dirty_bytes: u64,
-    /// dirty / (clean + dirty).
-    pub dirty_ratio: f64,
-    /// Dirty data is older than `max.compaction.lag.ms`.
-    pub overdue: bool,
-}
-
-impl Cleanable {
-    fn nothing(at: i64) -> Cleanable {
-        Cleanable {
-            first_dirty: at,
-            first_uncleanable: at,
-            clean_bytes: 0,
-            dirty_bytes: 0,
-            dirty_ratio: 0.0,
-            overdue: false,
-        }
-    }
-
-    /// Whether a scheduler should clean it now.
-    pub fn due(&self, config: &CompactionConfig) -> bool {
-        self.dirty_bytes > 0
-            && (self.overdue || self.dirty_ratio >= config.min_cleanable_dirty_ratio)
-    }
-}
-
 /// What a pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CleanStats {
@@ -146,6 +118,7 @@ pub struct CleanStats {
 }
 
 struct Snapshot {
+    limits: Limits,
     segments: Arc<Vec<Arc<Segment>>>,
     cleanable: Cleanable,
     pass_truncations: u64,
@@ -154,95 +127,6 @@ struct Snapshot {
 }
 
 impl PartitionLog {
-    /// The cleaner's checkpoint: everything below it was cleaned.
-    pub fn cleaner_checkpoint(&self) -> i64 {
-        self.first_dirty.load(Ordering::Acquire)
-    }
-
-    /// How dirty the log is at `now_ms`; `None` if closed or offline.
-    pub fn cleanable(&self, config: &CompactionConfig, now_ms: i64) -> Option<Cleanable> {
-        {
-            let w = self.writer();
-            if w.closed || w.offline {
-                return None;
-            }
-        }
-        Some(self.cleanable_of(&self.segment_list(), config, now_ms))
-    }
-
-    fn cleanable_of(
-        &self,
-        segments: &[Arc<Segment>],
-        config: &CompactionConfig,
-        now_ms: i64,
-    ) -> Cleanable {
-        let log_start = self.log_start_offset();
-        let log_end = self.log_end_offset();
-        let checkpoint = self.cleaner_checkpoint();
-        let first_dirty = if checkpoint > log_end {
-            log_start
-        } else {
-            checkpoint.max(log_start)
-        };
-        // The batch that ends at the log end is never cleaned, so a reader
-        // (a follower) at the end of what remains always finds a batch that
-        // takes it to the log end. Appends roll, so it is in the active
-        // segment, unless a truncation left that empty.
-        let uncleanable_segment = match segments {
-            [.., before, active] if active.size() == 0 => before,
-            [.., active] => active,
-            [] => return Cleanable::nothing(log_end),
-        };
-        let active_base = uncleanable_segment.base_offset();
-        let holding = |offset: i64| {
-            segments
-                .partition_point(|s| s.base_offset() <= offset)
-                .saturating_sub(1)
-        };
-        let mut first_uncleanable = active_base.min(self.last_stable_offset());
-        if config.min_compaction_lag_ms > 0 {
-            let young = now_ms.saturating_sub(config.min_compaction_lag_ms);
-            if let Some(s) = segments[holding(first_dirty)..]
-                .iter()
-                .find(|s| s.max_timestamp().0 > young)
-            {
-                first_uncleanable = first_uncleanable.min(s.base_offset());
-            }
-        }
-        let first_uncleanable = first_uncleanable.max(first_dirty);
-        let mut clean_bytes = 0;
-        let mut dirty_bytes = 0;
-        for (i, s) in segments.iter().enumerate() {
-            let next = segments.get(i + 1).map_or(log_end, |n| n.base_offset());
-            if next <= first_dirty {
-                clean_bytes += s.size();
-            } else if s.base_offset() < first_uncleanable && first_dirty < first_uncleanable {
-                // A segment partly dirty counts whole, as in Kafka.
-                dirty_bytes += s.size();
-            }
-        }
-        let overdue = dirty_bytes > 0
-            && config.max_compaction_lag_ms < i64::MAX
-            && segments[holding(first_dirty)]
-                .roll_base_ms()
-                .ok()
-                .flatten()
-                .is_some_and(|first| first < now_ms.saturating_sub(config.max_compaction_lag_ms));
-        let total = clean_bytes + dirty_bytes;
-        Cleanable {
-            first_dirty,
-            first_uncleanable,
-            clean_bytes,
-            dirty_bytes,
-            dirty_ratio: if total == 0 {
-                0.0
-            } else {
-                dirty_bytes as f64 / total as f64
-            },
-            overdue,
-        }
-    }
-
     /// Runs one cleaning pass at `now_ms` whatever the dirty ratio (a
     /// scheduler checks [`PartitionLog::cleanable`] first). `throttle` is
     /// called with the bytes read and may block to pace the I/O. `None`
@@ -323,24 +207,25 @@ impl PartitionLog {
             .partition_point(|s| s.base_offset() < end)
             .min(segments.len() - 1);
         let mut txns = txn::TxnTracker::new(pass.aborted.clone());
-        let mut cleaned = Vec::with_capacity(count);
-        for segment in &segments[..count] {
-            match pass.rewrite(segment, end, &map, &mut txns) {
+        let mut cleaned: Vec<Cleaned> = Vec::with_capacity(count);
+        for group in group_segments(&segments[..count], &snap.limits) {
+            match pass.rewrite(group, end, &map, &mut txns) {
                 Ok(c) => cleaned.push(c),
                 Err(e) => {
-                    let mut bases: Vec<i64> = cleaned
-                        .iter()
-                        .map(|c: &Cleaned| c.original.base_offset())
-                        .collect();
-                    bases.push(segment.base_offset());
+                    let mut bases: Vec<i64> = cleaned.iter().map(Cleaned::base).collect();
+                    bases.push(group[0].base_offset());
                     swap::discard(&self.dir, &bases);
                     return self.failed_pass(e, stats, snap.pass_truncations);
                 }
             }
         }
         stats = CleanStats {
-            segments: cleaned.len(),
-            bytes_before: cleaned.iter().map(|c| c.original.size()).sum(),
+            segments: cleaned.iter().map(|c| c.originals.len()).sum(),
+            bytes_before: cleaned
+                .iter()
+                .flat_map(|c| &c.originals)
+                .map(|s| s.size())
+                .sum(),
             bytes_after: cleaned.iter().map(|c| c.len).sum(),
             keys: map.len(),
             map_bytes: map.memory_bytes(),
@@ -363,7 +248,7 @@ impl PartitionLog {
     }
 
     fn snapshot(&self, config: &CompactionConfig, now_ms: i64) -> Option<Snapshot> {
-        let (segments, pass_truncations, last_of_producer, index_interval) = {
+        let (segments, pass_truncations, last_of_producer, index_interval, limits) = {
             let w = self.writer();
             if w.closed || w.offline {
                 return None;
@@ -378,11 +263,17 @@ impl PartitionLog {
                 self.truncations.load(Ordering::Acquire),
                 last_of_producer,
                 w.config.index_interval_bytes,
+                Limits {
+                    bytes: w.config.max_segment_bytes(),
+                    index_entries: w.config.max_offset_index_entries(),
+                    time_entries: w.config.max_time_index_entries(),
+                },
             )
         };
         // Reads segment headers: outside the lock.
         let cleanable = self.cleanable_of(&segments, config, now_ms);
         Some(Snapshot {
+            limits,
             segments,
             cleanable,
             pass_truncations,
@@ -414,48 +305,72 @@ impl PartitionLog {
         truncations: u64,
         crash: Option<SwapStep>,
     ) -> Result<bool, LogError> {
-        let all: Vec<i64> = cleaned.iter().map(|c| c.original.base_offset()).collect();
+        let all: Vec<i64> = cleaned.iter().map(Cleaned::base).collect();
         if let Err(e) = swap::crash_point(crash, SwapStep::Cleaned) {
             self.writer().offline = true;
             return Err(e);
         }
         let mut w = self.writer();
-        if w.closed || w.offline || self.truncations.load(Ordering::Acquire) != truncations {
+        let current = self.segment_list();
+        let present = |s: &Arc<Segment>| current.iter().any(|c| Arc::ptr_eq(c, s));
+        // Retention deletes the oldest segments: a group it took whole is
+        // skipped; one it took in part voids the pass, as would any gap in
+        // the prefix of cleaned segments.
+        let gone = cleaned
+            .iter()
+            .take_while(|c| !c.originals.iter().any(present))
+            .count();
+        let changed = w.closed
+            || w.offline
+            || self.truncations.load(Ordering::Acquire) != truncations
+            || !cleaned[gone..]
+                .iter()
+                .all(|c| c.originals.iter().all(present));
+        if changed {
             drop(w);
             swap::discard(&self.dir, &all);
             tracing::info!(dir = %self.dir.display(), "the log changed during cleaning; dropping the pass");
             return Ok(false);
         }
-        let current = self.segment_list();
-        let (live, gone): (Vec<Cleaned>, Vec<Cleaned>) = cleaned
-            .into_iter()
-            .partition(|c| current.iter().any(|s| Arc::ptr_eq(s, &c.original)));
-        swap::discard(
-            &self.dir,
-            &gone
-                .iter()
-                .map(|c| c.original.base_offset())
-                .collect::<Vec<_>>(),
-        );
-        let bases: Vec<i64> = live.iter().map(|c| c.original.base_offset()).collect();
-        let swapped = swap::commit(&self.dir, &bases, crash)
-            .and_then(|()| swap::install(&self.dir, &bases, crash));
+        swap::discard(&self.dir, &all[..gone]);
+        let live = &cleaned[gone..];
+        let groups: Vec<swap::Group> = live
+            .iter()
+            .map(|c| swap::Group {
+                base: c.base(),
+                merged: c.originals[1..].iter().map(|s| s.base_offset()).collect(),
+            })
+            .collect();
+        let swapped = swap::commit(&self.dir, &groups, crash)
+            .and_then(|()| swap::install(&self.dir, &groups, crash));
         if let Err(e) = swapped {
             // Recovery at the next open completes or rolls back the swap.
             w.offline = true;
             tracing::error!(dir = %self.dir.display(), error = %e, "swapping cleaned segments failed; the log is offline");
             return Err(e);
         }
-        let mut list = (*current).clone();
-        for c in live {
-            let base = c.original.base_offset();
-            let segment = Arc::new(Segment::with_file(
-                &self.dir, base, c.file, c.len, c.indexes,
-            ));
-            if let Some(slot) = list.iter_mut().find(|s| Arc::ptr_eq(s, &c.original)) {
-                *slot = segment;
+        let mut pending: VecDeque<Cleaned> = cleaned.into_iter().skip(gone).collect();
+        let mut list = Vec::with_capacity(current.len());
+        let mut i = 0;
+        while i < current.len() {
+            let starts_group = pending
+                .front()
+                .is_some_and(|c| Arc::ptr_eq(&c.originals[0], &current[i]));
+            let Some(c) = pending.pop_front().filter(|_| starts_group) else {
+                list.push(current[i].clone());
+                i += 1;
+                continue;
+            };
+            // A group's members are consecutive: only rolls (at the end)
+            // and retention (at the start) changed the list meanwhile.
+            for old in &c.originals {
+                w.pending_sync.retain(|s| !Arc::ptr_eq(s, old));
             }
-            w.pending_sync.retain(|s| !Arc::ptr_eq(s, &c.original));
+            i += c.originals.len();
+            let base = c.base();
+            list.push(Arc::new(Segment::with_file(
+                &self.dir, base, c.file, c.len, c.indexes,
+            )));
         }
         *write(&self.segments) = Arc::new(list);
         Ok(true)

@@ -248,3 +248,85 @@ fn a_corrupt_segment_is_a_clear_error_and_leaves_the_log_as_it_was() {
     std::fs::write(&first, &bytes).unwrap();
     assert_eq!(contents(&log), before);
 }
+
+/// A log cleaned once (small cleaned segments), then dirtied again.
+fn twice_dirty(dir: &std::path::Path) -> PartitionLog {
+    let log = open(dir, small_config(500));
+    fill_keys(&log, 8);
+    log.clean(&CompactionConfig::default(), 5_000, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    fill_keys(&log, 4);
+    log
+}
+
+#[test]
+fn a_second_pass_merges_small_cleaned_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = twice_dirty(dir.path());
+    let before = contents(&log);
+    let segments_before = log.segment_count();
+    let until = active_base(&log);
+    log.clean(&CompactionConfig::default(), 5_000, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    assert!(
+        log.segment_count() < segments_before,
+        "small segments merged"
+    );
+    assert_eq!(contents(&log), cleaned(&before, until));
+    let after = contents(&log);
+    log.close().unwrap();
+    drop(log);
+    let log = open(dir.path(), small_config(500));
+    assert_eq!(contents(&log), after, "after reopen");
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_crash_at_each_step_of_a_merging_swap_recovers_a_consistent_log() {
+    let steps = STEPS.into_iter().chain([SwapStep::FirstMemberDeleted]);
+    for step in steps {
+        let dir = tempfile::tempdir().unwrap();
+        let log = twice_dirty(dir.path());
+        log.flush().unwrap();
+        log.checkpoint().unwrap();
+        let before = contents(&log);
+        let until = active_base(&log);
+        let full = cleaned(&before, until);
+        let segments_before = log.segment_count();
+        log.clean_with(
+            &CompactionConfig::default(),
+            5_000,
+            &mut no_throttle(),
+            Some(step),
+        )
+        .expect_err("the injected crash");
+        drop(log);
+        let log = open(dir.path(), small_config(500));
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "{step:?}");
+        let after = contents(&log);
+        assert!(
+            full.iter().all(|r| after.contains(r)),
+            "{step:?}: a latest record lost"
+        );
+        assert!(
+            after.iter().all(|r| before.contains(r)),
+            "{step:?}: a record appeared"
+        );
+        match step {
+            SwapStep::Cleaned | SwapStep::FirstIndexesSwapped => {
+                assert_eq!(after, before, "{step:?}")
+            }
+            SwapStep::Committed | SwapStep::Installed => {
+                assert_eq!(after, full, "{step:?}");
+                assert!(log.segment_count() < segments_before, "{step:?}");
+            }
+            _ => assert_ne!(after, before, "{step:?}: the first group is in"),
+        }
+        log.set_high_watermark(log.log_end_offset());
+        log.clean(&CompactionConfig::default(), 5_000, &mut no_throttle())
+            .unwrap();
+        assert_eq!(contents(&log), full, "{step:?}: cleaned after recovery");
+    }
+}
