@@ -134,7 +134,13 @@ impl PartitionLog {
             return Err(LogError::corrupt(dir, 0, "recovery left no segment"));
         };
         let roll_base_ms = active.roll_base_ms()?;
-        let first_dirty = crate::cleaner::read_checkpoint(dir)?.unwrap_or(recovered.log_start);
+        // Only an optimisation: unreadable, the cleaner starts over.
+        let first_dirty = crate::cleaner::read_checkpoint(dir)
+            .unwrap_or_else(|e| {
+                tracing::warn!(dir = %dir.display(), error = %e, "ignoring the cleaner checkpoint");
+                None
+            })
+            .unwrap_or(recovered.log_start);
         let mut producers = producer_state::rebuild(dir, &recovered.segments, recovered.log_end)?;
         producers.prune_stable(recovered.high_watermark);
         tracing::info!(

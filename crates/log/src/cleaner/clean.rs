@@ -119,6 +119,12 @@ impl Pass<'_> {
                     self.track(&mut txns, segment, position, &header)?;
                     continue;
                 }
+                // Control batches and aborted data stay out of the map.
+                if self.track(&mut txns, segment, position, &header)? {
+                    continue;
+                }
+                // Checked (CRC) before its record count is believed.
+                let bytes = batch_at(segment, position, &header, self.limit)?;
                 if map.len() as u64 + u64::try_from(header.records_count).unwrap_or(0)
                     > map.capacity() as u64
                 {
@@ -131,10 +137,6 @@ impl Pass<'_> {
                     }
                     return Ok(header.base_offset);
                 }
-                if self.track(&mut txns, segment, position, &header)? {
-                    continue;
-                }
-                let bytes = batch_at(segment, position, &header, self.limit)?;
                 (self.throttle)(bytes.len() as u64);
                 let (payload, records) = records::split(&header, &bytes, self.limit)
                     .map_err(corrupt_at(segment, position))?;

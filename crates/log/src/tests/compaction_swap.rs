@@ -330,3 +330,24 @@ fn a_crash_at_each_step_of_a_merging_swap_recovers_a_consistent_log() {
         assert_eq!(contents(&log), full, "{step:?}: cleaned after recovery");
     }
 }
+
+#[test]
+fn a_corrupt_cleaner_checkpoint_only_makes_the_cleaner_start_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(500));
+    fill_keys(&log, 8);
+    log.clean(&CompactionConfig::default(), 5_000, &mut no_throttle())
+        .unwrap()
+        .unwrap();
+    let after = contents(&log);
+    log.close().unwrap();
+    drop(log);
+    std::fs::write(dir.path().join("cleaner.checkpoint"), b"garbage").unwrap();
+    let log = open(dir.path(), small_config(500));
+    assert_eq!(log.cleaner_checkpoint(), 0);
+    assert_eq!(contents(&log), after);
+    log.set_high_watermark(log.log_end_offset());
+    log.clean(&CompactionConfig::default(), 5_000, &mut no_throttle())
+        .unwrap();
+    assert_eq!(contents(&log), after, "cleaning again changes nothing");
+}
