@@ -29,7 +29,8 @@ fn batch(first: u64, unique: u64) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // Consecutive, or the encoder starts a new batch.
+            sequence: i as i32,
             timestamp: 1_000,
             key: Some(Bytes::from(format!("key-{:012}", (first + i) % unique))),
             value: Some(Bytes::from(vec![b'v'; VALUE_BYTES])),
