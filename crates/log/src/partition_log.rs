@@ -5,7 +5,9 @@
 //! own files.
 //!
 //! Concurrency: appends, rolls, truncation and retention are serialised by
-//! the writer mutex. Reads take no lock held by the append path beyond a
+//! the writer mutex; truncation, retention and the cleaner's swap also by
+//! the swap lock (taken first), so the cleaner renames files without the
+//! writer mutex. Reads take no lock held by the append path beyond a
 //! brief clone of the segment list: they load the log end (an atomic, moved
 //! only after a batch is fully written), snapshot the list, and pread.
 //! Flush fsyncs outside the writer mutex, so appends continue meanwhile.
@@ -120,6 +122,10 @@ pub struct PartitionLog {
     fault: DiskFault,
     /// Held by a cleaning pass (`cleaner`), so passes on one log never overlap.
     pub(crate) cleaning: Mutex<()>,
+    /// Held while a cleaning pass swaps its files in, and by truncation and
+    /// retention (the others that delete segment files), taken before the
+    /// writer mutex.
+    pub(crate) swap_lock: Mutex<()>,
     /// Counts truncations, so a cleaning pass sees one happened under it.
     pub(crate) truncations: AtomicU64,
     /// The cleaner's checkpoint: the first offset not yet cleaned.
@@ -179,6 +185,7 @@ impl PartitionLog {
             maintenance: Mutex::new(()),
             fault: DiskFault::default(),
             cleaning: Mutex::new(()),
+            swap_lock: Mutex::new(()),
             truncations: AtomicU64::new(0),
             first_dirty: AtomicI64::new(first_dirty),
         })

@@ -26,10 +26,12 @@
 //!    producer's last (`records.rs`); indexes are rebuilt. Consecutive
 //!    segments whose sizes before cleaning fit `segment.bytes` (and the
 //!    index limits) merge into one, as Kafka groups them (`plan.rs`).
-//! 3. Under the writer lock again: unless the log was truncated meanwhile
-//!    or retention took part of a merged group (then the pass is dropped),
-//!    the files are swapped in (`swap.rs`, crash-safe) and the segment
-//!    list replaced; groups that retention removed whole are skipped. Readers holding the old list keep
+//! 3. Unless the log was truncated meanwhile or retention took part of a
+//!    merged group (then the pass is dropped), the files are swapped in
+//!    (`swap.rs`, crash-safe) under the log's swap lock, which truncation
+//!    and retention wait for but appends and reads do not, then the
+//!    segment list is replaced under the writer lock, briefly; groups
+//!    that retention removed whole are skipped. Readers holding the old list keep
 //!    reading the old (unlinked) files; offsets never change.
 
 mod clean;
@@ -46,7 +48,7 @@ use std::sync::{Arc, TryLockError};
 use crate::error::LogError;
 use crate::partition_log::PartitionLog;
 use crate::segment::Segment;
-use crate::util::write;
+use crate::util::{lock, write};
 use clean::{Cleaned, Pass};
 use offset_map::OffsetMap;
 pub use plan::Cleanable;
@@ -310,7 +312,12 @@ impl PartitionLog {
             self.writer().offline = true;
             return Err(e);
         }
-        let mut w = self.writer();
+        // Truncation and retention, the only ones to delete segment files,
+        // wait for this lock: what is checked below holds until the swap
+        // is done, so the files are renamed without the writer lock, which
+        // appends and reads' flushes need.
+        let _swap = lock(&self.swap_lock);
+        let w = self.writer();
         let current = self.segment_list();
         let present = |s: &Arc<Segment>| current.iter().any(|c| Arc::ptr_eq(c, s));
         // Retention deletes the oldest segments: a group it took whole is
@@ -332,6 +339,7 @@ impl PartitionLog {
             tracing::info!(dir = %self.dir.display(), "the log changed during cleaning; dropping the pass");
             return Ok(false);
         }
+        drop(w);
         swap::discard(&self.dir, &all[..gone]);
         let live = &cleaned[gone..];
         let groups: Vec<swap::Group> = live
@@ -343,12 +351,15 @@ impl PartitionLog {
             .collect();
         let swapped = swap::commit(&self.dir, &groups, crash)
             .and_then(|()| swap::install(&self.dir, &groups, crash));
+        let mut w = self.writer();
         if let Err(e) = swapped {
             // Recovery at the next open completes or rolls back the swap.
             w.offline = true;
             tracing::error!(dir = %self.dir.display(), error = %e, "swapping cleaned segments failed; the log is offline");
             return Err(e);
         }
+        // Read again: segments may have rolled meanwhile (at the end).
+        let current = self.segment_list();
         let mut pending: VecDeque<Cleaned> = cleaned.into_iter().skip(gone).collect();
         let mut list = Vec::with_capacity(current.len());
         let mut i = 0;
