@@ -236,12 +236,10 @@ impl PartitionLog {
             aborted: false,
         };
         drop(map);
-        if !self.swap_in(cleaned, snap.pass_truncations, crash)? {
+        if !self.swap_in(cleaned, snap.pass_truncations, end, crash)? {
             stats.aborted = true;
             return Ok(Some(stats));
         }
-        self.first_dirty.fetch_max(end, Ordering::AcqRel);
-        state::write(&self.dir, self.cleaner_checkpoint())?;
         tracing::info!(
             dir = %self.dir.display(), segments = stats.segments, before = stats.bytes_before,
             after = stats.bytes_after, cleaned_to = end, "cleaned the log"
@@ -305,6 +303,7 @@ impl PartitionLog {
         &self,
         cleaned: Vec<Cleaned>,
         truncations: u64,
+        cleaned_to: i64,
         crash: Option<SwapStep>,
     ) -> Result<bool, LogError> {
         let all: Vec<i64> = cleaned.iter().map(Cleaned::base).collect();
@@ -384,6 +383,11 @@ impl PartitionLog {
             )));
         }
         *write(&self.segments) = Arc::new(list);
+        drop(w);
+        // Under the swap lock still: a truncation that would lower the
+        // checkpoint comes after this.
+        self.first_dirty.fetch_max(cleaned_to, Ordering::AcqRel);
+        state::write(&self.dir, self.cleaner_checkpoint())?;
         Ok(true)
     }
 
