@@ -85,9 +85,7 @@ fn shared() -> Shared {
     }
 }
 
-#[test]
-fn the_cleaner_compacts_only_compacted_topics() {
-    let dir = tempfile::tempdir().unwrap();
+fn manager(dir: &std::path::Path) -> ReplicaManager {
     let (_tx, rx) = watch::channel(Arc::new(MetadataImage::empty()));
     let fetchers = ReplicaFetchers::new(
         NODE,
@@ -95,10 +93,76 @@ fn the_cleaner_compacts_only_compacted_topics() {
         MetadataCache::new(rx),
         Arc::new(NoFaults),
     );
-    let replicas = ReplicaManager::open(
-        ReplicaManagerConfig::new(NODE, vec![dir.path().to_path_buf()]),
+    ReplicaManager::open(
+        ReplicaManagerConfig::new(NODE, vec![dir.to_path_buf()]),
         fetchers,
+    )
+}
+
+fn publish(replicas: &ReplicaManager, records: &[MetadataRecord]) {
+    let mut delta = MetadataDelta::new(MetadataImage::empty());
+    for r in records {
+        delta.replay(r).expect("replay");
+    }
+    let image = delta.clone().apply();
+    replicas.apply(&delta, &image);
+}
+
+fn hosted(replicas: &ReplicaManager, id: Uuid) -> Arc<super::Partition> {
+    match replicas.lookup(id, 0) {
+        PartitionLookup::Hosted(p) => p,
+        _ => panic!("hosted"),
+    }
+}
+
+/// 60 records over 3 keys, committed.
+fn fill(partition: &super::Partition) {
+    for i in 0..60 {
+        partition
+            .log()
+            .append_as_leader(keyed(&format!("k{}", i % 3), &format!("v{i}")), 0, 1_000)
+            .expect("append");
+    }
+    partition
+        .log()
+        .set_high_watermark(partition.log().log_end_offset());
+}
+
+#[test]
+fn a_log_past_max_compaction_lag_goes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let replicas = manager(dir.path());
+    let (overdue, dirty) = (Uuid::from_u128(3), Uuid::from_u128(4));
+    let mut records = topic(
+        "dirty",
+        dirty,
+        &[("cleanup.policy", "compact"), ("segment.bytes", "400")],
     );
+    records.extend(topic(
+        "overdue",
+        overdue,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "400"),
+            ("max.compaction.lag.ms", "1000"),
+        ],
+    ));
+    publish(&replicas, &records);
+    for id in [dirty, overdue] {
+        fill(&hosted(&replicas, id));
+    }
+    let cleaned = |id| hosted(&replicas, id).log().cleaner_checkpoint() > 0;
+    let shared = shared();
+    assert!(replicas.clean_dirtiest(&shared));
+    assert!(cleaned(overdue) && !cleaned(dirty), "the overdue log first");
+    assert!(replicas.clean_dirtiest(&shared));
+    assert!(cleaned(dirty));
+}
+
+#[test]
+fn the_cleaner_compacts_only_compacted_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let replicas = manager(dir.path());
     let (compacted, plain) = (Uuid::from_u128(1), Uuid::from_u128(2));
     let mut records = topic(
         "compacted",
@@ -106,33 +170,16 @@ fn the_cleaner_compacts_only_compacted_topics() {
         &[("cleanup.policy", "compact"), ("segment.bytes", "400")],
     );
     records.extend(topic("plain", plain, &[("segment.bytes", "400")]));
-    let mut delta = MetadataDelta::new(MetadataImage::empty());
-    for r in &records {
-        delta.replay(r).expect("replay");
-    }
-    let image = delta.clone().apply();
-    replicas.apply(&delta, &image);
-    let log_of = |id| match replicas.lookup(id, 0) {
-        PartitionLookup::Hosted(p) => p,
-        _ => panic!("hosted"),
-    };
+    publish(&replicas, &records);
     for id in [compacted, plain] {
-        let p = log_of(id);
-        for i in 0..60 {
-            p.log()
-                .append_as_leader(keyed(&format!("k{}", i % 3), &format!("v{i}")), 0, 1_000)
-                .expect("append");
-        }
-        p.log().set_high_watermark(p.log().log_end_offset());
+        fill(&hosted(&replicas, id));
     }
-    let before = (
-        log_of(compacted).log().size_in_bytes(),
-        log_of(plain).log().size_in_bytes(),
-    );
+    let size = |id| hosted(&replicas, id).log().size_in_bytes();
+    let before = (size(compacted), size(plain));
     let shared = shared();
     assert!(replicas.clean_dirtiest(&shared), "the compacted log is due");
     assert!(!replicas.clean_dirtiest(&shared), "nothing else is");
-    assert!(log_of(compacted).log().size_in_bytes() < before.0);
-    assert_eq!(log_of(plain).log().size_in_bytes(), before.1);
+    assert!(size(compacted) < before.0);
+    assert_eq!(size(plain), before.1);
     assert!(shared.busy.lock().unwrap().is_empty());
 }
