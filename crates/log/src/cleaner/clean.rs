@@ -199,9 +199,23 @@ impl Pass<'_> {
         let mut bytes_since_index = 0;
         let mut len = 0u64;
         let mut kept_markers = HashSet::new();
+        // Offsets sit outside the CRC: a damaged one must not be copied.
+        let mut next_offset = base;
         for segment in group {
             let mut scan = segment.headers(0, segment.size());
             while let Some((position, header)) = scan.next_header()? {
+                if header.base_offset < next_offset || header.last_offset_delta < 0 {
+                    return Err(LogError::corrupt(
+                        segment.log_path(),
+                        position,
+                        format!(
+                            "batch at offset {} does not follow offset {}",
+                            header.base_offset,
+                            next_offset - 1
+                        ),
+                    ));
+                }
+                next_offset = header.next_offset();
                 let bytes = batch_at(segment, position, &header, self.limit)?;
                 (self.throttle)(bytes.len() as u64);
                 let verdict = if header.base_offset >= end {

@@ -351,3 +351,46 @@ fn a_corrupt_cleaner_checkpoint_only_makes_the_cleaner_start_over() {
         .unwrap();
     assert_eq!(contents(&log), after, "cleaning again changes nothing");
 }
+
+/// Every file of `dir`, to put back with [`restore`].
+fn snapshot_dir(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+fn restore(dir: &std::path::Path, files: &[(std::path::PathBuf, Vec<u8>)]) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    for (path, bytes) in files {
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+#[test]
+fn a_damaged_sealed_segment_never_makes_the_cleaner_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(500));
+    fill_keys(&log, 3);
+    log.close().unwrap();
+    drop(log);
+    // Closed cleanly: recovery trusts the segments, the cleaner reads them.
+    let pristine = snapshot_dir(dir.path());
+    let first = super::segment_files(dir.path())[0].clone();
+    let len = std::fs::metadata(&first).unwrap().len() as usize;
+    for at in (0..len).step_by(3) {
+        restore(dir.path(), &pristine);
+        let mut bytes = std::fs::read(&first).unwrap();
+        bytes[at] ^= 0x5a;
+        std::fs::write(&first, &bytes).unwrap();
+        let Ok(log) = PartitionLog::open(dir.path(), small_config(500)) else {
+            continue;
+        };
+        log.set_high_watermark(log.log_end_offset());
+        let _ = log.clean(&CompactionConfig::default(), 5_000, &mut no_throttle());
+        assert!(leftovers(dir.path()).is_empty(), "byte {at}");
+    }
+}
