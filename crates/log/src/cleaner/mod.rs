@@ -210,7 +210,7 @@ impl PartitionLog {
             .min(segments.len() - 1);
         let mut txns = txn::TxnTracker::new(pass.aborted.clone());
         let mut cleaned: Vec<Cleaned> = Vec::with_capacity(count);
-        for group in group_segments(&segments[..count], &snap.limits) {
+        for group in group_segments(segments, count, &snap.limits) {
             match pass.rewrite(group, end, &map, &mut txns) {
                 Ok(c) => cleaned.push(c),
                 Err(e) => {

@@ -55,18 +55,20 @@ pub(crate) struct Limits {
     pub time_entries: usize,
 }
 
-/// Consecutive segments whose merge fits the limits, as Kafka groups
-/// them: by their sizes before cleaning, offsets within a 32-bit span.
+/// The first `count` segments in consecutive groups whose merge fits the
+/// limits, as Kafka groups them: by their sizes before cleaning, offsets
+/// (up to the next segment's base) within a 31-bit span of the group's base.
 pub(crate) fn group_segments<'a>(
     segments: &'a [Arc<Segment>],
+    count: usize,
     limits: &Limits,
 ) -> Vec<&'a [Arc<Segment>]> {
     let mut groups = Vec::new();
     let mut start = 0;
-    while start < segments.len() {
+    while start < count {
         let (mut bytes, mut entries, mut times) = (0u64, 0usize, 0usize);
         let mut end = start;
-        while end < segments.len() {
+        while end < count {
             let s = &segments[end];
             let (e, t) = s.index_entries();
             let span_ok = segments.get(end + 1).is_none_or(|next| {
