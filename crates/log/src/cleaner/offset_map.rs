@@ -22,12 +22,9 @@ pub(crate) const ENTRY_BYTES: u64 = 24;
 /// `log.cleaner.io.buffer.load.factor` default).
 pub(crate) const MAX_LOAD: f64 = 0.9;
 
-#[derive(Clone, Copy)]
-struct Slot {
-    hash: [u64; 2],
-    /// -1: empty.
-    offset: i64,
-}
+/// A slot: the key's hash (two words) and its offset + 1, all zero when
+/// empty, so the table is allocated zeroed (lazily, by the kernel).
+type Slot = [u64; 3];
 
 pub(crate) struct OffsetMap {
     slots: Vec<Slot>,
@@ -47,13 +44,7 @@ impl OffsetMap {
             return None;
         }
         Some(OffsetMap {
-            slots: vec![
-                Slot {
-                    hash: [0, 0],
-                    offset: -1
-                };
-                slots
-            ],
+            slots: vec![[0; 3]; slots],
             used: 0,
             limit,
         })
@@ -80,23 +71,27 @@ impl OffsetMap {
 
     /// Records `offset` as the latest of `key`. `false` (nothing changed)
     /// if the key is new and the map is full.
+    /// Offsets below 0 are not stored (a log has none).
     pub fn put(&mut self, key: &[u8], offset: i64) -> bool {
+        let Ok(stored) = u64::try_from(offset).map(|o| o + 1) else {
+            return false;
+        };
         let hash = hash(key);
         let at = self.probe(hash);
-        if self.slots[at].offset < 0 {
+        if self.slots[at][2] == 0 {
             if self.is_full() {
                 return false;
             }
             self.used += 1;
         }
-        self.slots[at] = Slot { hash, offset };
+        self.slots[at] = [hash[0], hash[1], stored];
         true
     }
 
     /// The latest offset recorded for `key`.
     pub fn get(&self, key: &[u8]) -> Option<i64> {
         let slot = self.slots[self.probe(hash(key))];
-        (slot.offset >= 0).then_some(slot.offset)
+        (slot[2] > 0).then(|| (slot[2] - 1) as i64)
     }
 
     /// The slot holding `hash`, or the empty one where it would go. The
@@ -106,7 +101,7 @@ impl OffsetMap {
         let mut at = (hash[0] % n as u64) as usize;
         loop {
             let slot = &self.slots[at];
-            if slot.offset < 0 || slot.hash == hash {
+            if slot[2] == 0 || (slot[0], slot[1]) == (hash[0], hash[1]) {
                 return at;
             }
             at = (at + 1) % n;
