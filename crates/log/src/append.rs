@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::config::TimestampType;
-use crate::error::{io_err, LogError};
+use crate::error::{io_err, BatchError, LogError};
 use crate::partition_log::{LogAppendInfo, PartitionLog, Writer};
 use crate::producer_state::{self, BatchMetadata, Checked};
 use crate::segment::{AppendedBatch, Segment};
@@ -51,12 +51,18 @@ impl PartitionLog {
         // compressed batch is decompressed here (capped), so the caller runs
         // compressed appends off its async workers. Under LogAppendTime the
         // producer's maxTimestamp is replaced below, as Kafka does.
-        batch::check_produced(
+        let summary = batch::check_produced(
             &records,
             &header,
             batch::decompression_limit(max_message_bytes),
             !self.log_append_time.load(Ordering::Relaxed),
         )?;
+        // As Kafka: the cleaner would drop a record without a key.
+        if summary.keyless > 0 && self.compacted.load(Ordering::Relaxed) {
+            return Err(
+                BatchError::invalid("Compacted topic cannot accept message without key").into(),
+            );
+        }
         let mut w = self.writer_for_update()?;
         if let Some(latest) = w.epochs.latest_epoch() {
             if leader_epoch < latest {

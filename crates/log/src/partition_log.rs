@@ -112,6 +112,9 @@ pub struct PartitionLog {
     /// Whether the topic's `message.timestamp.type` is LogAppendTime, read
     /// without the writer lock when a produced batch is checked.
     pub(crate) log_append_time: AtomicBool,
+    /// Whether the topic is compacted (`cleanup.policy` includes
+    /// `compact`): a produced record must have a key.
+    pub(crate) compacted: AtomicBool,
     /// The transactions not yet stable, by first offset: a copy of the
     /// producer state's, published under the writer mutex whenever a
     /// transaction starts or ends, read by fetches for the last stable offset.
@@ -165,6 +168,7 @@ impl PartitionLog {
             high_watermark: AtomicI64::new(recovered.high_watermark),
             max_message_bytes: AtomicU32::new(config.max_message_bytes),
             log_append_time: AtomicBool::new(config.timestamp_type == TimestampType::LogAppendTime),
+            compacted: AtomicBool::new(config.compaction.is_some()),
             unstable: Mutex::new(producers.unstable()),
             segments: RwLock::new(Arc::new(recovered.segments)),
             writer: Mutex::new(Writer {
@@ -283,6 +287,8 @@ impl PartitionLog {
             config.timestamp_type == TimestampType::LogAppendTime,
             Ordering::Relaxed,
         );
+        self.compacted
+            .store(config.compaction.is_some(), Ordering::Relaxed);
         self.writer().config = config;
     }
 

@@ -9,7 +9,7 @@ use kafka_protocol::records::Compression;
 
 use super::{decode, encode, open, record, small_config, CODECS};
 use crate::batch::{self, BatchHeader};
-use crate::{CompactionConfig, PartitionLog, ReadBound};
+use crate::{CompactionConfig, LogConfig, PartitionLog, ReadBound};
 
 /// `(offset, key, value)` of every record, in order.
 pub(crate) type Contents = Vec<(i64, String, Option<String>)>;
@@ -340,4 +340,21 @@ fn the_batch_at_the_log_end_is_never_cleaned() {
     // A reader reaches the log end.
     let last = batches(&log, ReadBound::LogEnd).pop().expect("a batch").0;
     assert_eq!(last.next_offset(), log.log_end_offset());
+}
+
+#[test]
+fn a_compacted_log_refuses_records_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        compaction: Some(CompactionConfig::default()),
+        ..small_config(300)
+    };
+    let log = open(dir.path(), config);
+    let keyless = super::simple_batch(2, 1_000, 10);
+    let err = log.append_as_leader(keyless.clone(), 0, 1_000).unwrap_err();
+    assert_eq!(err.kafka_error_code(), 87, "INVALID_RECORD: {err}");
+    put(&log, &[("k", Some("v"))], 1_000, Compression::Zstd);
+    // Not compacted any more: accepted.
+    log.update_config(small_config(300));
+    log.append_as_leader(keyless, 0, 1_000).unwrap();
 }
