@@ -1,14 +1,16 @@
 //! The heavy part of a cleaning pass, done without the log's writer lock:
-//! mapping the dirty section's keys, then rewriting each cleanable
-//! segment into `<base>.log.cleaned` (and its indexes) beside it.
+//! mapping the dirty section's keys, then rewriting each group of
+//! cleanable segments into one `<base>.log.cleaned` (and its indexes)
+//! beside them.
 //!
 //! In: a [`Pass`], a snapshot of the log taken under the lock (sealed
 //! segments only; the active one is never touched), and the segments to
 //! read. Out: a full [`OffsetMap`] and where mapping stopped
-//! ([`Pass::build_map`]); per segment a [`Cleaned`]: the fsynced new files
+//! ([`Pass::build_map`]); per group a [`Cleaned`]: the fsynced new files
 //! and the in-memory indexes the swap installs ([`Pass::rewrite`]).
-//! Every batch read is checked (header, CRC, size under the cap); a bad
-//! one is [`LogError::Corrupt`] naming the file and position.
+//! Every batch read is checked (header, CRC, offsets in order, size under
+//! the cap); a bad one is [`LogError::Corrupt`] naming the file and
+//! position.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
