@@ -2,7 +2,7 @@
 //! below which the log was cleaned (Kafka keeps this per log dir in
 //! `cleaner-offset-checkpoint`; here each partition has its own file).
 //!
-//! In: the offset a pass cleaned up to ([`write`]), or a truncation below
+//! In: the offset a pass cleaned up to ([`write()`]), or a truncation below
 //! it. Out: the offset, read once at open ([`read`]); a missing file means
 //! nothing was cleaned. The file is `cleaner.checkpoint` in the checksummed
 //! container of `state_file.rs`, replaced atomically.
