@@ -95,6 +95,7 @@ pub struct BrokerNode {
     transactions: Arc<TransactionCoordinator>,
     transactions_task: JoinHandle<()>,
     maintenance_task: JoinHandle<()>,
+    cleaner_task: JoinHandle<()>,
     isr_task: JoinHandle<()>,
     fencing_task: JoinHandle<()>,
 }
@@ -188,6 +189,7 @@ impl BrokerNode {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (stop_serving, stop_serving_rx) = watch::channel(false);
         let maintenance_task = tokio::spawn(replicas.clone().run_maintenance(shutdown_rx.clone()));
+        let cleaner_task = tokio::spawn(replicas.clone().run_cleaner(shutdown_rx.clone()));
 
         let lifecycle_config = LifecycleConfig {
             node_id: config.node_id,
@@ -286,6 +288,7 @@ impl BrokerNode {
             transactions,
             transactions_task,
             maintenance_task,
+            cleaner_task,
             isr_task,
             fencing_task,
         })
@@ -375,6 +378,7 @@ impl BrokerNode {
         self.transactions_task.abort();
         self.transactions.close();
         self.maintenance_task.abort();
+        self.cleaner_task.abort();
         self.isr_task.abort();
         self.fencing_task.abort();
         let _ = self.lifecycle_task.await;
@@ -382,6 +386,7 @@ impl BrokerNode {
         let _ = self.groups_task.await;
         let _ = self.transactions_task.await;
         let _ = self.maintenance_task.await;
+        let _ = self.cleaner_task.await;
         let _ = self.isr_task.await;
         let _ = self.fencing_task.await;
         let replicas = self.replicas.clone();
@@ -401,6 +406,7 @@ impl BrokerNode {
             &self.groups_task,
             &self.transactions_task,
             &self.maintenance_task,
+            &self.cleaner_task,
             &self.isr_task,
             &self.fencing_task,
         ] {
@@ -415,6 +421,7 @@ impl BrokerNode {
         let _ = self.groups_task.await;
         let _ = self.transactions_task.await;
         let _ = self.maintenance_task.await;
+        let _ = self.cleaner_task.await;
         let _ = self.isr_task.await;
         let _ = self.fencing_task.await;
         tracing::info!(node = self.node_id, "broker stopped");

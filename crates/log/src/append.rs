@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::config::TimestampType;
-use crate::error::{io_err, LogError};
+use crate::error::{io_err, BatchError, LogError};
 use crate::partition_log::{LogAppendInfo, PartitionLog, Writer};
 use crate::producer_state::{self, BatchMetadata, Checked};
 use crate::segment::{AppendedBatch, Segment};
@@ -68,12 +68,18 @@ impl PartitionLog {
         // compressed batch is decompressed here (capped), so the caller runs
         // compressed appends off its async workers. Under LogAppendTime the
         // producer's maxTimestamp is replaced below, as Kafka does.
-        batch::check_produced(
+        let summary = batch::check_produced(
             &records,
             &header,
             batch::decompression_limit(max_message_bytes),
             !self.log_append_time.load(Ordering::Relaxed),
         )?;
+        // As Kafka: the cleaner would drop a record without a key.
+        if summary.keyless > 0 && self.compacted.load(Ordering::Relaxed) {
+            return Err(
+                BatchError::invalid("Compacted topic cannot accept message without key").into(),
+            );
+        }
         let mut w = self.writer_for_update()?;
         if let Some(latest) = w.epochs.latest_epoch() {
             if leader_epoch < latest {
@@ -140,8 +146,9 @@ impl PartitionLog {
     }
 
     /// Appends batches fetched from the leader, which already carry offsets
-    /// and epochs: each must pass its CRC, the first must start at the log
-    /// end and the rest follow it without gaps. A trailing partial batch is
+    /// and epochs: each must pass its CRC and start at or after the end of
+    /// the one before it (the first at or after the log end; gaps are
+    /// where a compacted leader removed records). A trailing partial batch is
     /// ignored. Updates the leader-epoch cache from the batches.
     pub fn append_as_follower(&self, records: Bytes) -> Result<LogAppendInfo, LogError> {
         let mut found: Vec<(BatchHeader, std::ops::Range<usize>)> = Vec::new();
@@ -157,8 +164,10 @@ impl PartitionLog {
         let mut w = self.writer_for_update()?;
         let log_end = self.log_end.load(Ordering::Acquire);
         let mut expected = log_end;
+        // Offsets only increase; gaps are allowed, as a compacted leader's
+        // log has them (Kafka's follower append checks the same).
         for (header, _) in &found {
-            if header.base_offset != expected {
+            if header.base_offset < expected {
                 return Err(LogError::NonContiguous {
                     expected,
                     found: header.base_offset,

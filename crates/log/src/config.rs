@@ -5,7 +5,9 @@
 //! `log.*` defaults (Kafka's key names are given on each field), then handed
 //! to [`crate::PartitionLog::open`] or [`crate::PartitionLog::update_config`].
 //! Out: read by the append path (rolls, index interval, validation), by
-//! [`crate::PartitionLog::flush_due`] and by retention.
+//! [`crate::PartitionLog::flush_due`], by retention and by the cleaner.
+
+pub use crate::cleaner::CompactionConfig;
 
 /// `message.timestamp.type`: whose clock the batch's timestamp is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,6 +42,10 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `cleanup.policy` includes `compact`: the topic's compaction
+    /// settings, for the cleaner ([`crate::PartitionLog::clean`]). `None`:
+    /// the log is never compacted.
+    pub compaction: Option<CompactionConfig>,
 }
 
 impl Default for LogConfig {
@@ -56,6 +62,7 @@ impl Default for LogConfig {
             flush_interval_ms: None,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
+            compaction: None,
         }
     }
 }

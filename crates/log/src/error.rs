@@ -81,8 +81,8 @@ pub enum LogError {
     /// A leader append with an epoch older than one the log already has.
     #[error("leader epoch {epoch} is older than the log's latest epoch {latest}")]
     FencedLeaderEpoch { epoch: i32, latest: i32 },
-    /// Replicated batches must start at the log end and be contiguous.
-    #[error("replicated batch starts at offset {found}, expected {expected}")]
+    /// Replicated batches must start at or after the log end, each after the one before.
+    #[error("replicated batch starts at offset {found}, below the expected {expected}")]
     NonContiguous { expected: i64, found: i64 },
     /// The log was closed; nothing more may be written.
     #[error("partition log {} is closed", .dir.display())]

@@ -25,7 +25,11 @@
 //! coordinator's COMMIT and ABORT markers go through
 //! [`PartitionLog::append_marker`]. Replication uses
 //! [`PartitionLog::append_as_follower`], [`PartitionLog::truncate_to`] and
-//! [`PartitionLog::end_offset_for_epoch`].
+//! [`PartitionLog::end_offset_for_epoch`]. Compaction
+//! (`cleanup.policy=compact`) is [`PartitionLog::clean`], run by the
+//! broker's cleaner threads when [`PartitionLog::cleanable`] says a log is
+//! dirty enough; it rewrites sealed segments beside the live ones and swaps
+//! them in under the writer lock, keeping every offset (`cleaner`).
 //!
 //! # What is durable when
 //!
@@ -66,6 +70,7 @@
 
 mod append;
 pub mod batch;
+mod cleaner;
 mod config;
 mod error;
 mod fault;
@@ -88,6 +93,7 @@ mod util;
 mod tests;
 
 pub use batch::{BatchHeader, TxnMarker};
+pub use cleaner::{CleanStats, Cleanable, CompactionConfig};
 pub use config::{LogConfig, TimestampType};
 pub use error::{BatchError, LogError};
 pub use fault::DiskFault;

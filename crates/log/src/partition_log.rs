@@ -5,7 +5,9 @@
 //! own files.
 //!
 //! Concurrency: appends, rolls, truncation and retention are serialised by
-//! the writer mutex. Reads take no lock held by the append path beyond a
+//! the writer mutex; truncation, retention and the cleaner's swap also by
+//! the swap lock (taken first), so the cleaner renames files without the
+//! writer mutex. Reads take no lock held by the append path beyond a
 //! brief clone of the segment list: they load the log end (an atomic, moved
 //! only after a batch is fully written), snapshot the list, and pread.
 //! Flush fsyncs outside the writer mutex, so appends continue meanwhile.
@@ -13,7 +15,7 @@
 //! fsync is never retried (see the crate docs).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -110,6 +112,9 @@ pub struct PartitionLog {
     /// Whether the topic's `message.timestamp.type` is LogAppendTime, read
     /// without the writer lock when a produced batch is checked.
     pub(crate) log_append_time: AtomicBool,
+    /// Whether the topic is compacted (`cleanup.policy` includes
+    /// `compact`): a produced record must have a key.
+    pub(crate) compacted: AtomicBool,
     /// The transactions not yet stable, by first offset: a copy of the
     /// producer state's, published under the writer mutex whenever a
     /// transaction starts or ends, read by fetches for the last stable offset.
@@ -118,6 +123,16 @@ pub struct PartitionLog {
     maintenance: Mutex<()>,
     /// Injected fsync failures (tests).
     fault: DiskFault,
+    /// Held by a cleaning pass (`cleaner`), so passes on one log never overlap.
+    pub(crate) cleaning: Mutex<()>,
+    /// Held while a cleaning pass swaps its files in, and by truncation and
+    /// retention (the others that delete segment files), taken before the
+    /// writer mutex.
+    pub(crate) swap_lock: Mutex<()>,
+    /// Counts truncations, so a cleaning pass sees one happened under it.
+    pub(crate) truncations: AtomicU64,
+    /// The cleaner's checkpoint: the first offset not yet cleaned.
+    pub(crate) first_dirty: AtomicI64,
 }
 
 impl PartitionLog {
@@ -128,6 +143,13 @@ impl PartitionLog {
             return Err(LogError::corrupt(dir, 0, "recovery left no segment"));
         };
         let roll_base_ms = active.roll_base_ms()?;
+        // Only an optimisation: unreadable, the cleaner starts over.
+        let first_dirty = crate::cleaner::read_checkpoint(dir)
+            .unwrap_or_else(|e| {
+                tracing::warn!(dir = %dir.display(), error = %e, "ignoring the cleaner checkpoint");
+                None
+            })
+            .unwrap_or(recovered.log_start);
         let mut producers = producer_state::rebuild(dir, &recovered.segments, recovered.log_end)?;
         producers.prune_stable(recovered.high_watermark);
         tracing::info!(
@@ -146,6 +168,7 @@ impl PartitionLog {
             high_watermark: AtomicI64::new(recovered.high_watermark),
             max_message_bytes: AtomicU32::new(config.max_message_bytes),
             log_append_time: AtomicBool::new(config.timestamp_type == TimestampType::LogAppendTime),
+            compacted: AtomicBool::new(config.compaction.is_some()),
             unstable: Mutex::new(producers.unstable()),
             segments: RwLock::new(Arc::new(recovered.segments)),
             writer: Mutex::new(Writer {
@@ -165,6 +188,10 @@ impl PartitionLog {
             }),
             maintenance: Mutex::new(()),
             fault: DiskFault::default(),
+            cleaning: Mutex::new(()),
+            swap_lock: Mutex::new(()),
+            truncations: AtomicU64::new(0),
+            first_dirty: AtomicI64::new(first_dirty),
         })
     }
 
@@ -260,6 +287,8 @@ impl PartitionLog {
             config.timestamp_type == TimestampType::LogAppendTime,
             Ordering::Relaxed,
         );
+        self.compacted
+            .store(config.compaction.is_some(), Ordering::Relaxed);
         self.writer().config = config;
     }
 

@@ -14,13 +14,14 @@ use crate::error::LogError;
 use crate::partition_log::{PartitionLog, Writer};
 use crate::producer_state;
 use crate::segment::Segment;
-use crate::util::write;
+use crate::util::{lock, write};
 
 impl PartitionLog {
     /// Deletes the oldest sealed segments whose newest timestamp is older
     /// than `retention.ms`, then the oldest while the log is larger than
     /// `retention.bytes` by at least their size. Returns how many went.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let _swap = lock(&self.swap_lock);
         let mut w = self.writer();
         if w.closed || w.offline {
             return Ok(0);

@@ -17,13 +17,14 @@ use crate::partition_log::{PartitionLog, Writer};
 use crate::producer_state::{self, ProducerStates};
 use crate::segment::Segment;
 use crate::state_file::PartitionState;
-use crate::util::{sync_dir, write};
+use crate::util::{lock, sync_dir, write};
 
 impl PartitionLog {
     /// Removes everything at and after `offset`. A batch holding `offset`
     /// goes whole (as in Kafka), so the log end becomes that batch's base
     /// offset. Below the log start, the whole log goes and restarts at `offset`.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let _swap = lock(&self.swap_lock);
         let mut w = self.writer_for_update()?;
         if offset >= self.log_end_offset() {
             return Ok(());
@@ -40,6 +41,7 @@ impl PartitionLog {
         };
         // Snapshots of cut batches go first, so a crash cannot leave one.
         producer_state::snapshot::delete_above(&self.dir, new_end)?;
+        self.cleaner_on_truncation(new_end)?;
         // Readers stop short of what goes before it goes.
         self.log_end.store(new_end, Ordering::Release);
         self.high_watermark.fetch_min(new_end, Ordering::AcqRel);
@@ -86,6 +88,7 @@ impl PartitionLog {
     /// Deletes every segment and restarts the log, empty, at `offset` (a
     /// follower whose log lies wholly outside the leader's).
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        let _swap = lock(&self.swap_lock);
         let mut w = self.writer_for_update()?;
         self.start_over(&mut w, offset)
     }
@@ -93,6 +96,7 @@ impl PartitionLog {
     fn start_over(&self, w: &mut Writer, offset: i64) -> Result<(), LogError> {
         let old = self.segment_list();
         producer_state::snapshot::delete_above(&self.dir, i64::MIN)?;
+        self.cleaner_on_truncation(offset)?;
         self.log_end.store(offset, Ordering::Release);
         self.log_start.store(offset, Ordering::Release);
         self.high_watermark.store(offset, Ordering::Release);

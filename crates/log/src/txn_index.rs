@@ -235,3 +235,12 @@ impl TxnIndex {
         false
     }
 }
+
+/// Writes a whole index file of `entries` (page cache, no fsync).
+pub(crate) fn write_entries(path: &Path, entries: &[AbortedTxn]) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    for e in entries {
+        e.encode(&mut bytes);
+    }
+    fs::write(path, bytes)
+}

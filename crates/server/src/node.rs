@@ -284,6 +284,7 @@ async fn start_broker(
             retention_check_interval: config.retention_check_interval,
             producer_id_expiration: config.producer_id_expiration,
             replica_lag_time_max: config.replica_lag_time_max,
+            cleaner: config.cleaner.clone(),
             ..ReplicaManagerConfig::new(config.node_id, config.log_dirs.clone())
         },
         groups: config.groups.clone(),

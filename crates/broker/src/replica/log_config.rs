@@ -4,6 +4,8 @@
 //! In: the topic's keys from the metadata image ([`ResourceConfigs`]) and the
 //! broker's [`LogDefaults`] (from `server.properties`, already translated to
 //! topic key names). Out: a [`kraft_log::LogConfig`] for the partition log
+//! (with its compaction settings when `cleanup.policy` includes `compact`;
+//! retention by time and size only when it includes `delete`, as in Kafka)
 //! and the few settings the replica manager itself applies
 //! (`min.insync.replicas`, `message.timestamp.after.max.ms`).
 //!
@@ -14,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use kraft_log::{LogConfig, TimestampType};
+use kraft_log::{CompactionConfig, LogConfig, TimestampType};
 use kraft_metadata::{topic_config, ResourceConfigs};
 
 /// Broker-wide defaults for topic configs, keyed by the topic config name
@@ -39,19 +41,54 @@ pub fn partition_settings(
 ) -> PartitionSettings {
     let lookup = Lookup { topic, defaults };
     let positive = |key: &str| lookup.long(key).filter(|v| *v >= 0);
+    let policy = lookup.get("cleanup.policy").unwrap_or("delete");
+    let policies = || policy.split(',').map(str::trim);
+    let delete = policies().any(|p| p == "delete");
+    let compaction = policies().any(|p| p == "compact").then(|| {
+        let kafka = CompactionConfig::default();
+        CompactionConfig {
+            // The cleaner sets its own share of log.cleaner.dedupe.buffer.size.
+            dedupe_buffer_bytes: kafka.dedupe_buffer_bytes,
+            delete_retention_ms: positive("delete.retention.ms")
+                .unwrap_or(kafka.delete_retention_ms),
+            min_compaction_lag_ms: positive("min.compaction.lag.ms")
+                .unwrap_or(kafka.min_compaction_lag_ms),
+            max_compaction_lag_ms: lookup
+                .long("max.compaction.lag.ms")
+                .filter(|v| *v > 0)
+                .unwrap_or(kafka.max_compaction_lag_ms),
+            min_cleanable_dirty_ratio: lookup
+                .ratio("min.cleanable.dirty.ratio")
+                .unwrap_or(kafka.min_cleanable_dirty_ratio),
+        }
+    });
     let log = LogConfig {
         segment_bytes: lookup
             .long("segment.bytes")
             .map_or(1 << 30, |v| v.max(14) as u64),
-        segment_ms: positive("segment.ms").map(|v| v as u64),
+        // As Kafka: a compacted log also rolls by max.compaction.lag.ms, so
+        // that its records become cleanable within it.
+        segment_ms: positive("segment.ms")
+            .map(|v| v as u64)
+            .into_iter()
+            .chain(
+                compaction
+                    .as_ref()
+                    .map(|c| c.max_compaction_lag_ms)
+                    .filter(|lag| *lag < i64::MAX)
+                    .map(|lag| lag as u64),
+            )
+            .min(),
         segment_index_bytes: lookup
             .long("segment.index.bytes")
             .map_or(10 << 20, |v| v.max(8) as u64),
         index_interval_bytes: lookup
             .long("index.interval.bytes")
             .map_or(4096, |v| v.clamp(0, i64::from(u32::MAX)) as u32),
-        retention_ms: positive("retention.ms"),
-        retention_bytes: positive("retention.bytes").map(|v| v as u64),
+        retention_ms: positive("retention.ms").filter(|_| delete),
+        retention_bytes: positive("retention.bytes")
+            .filter(|_| delete)
+            .map(|v| v as u64),
         flush_interval_messages: positive("flush.messages")
             .filter(|v| *v != i64::MAX)
             .map(|v| v as u64),
@@ -65,6 +102,7 @@ pub fn partition_settings(
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
         },
+        compaction,
     };
     PartitionSettings {
         log,
@@ -92,6 +130,17 @@ impl Lookup<'_> {
 
     fn get(&self, key: &str) -> Option<&str> {
         self.layers(key).next()
+    }
+
+    /// A number in [0, 1].
+    fn ratio(&self, key: &str) -> Option<f64> {
+        for value in self.layers(key) {
+            match value.trim().parse::<f64>() {
+                Ok(v) if (0.0..=1.0).contains(&v) => return Some(v),
+                _ => tracing::warn!(key, value, "ignoring a config value that is not a ratio"),
+            }
+        }
+        None
     }
 
     fn long(&self, key: &str) -> Option<i64> {
@@ -132,6 +181,39 @@ mod tests {
         assert_eq!(s.log.segment_bytes, 1 << 30);
         assert_eq!(s.log.retention_ms, Some(604_800_000));
         assert!(matches!(s.log.timestamp_type, TimestampType::CreateTime));
+    }
+
+    #[test]
+    fn cleanup_policy_chooses_compaction_and_retention() {
+        let mut topic = ResourceConfigs::new();
+        topic.insert("cleanup.policy".into(), "compact".into());
+        topic.insert("delete.retention.ms".into(), "100".into());
+        topic.insert("min.cleanable.dirty.ratio".into(), "0.25".into());
+        let s = partition_settings(Some(&topic), &LogDefaults::new());
+        let compaction = s.log.compaction.expect("compacted");
+        assert_eq!(compaction.delete_retention_ms, 100);
+        assert_eq!(compaction.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(compaction.max_compaction_lag_ms, i64::MAX);
+        assert_eq!(
+            s.log.retention_ms, None,
+            "compact alone deletes nothing by age"
+        );
+
+        topic.insert("cleanup.policy".into(), "compact,delete".into());
+        let s = partition_settings(Some(&topic), &LogDefaults::new());
+        assert!(s.log.compaction.is_some());
+        assert_eq!(s.log.retention_ms, Some(604_800_000));
+
+        topic.insert("max.compaction.lag.ms".into(), "60000".into());
+        let s = partition_settings(Some(&topic), &LogDefaults::new());
+        assert_eq!(
+            s.log.segment_ms,
+            Some(60_000),
+            "rolls by max.compaction.lag.ms"
+        );
+
+        let s = partition_settings(None, &LogDefaults::new());
+        assert!(s.log.compaction.is_none());
     }
 
     #[test]

@@ -23,7 +23,8 @@
 //!
 //! A background task ([`ReplicaManager::run_maintenance`]) applies the flush
 //! policy, retention and high-watermark checkpoints on blocking threads, so
-//! no fsync runs on a runtime worker. [`ReplicaManager::close`] is the clean
+//! no fsync runs on a runtime worker; the cleaner threads
+//! ([`ReplicaManager::run_cleaner`]) compact the logs of compacted topics. [`ReplicaManager::close`] is the clean
 //! shutdown: flush, checkpoint and mark every log clean.
 
 use std::collections::HashMap;
@@ -40,6 +41,9 @@ use uuid::Uuid;
 
 use crate::metadata_loader::MetadataPublisher;
 
+pub mod cleaner;
+#[cfg(test)]
+mod cleaner_tests;
 pub mod disk;
 pub mod fetcher;
 pub mod follower_progress;
@@ -52,6 +56,7 @@ pub mod partition;
 #[cfg(test)]
 mod tests;
 
+pub use cleaner::CleanerSettings;
 pub use fetcher::ReplicaFetchers;
 pub use log_config::{partition_settings, LogDefaults, PartitionSettings};
 pub use log_dirs::LogDirFailures;
@@ -75,6 +80,8 @@ pub struct ReplicaManagerConfig {
     /// `replica.lag.time.max.ms` (default 30 s): a follower not caught up
     /// for this long leaves the ISR.
     pub replica_lag_time_max: Duration,
+    /// `log.cleaner.*`: the cleaner threads of compacted topics.
+    pub cleaner: CleanerSettings,
 }
 
 impl ReplicaManagerConfig {
@@ -88,6 +95,7 @@ impl ReplicaManagerConfig {
             producer_id_expiration: Duration::from_secs(24 * 60 * 60),
             checkpoint_interval: Duration::from_secs(5),
             replica_lag_time_max: Duration::from_secs(30),
+            cleaner: CleanerSettings::default(),
         }
     }
 }

@@ -33,8 +33,8 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 /// Xerial's snappy framing, used by Kafka's Java clients: an 8-byte magic,
 /// two version ints, then blocks each prefixed by its compressed length.
-const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
-const XERIAL_HEADER_LEN: usize = 16;
+pub(super) const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+pub(super) const XERIAL_HEADER_LEN: usize = 16;
 
 /// The io error a [`Capped`] reader returns past its limit.
 #[derive(Debug, thiserror::Error)]

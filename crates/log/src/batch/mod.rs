@@ -17,6 +17,7 @@
 //! i32, recordsCount i32, records. The CRC (CRC-32C) covers attributes to
 //! the end, so offsets and the leader epoch can be rewritten without it.
 
+mod codec;
 mod control;
 mod decompress;
 mod record_input;
@@ -27,6 +28,7 @@ use std::ops::Range;
 use crate::config::TimestampType;
 use crate::error::BatchError;
 
+pub(crate) use codec::{compress, decompress_all};
 pub use control::{control_batch, read_marker, MarkerRecord, TxnMarker, MAX_MARKER_BATCH};
 pub use decompress::decompression_limit;
 pub use records::{

@@ -44,6 +44,8 @@ pub struct RecordView {
 pub struct RecordsSummary {
     pub count: i32,
     pub max_timestamp: i64,
+    /// Records with a null key (a compacted topic refuses them).
+    pub keyless: i32,
 }
 
 /// Refuses a header whose recordsCount cannot fit: more records than the
@@ -79,14 +81,23 @@ pub fn check_produced(
 ) -> Result<RecordsSummary, BatchError> {
     let mut max_timestamp = -1i64;
     let mut count = 0i32;
-    walk(batch, None, header, limit, false, |offset_delta, record| {
-        if offset_delta != count {
-            return Err(Fault::OffsetDelta(offset_delta));
-        }
-        max_timestamp = max_timestamp.max(record.timestamp);
-        count += 1;
-        Ok(ControlFlow::Continue(()))
-    })?;
+    let mut keyless = 0i32;
+    walk(
+        batch,
+        None,
+        header,
+        limit,
+        false,
+        |offset_delta, has_key, record| {
+            if offset_delta != count {
+                return Err(Fault::OffsetDelta(offset_delta));
+            }
+            max_timestamp = max_timestamp.max(record.timestamp);
+            count += 1;
+            keyless += i32::from(!has_key);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     if check_max_timestamp && count > 0 && max_timestamp != header.max_timestamp {
         return Err(BatchError::invalid(format!(
             "maxTimestamp {} does not match the records' largest timestamp {max_timestamp}",
@@ -96,6 +107,7 @@ pub fn check_produced(
     Ok(RecordsSummary {
         count,
         max_timestamp,
+        keyless,
     })
 }
 
@@ -124,12 +136,12 @@ pub fn for_each_record(
         )));
     }
     check_count_bound(&header, limit)?;
-    walk(batch, Some(batch), &header, limit, keep, |_, r| Ok(f(r)))?;
+    walk(batch, Some(batch), &header, limit, keep, |_, _, r| Ok(f(r)))?;
     Ok(())
 }
 
-/// Walks the records, calling `visit` with each one's offset delta and
-/// the record; `true` if all were walked (`false`: `visit` broke).
+/// Walks the records, calling `visit` with each one's offset delta,
+/// whether it has a key, and the record; `true` if all were walked (`false`: `visit` broke).
 fn walk<V>(
     batch: &[u8],
     owner: Option<&Bytes>,
@@ -139,7 +151,7 @@ fn walk<V>(
     mut visit: V,
 ) -> Result<bool, BatchError>
 where
-    V: FnMut(i32, RecordView) -> Result<ControlFlow<()>, Fault>,
+    V: FnMut(i32, bool, RecordView) -> Result<ControlFlow<()>, Fault>,
 {
     let payload = batch.get(HEADER_LEN..header.size()).unwrap_or_default();
     let count = header.records_count;
@@ -202,19 +214,19 @@ fn walk_input<V>(
     visit: &mut V,
 ) -> Result<bool, (i32, Fault)>
 where
-    V: FnMut(i32, RecordView) -> Result<ControlFlow<()>, Fault>,
+    V: FnMut(i32, bool, RecordView) -> Result<ControlFlow<()>, Fault>,
 {
     let count = header.records_count;
     for index in 0..count {
         if input.at_end().map_err(|f| (index, f))? {
             return Err((index, Fault::Truncated));
         }
-        let (offset_delta, record) = match read_record(input, header, keep) {
+        let (offset_delta, has_key, record) = match read_record(input, header, keep) {
             Ok(r) => r,
             Err(Fault::Truncated) => return Err((-1, Fault::Truncated)),
             Err(f) => return Err((index, f)),
         };
-        if visit(offset_delta, record)
+        if visit(offset_delta, has_key, record)
             .map_err(|f| (index, f))?
             .is_break()
         {
@@ -234,7 +246,7 @@ fn read_record(
     input: &mut impl Input,
     header: &BatchHeader,
     keep: bool,
-) -> Result<(i32, RecordView), Fault> {
+) -> Result<(i32, bool, RecordView), Fault> {
     let length = varint(input)?;
     if i64::from(length) < MIN_RECORD_BYTES as i64 - 1 {
         return Err(Fault::RecordLength(length));
@@ -243,8 +255,8 @@ fn read_record(
     body.byte()?; // attributes: unused in v2
     let timestamp_delta = varlong(&mut body)?;
     let offset_delta = varint(&mut body)?;
-    let key = field(&mut body, keep, Field::Key)?;
-    let value = field(&mut body, keep, Field::Value)?;
+    let (has_key, key) = field(&mut body, keep, Field::Key)?;
+    let (_, value) = field(&mut body, keep, Field::Value)?;
     let headers = varint(&mut body)?;
     if headers < 0 {
         return Err(Fault::Length(Field::HeaderCount, headers));
@@ -270,15 +282,16 @@ fn read_record(
         key,
         value,
     };
-    Ok((offset_delta, record))
+    Ok((offset_delta, has_key, record))
 }
 
-/// A length-prefixed nullable field (-1 is null).
+/// A length-prefixed nullable field (-1 is null): whether it is there,
+/// and its bytes if `keep`.
 #[inline]
-fn field(input: &mut impl Input, keep: bool, what: Field) -> Result<Option<Bytes>, Fault> {
+fn field(input: &mut impl Input, keep: bool, what: Field) -> Result<(bool, Option<Bytes>), Fault> {
     match varint(input)? {
-        -1 => Ok(None),
+        -1 => Ok((false, None)),
         n if n < -1 => Err(Fault::Length(what, n)),
-        n => input.take(n as u64, keep),
+        n => Ok((true, input.take(n as u64, keep)?)),
     }
 }

@@ -465,4 +465,4 @@ pub(crate) mod snapshot;
 mod tests;
 pub mod verification;
 
-pub(crate) use load::rebuild;
+pub(crate) use load::{rebuild, stored_marker};

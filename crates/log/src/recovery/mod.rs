@@ -54,6 +54,8 @@ pub(crate) struct Recovered {
 
 pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogError> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
+    // An interrupted cleaning's swap, completed or rolled back first.
+    crate::cleaner::recover_swaps(dir)?;
     let bases = list_segments(dir)?;
     let state = PartitionState::read(dir)?;
     let clean = state.is_some_and(|s| s.clean_shutdown);

@@ -4,6 +4,9 @@
 
 mod append_read;
 mod batch_validation;
+mod compaction;
+mod compaction_swap;
+mod compaction_txn;
 mod concurrency;
 mod failed_fsync;
 mod hostile_records;

@@ -26,7 +26,10 @@ mod unsupported;
 pub use listeners::{format_voters, parse_voters, Listener, Roles};
 use listeners::{parse_listeners, parse_roles};
 pub use properties::{apply_overrides, parse_properties};
-use settings::{group_settings, invalid, log_defaults, transaction_settings, Props, KNOWN_KEYS};
+use settings::{
+    cleaner_settings, group_settings, invalid, log_defaults, transaction_settings, Props,
+    KNOWN_KEYS,
+};
 
 /// Why a config file or an override was rejected; each names the key or
 /// line at fault.
@@ -94,6 +97,8 @@ pub struct KraftConfig {
     pub leader_imbalance_per_broker_percentage: u32,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max: Duration,
+    /// The log cleaner's keys (`log.cleaner.*`).
+    pub cleaner: kraft_broker::replica::CleanerSettings,
     /// The group coordinator's keys (`offsets.topic.*`, `group.*`).
     pub groups: GroupCoordinatorConfig,
     /// The transaction coordinator's keys (`transaction.*`).
@@ -192,6 +197,7 @@ impl KraftConfig {
             leader_imbalance_per_broker_percentage: p
                 .number::<u32>("leader.imbalance.per.broker.percentage", 0)?,
             replica_lag_time_max: p.millis("replica.lag.time.max.ms", 1)?,
+            cleaner: cleaner_settings(&p)?,
             groups: group_settings(&p)?,
             transactions: transaction_settings(&p)?,
             fetch_max_bytes: p.number::<usize>("fetch.max.bytes", 1024)?,

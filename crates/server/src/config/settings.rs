@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kraft_broker::replica::CleanerSettings;
 use kraft_broker::{GroupCoordinatorConfig, TransactionCoordinatorConfig};
 use kraft_metadata::{ConfigKind, TOPIC_CONFIGS};
 
@@ -79,7 +80,35 @@ pub(super) const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     // Kafka's default, -1, is unbounded; Kraft's pool is 512 MiB: it bounds
     // the memory of requests read and Fetch answers in flight together.
     ("queued.max.request.bytes", Some("536870912")),
+    ("log.cleaner.enable", Some("true")),
+    ("log.cleaner.threads", Some("1")),
+    ("log.cleaner.dedupe.buffer.size", Some("134217728")),
+    (
+        "log.cleaner.io.max.bytes.per.second",
+        Some("1.7976931348623157E308"),
+    ),
+    ("log.cleaner.backoff.ms", Some("15000")),
 ];
+
+/// The log cleaner's keys (`log.cleaner.*`), checked.
+pub(super) fn cleaner_settings(p: &Props<'_>) -> Result<CleanerSettings, ConfigError> {
+    let key = "log.cleaner.io.max.bytes.per.second";
+    let value = p.required(key)?;
+    let io_max_bytes_per_second = value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0)
+        .ok_or_else(|| invalid(key, value, "expected a positive number"))?;
+    Ok(CleanerSettings {
+        enable: p.boolean("log.cleaner.enable")?,
+        threads: p.number::<usize>("log.cleaner.threads", 0)?,
+        // Each thread's offset map needs room for at least a few keys.
+        dedupe_buffer_bytes: p.number::<u64>("log.cleaner.dedupe.buffer.size", 1 << 16)?,
+        io_max_bytes_per_second,
+        backoff: p.millis("log.cleaner.backoff.ms", 0)?,
+    })
+}
 
 /// The group coordinator's keys (`offsets.topic.*`, `group.*`), checked.
 pub(super) fn group_settings(p: &Props<'_>) -> Result<GroupCoordinatorConfig, ConfigError> {
