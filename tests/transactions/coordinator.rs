@@ -248,3 +248,74 @@ async fn bad_transactional_requests_get_kafkas_codes() {
     );
     cluster.shutdown().await;
 }
+
+/// `transactional.id.expiration.ms`: an id idle that long with no
+/// transaction open is removed (DescribeTransactions no longer finds it,
+/// and the next InitProducerId starts it afresh); an id whose transaction
+/// is open stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_transactional_ids_expire_and_open_ones_stay() {
+    let cluster = TestCluster::builder(1)
+        .combined()
+        .prop("transaction.state.log.replication.factor", 1)
+        .prop("transaction.state.log.min.isr", 1)
+        .prop("transaction.state.log.num.partitions", 1)
+        .prop("transactional.id.expiration.ms", 1_000)
+        .prop(
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            100,
+        )
+        .start()
+        .await
+        .expect("cluster");
+    create_topic(&cluster.bootstrap_servers(), "expiry", 1, 1, &[]).await;
+    let mut client = KafkaClient::connect(cluster.broker_addr(1))
+        .await
+        .expect("connect");
+    assert_eq!(transaction_coordinator(&mut client, "idle-tx").await, 1);
+    let deadline = Instant::now() + DEADLINE;
+    let idle = loop {
+        match init_raw(&mut client, 4, "idle-tx", 600_000, (-1, -1)).await {
+            (0, pid, epoch) => break (pid, epoch),
+            (code, _, _) => {
+                assert!(Instant::now() < deadline, "no producer id: {code}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let (code, open_pid, open_epoch) = init_raw(&mut client, 4, "open-tx", 600_000, (-1, -1)).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        add_raw(
+            &mut client,
+            3,
+            "open-tx",
+            (open_pid, open_epoch),
+            "expiry",
+            vec![0]
+        )
+        .await,
+        vec![0]
+    );
+
+    let deadline = Instant::now() + DEADLINE;
+    while describe(&mut client, "idle-tx").await.0 != TRANSACTIONAL_ID_NOT_FOUND {
+        assert!(Instant::now() < deadline, "the idle id never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The open transaction is well past the expiration and still there.
+    assert_eq!(
+        describe(&mut client, "open-tx").await,
+        (
+            0,
+            "Ongoing".to_string(),
+            vec![("expiry".to_string(), vec![0])]
+        )
+    );
+    // The expired id starts afresh: a new producer id at epoch 0.
+    let (code, pid, epoch) = init_raw(&mut client, 4, "idle-tx", 600_000, (-1, -1)).await;
+    assert_eq!(code, 0);
+    assert_ne!(pid, idle.0);
+    assert_eq!(epoch, 0);
+    cluster.shutdown().await;
+}

@@ -59,6 +59,13 @@ pub struct TransactionCoordinatorConfig {
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (10 s):
     /// how often transactions past their timeout are looked for.
     pub abort_timed_out_interval: Duration,
+    /// `transactional.id.expiration.ms` (7 days): an id with no
+    /// transaction open and no change for this long is removed (a
+    /// tombstone in `__transaction_state`).
+    pub id_expiration: Duration,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms` (1 h):
+    /// how often expired ids are looked for.
+    pub remove_expired_interval: Duration,
     /// How long a state write waits for the in-sync replicas, and a marker
     /// for its leader (Kafka: `request.timeout.ms`, 30 s).
     pub write_timeout: Duration,
@@ -73,6 +80,8 @@ impl Default for TransactionCoordinatorConfig {
             state_log_segment_bytes: 100 * 1024 * 1024,
             max_timeout: Duration::from_millis(900_000),
             abort_timed_out_interval: Duration::from_secs(10),
+            id_expiration: Duration::from_secs(7 * 24 * 3600),
+            remove_expired_interval: Duration::from_secs(3600),
             write_timeout: Duration::from_secs(30),
         }
     }

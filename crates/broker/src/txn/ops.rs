@@ -232,7 +232,9 @@ pub(super) async fn complete(
 
 /// Runs while this broker serves `shard`: completes the transactions the
 /// load found prepared, then aborts expired transactions every
-/// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+/// `transaction.abort.timed.out.transaction.cleanup.interval.ms` and
+/// removes expired transactional ids every
+/// `transaction.remove.expired.transaction.cleanup.interval.ms`.
 pub(super) async fn after_load(coordinator: Arc<TransactionCoordinator>, shard: Arc<TxnShard>) {
     let prepared =
         shard.select(|m| matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort));
@@ -241,8 +243,14 @@ pub(super) async fn after_load(coordinator: Arc<TransactionCoordinator>, shard: 
         spawn_complete(coordinator.clone(), shard.clone(), id);
     }
     let interval = coordinator.config.abort_timed_out_interval;
+    let removal_interval = coordinator.config.remove_expired_interval;
+    let mut next_removal = tokio::time::Instant::now() + removal_interval;
     loop {
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(interval.min(removal_interval)).await;
+        if tokio::time::Instant::now() >= next_removal {
+            remove_expired_ids(&coordinator, &shard).await;
+            next_removal = tokio::time::Instant::now() + removal_interval;
+        }
         let now = now_ms();
         let expired = shard.select(|m| m.prepare_timeout_abort(now).is_some());
         for (id, _) in expired {
@@ -260,6 +268,20 @@ pub(super) async fn after_load(coordinator: Arc<TransactionCoordinator>, shard: 
                 );
                 spawn_complete(coordinator.clone(), shard.clone(), id);
             }
+        }
+    }
+}
+
+/// Removes the ids past `transactional.id.expiration.ms`.
+async fn remove_expired_ids(coordinator: &TransactionCoordinator, shard: &TxnShard) {
+    let expiration = coordinator.config.id_expiration.as_millis() as i64;
+    let now = now_ms();
+    for (id, _) in shard.select(|m| m.expired(now, expiration)) {
+        if shard
+            .remove_if(&id, |m| m.expired(now_ms(), expiration))
+            .await
+        {
+            tracing::info!(transactional_id = %id, "removed an expired transactional id");
         }
     }
 }

@@ -143,6 +143,46 @@ impl TxnShard {
         Ok(Some(value))
     }
 
+    /// Removes `id` if `expired` still holds for its state under the lock
+    /// (`transactional.id.expiration.ms`): a tombstone is written and, once
+    /// replicated, the id is forgotten. Meanwhile the id has a write in
+    /// flight, so its requests get CONCURRENT_TRANSACTIONS. Whether it
+    /// went.
+    pub async fn remove_if(&self, id: &str, expired: impl FnOnce(&TxnMetadata) -> bool) -> bool {
+        let appended = {
+            let mut ids = self.lock();
+            if self.is_closed() {
+                return false;
+            }
+            let Some(m) = ids.get_mut(id).filter(|m| expired(m)) else {
+                return false;
+            };
+            let record = TxnRecord {
+                transactional_id: id.to_string(),
+                value: None,
+            };
+            let Ok(appended) = self.append(&record) else {
+                return false;
+            };
+            m.pending = Some(m.to_value());
+            appended
+        };
+        let deadline = tokio::time::Instant::now() + self.write_timeout;
+        let code = self
+            .partition
+            .wait_for_replication(appended.0, appended.1, deadline)
+            .await;
+        let mut ids = self.lock();
+        if code != 0 || self.is_closed() {
+            if let Some(m) = ids.get_mut(id) {
+                m.abandon();
+            }
+            return false;
+        }
+        ids.remove(id);
+        true
+    }
+
     /// Appends one record as the partition's leader: the offset after it
     /// and the leader epoch it was written in.
     fn append(&self, record: &TxnRecord) -> Result<(i64, i32), ResponseError> {

@@ -315,6 +315,18 @@ impl TxnMetadata {
         Some(value)
     }
 
+    /// Whether the id has expired (`transactional.id.expiration.ms`): no
+    /// transaction open or ending and no write in flight, and no change for
+    /// `expiration_ms` at `now`, as Kafka's coordinator decides.
+    pub fn expired(&self, now: i64, expiration_ms: i64) -> bool {
+        self.pending.is_none()
+            && matches!(
+                self.state,
+                TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+            )
+            && now.saturating_sub(self.last_update_ms) >= expiration_ms
+    }
+
     /// After the markers of a PrepareCommit/PrepareAbort are written: the
     /// Complete state to write.
     pub fn prepare_complete(&self, now: i64) -> Option<TxnValue> {

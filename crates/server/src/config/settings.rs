@@ -70,6 +70,11 @@ pub(super) const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
         Some("10000"),
     ),
+    ("transactional.id.expiration.ms", Some("604800000")),
+    (
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        Some("3600000"),
+    ),
     // Refused unless PLAINTEXT (see `unsupported`), so known.
     ("security.inter.broker.protocol", Some("PLAINTEXT")),
     ("fetch.max.bytes", Some("57671680")),
@@ -145,6 +150,11 @@ pub(super) fn transaction_settings(
         max_timeout: p.millis("transaction.max.timeout.ms", 1)?,
         abort_timed_out_interval: p.millis(
             "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            1,
+        )?,
+        id_expiration: p.millis("transactional.id.expiration.ms", 1)?,
+        remove_expired_interval: p.millis(
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
             1,
         )?,
         write_timeout: Duration::from_secs(30),
