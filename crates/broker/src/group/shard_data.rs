@@ -255,3 +255,68 @@ impl ShardData {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offset(offset: i64, record_offset: i64) -> CommittedOffset {
+        CommittedOffset {
+            value: OffsetValue {
+                offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: 0,
+            },
+            record_offset,
+        }
+    }
+
+    fn committed(data: &ShardData, group: &str) -> Option<i64> {
+        data.groups
+            .get(group)
+            .and_then(|e| e.offsets.get(&("t".to_string(), 0)))
+            .map(|c| c.value.offset)
+    }
+
+    #[test]
+    fn pending_offsets_wait_for_their_marker() {
+        let timings = GroupTimings::default();
+        let mut data = ShardData::default();
+        data.add_pending("g", 7, ("t".into(), 0), offset(10, 5), timings, 0);
+        assert!(data.groups["g"].has_pending("t", 0));
+        assert_eq!(committed(&data, "g"), None);
+        // A marker before the record (another transaction's) changes nothing.
+        data.complete_txn(7, true, 4);
+        assert!(data.groups["g"].has_pending("t", 0));
+        // Another producer's marker neither.
+        data.complete_txn(8, true, 9);
+        assert!(data.groups["g"].has_pending("t", 0));
+        data.complete_txn(7, true, 9);
+        assert_eq!(committed(&data, "g"), Some(10));
+        assert!(!data.groups["g"].has_pending("t", 0));
+        assert!(data.txn_groups.is_empty());
+    }
+
+    #[test]
+    fn an_abort_drops_pending_offsets_and_a_later_commit_wins_over_them() {
+        let timings = GroupTimings::default();
+        let mut data = ShardData::default();
+        data.add_pending("g", 7, ("t".into(), 0), offset(10, 5), timings, 0);
+        data.complete_txn(7, false, 6);
+        assert_eq!(committed(&data, "g"), None);
+        assert!(
+            !data.groups.contains_key("g"),
+            "a group holding nothing goes"
+        );
+        // A plain commit recorded after a transactional one wins over it
+        // when the transaction commits later.
+        data.add_pending("g", 7, ("t".into(), 0), offset(20, 7), timings, 0);
+        data.groups
+            .get_mut("g")
+            .expect("group")
+            .apply_offset("t", 0, offset(30, 8));
+        data.complete_txn(7, true, 9);
+        assert_eq!(committed(&data, "g"), Some(30));
+    }
+}

@@ -139,7 +139,10 @@ async fn answer(
     let mut unknown = false;
     for topic in txn.topics {
         for &p in &topic.partitions {
-            unknown |= !exists(&topic.name, p);
+            // A check answers from the transaction's state alone: a
+            // partition this broker's cache has not seen yet (an offsets
+            // partition just created, say) may still be in it.
+            unknown |= !txn.verify_only && !exists(&topic.name, p);
             partitions.push((topic.name.to_string(), p));
         }
     }

@@ -218,3 +218,54 @@ impl Handler for TxnOffsetCommitHandler {
         TxnOffsetCommitResponse::default().with_topics(topics)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{GroupId, ProducerId, TopicName, TransactionalId};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::*;
+    use crate::handlers::support::shape::check;
+
+    #[test]
+    fn the_declared_shape_matches_the_wire_and_every_response_encodes() {
+        let s = |v: &'static str| StrBytes::from_static_str(v);
+        for version in TxnOffsetCommitHandler::MIN_VERSION..=TxnOffsetCommitHandler::MAX_VERSION {
+            let mut request = TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(s("tx")))
+                .with_group_id(GroupId(s("g")))
+                .with_producer_id(ProducerId(3))
+                .with_producer_epoch(1)
+                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(2)
+                        .with_committed_offset(7)
+                        .with_committed_leader_epoch(if version >= 2 { 4 } else { -1 })
+                        .with_committed_metadata(Some(s("m")))])]);
+            if version >= 3 {
+                request = request
+                    .with_generation_id(5)
+                    .with_member_id(s("member"))
+                    .with_group_instance_id(Some(s("instance")));
+            }
+            let mut body = bytes::BytesMut::new();
+            request.encode(&mut body, version).expect("encode");
+            let shape = TxnOffsetCommitHandler::REQUEST_SHAPE;
+            assert_eq!(check(&shape, version, &body), Ok(()), "v{version}");
+            assert!(check(&shape, version, &body[..body.len() - 1]).is_err());
+            let response = TxnOffsetCommitResponse::default().with_topics(vec![
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(2)
+                        .with_error_code(ResponseError::InvalidTxnState.code())]),
+            ]);
+            let mut buf = bytes::BytesMut::new();
+            response.encode(&mut buf, version).expect("encode response");
+        }
+    }
+}
