@@ -1,6 +1,7 @@
-//! AddPartitionsToTxn (key 24, v0–v4): a transactional producer names the
+//! AddPartitionsToTxn (key 24, v0–v5): a transactional producer names the
 //! partitions it is about to write in its transaction (v0–v3, the client
-//! path); from v4 (KIP-890, broker to coordinator) a batch of
+//! path); from v4 (KIP-890, broker to coordinator; v5 only adds an error
+//! code, TRANSACTION_ABORTABLE, that Kraft never needs to send) a batch of
 //! transactions, each either added the same way or, with `verify_only`,
 //! only checked: a partition leader asks before it appends a transaction's
 //! first batch (`crate::txn::verify`), and a partition not in the ongoing
@@ -53,7 +54,7 @@ pub struct AddPartitionsToTxnHandler;
 impl Handler for AddPartitionsToTxnHandler {
     const API_KEY: ApiKey = ApiKey::AddPartitionsToTxn;
     const MIN_VERSION: i16 = 0;
-    const MAX_VERSION: i16 = 4;
+    const MAX_VERSION: i16 = 5;
     const REQUEST_SHAPE: Shape = Shape {
         flexible_from: 3,
         fields: &[
