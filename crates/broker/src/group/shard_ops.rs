@@ -58,6 +58,34 @@ pub struct GroupListing {
     pub state: GroupState,
 }
 
+/// The records that store `offsets` for `group_id` and the indexes of
+/// the offsets they hold; an offset whose metadata is over
+/// `max_metadata_bytes` gets OFFSET_METADATA_TOO_LARGE in `results`
+/// instead (OffsetCommit and TxnOffsetCommit alike).
+pub(super) fn offset_records(
+    group_id: &str,
+    offsets: &[OffsetCommit],
+    max_metadata_bytes: usize,
+    results: &mut [i16],
+) -> (Vec<CoordinatorRecord>, Vec<usize>) {
+    let mut records = Vec::new();
+    let mut accepted = Vec::new();
+    for (i, o) in offsets.iter().enumerate() {
+        if o.value.metadata.len() > max_metadata_bytes {
+            results[i] = ResponseError::OffsetMetadataTooLarge.code();
+            continue;
+        }
+        records.push(CoordinatorRecord::Offset {
+            group: group_id.to_string(),
+            topic: o.topic.clone(),
+            partition: o.partition,
+            value: Some(o.value.clone()),
+        });
+        accepted.push(i);
+    }
+    (records, accepted)
+}
+
 /// Committed offsets of one topic: (partition, offset if any).
 pub type TopicOffsets = (String, Vec<(i32, Option<OffsetValue>)>);
 
@@ -178,21 +206,8 @@ impl Shard {
             if let Err(code) = entry.group.check_commit(who, now) {
                 return vec![code; offsets.len()];
             }
-            let mut records = Vec::new();
-            let mut accepted = Vec::new();
-            for (i, o) in offsets.iter().enumerate() {
-                if o.value.metadata.len() > max_metadata_bytes {
-                    results[i] = ResponseError::OffsetMetadataTooLarge.code();
-                    continue;
-                }
-                records.push(CoordinatorRecord::Offset {
-                    group: group_id.to_string(),
-                    topic: o.topic.clone(),
-                    partition: o.partition,
-                    value: Some(o.value.clone()),
-                });
-                accepted.push(i);
-            }
+            let (records, accepted) =
+                offset_records(group_id, &offsets, max_metadata_bytes, &mut results);
             if records.is_empty() {
                 return results;
             }

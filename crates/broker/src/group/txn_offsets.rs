@@ -18,13 +18,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
-
 use super::member::MemberRef;
-use super::records::CoordinatorRecord;
 use super::shard::{Shard, TxnProducer};
 use super::shard_data::{CommittedOffset, GroupEntry};
-use super::shard_ops::OffsetCommit;
+use super::shard_ops::{offset_records, OffsetCommit};
 use crate::replica::now_ms;
 
 /// The producer of a TxnOffsetCommit.
@@ -70,21 +67,8 @@ impl Shard {
             if let Err(code) = checked {
                 return vec![code; offsets.len()];
             }
-            let mut records = Vec::new();
-            let mut accepted = Vec::new();
-            for (i, o) in offsets.iter().enumerate() {
-                if o.value.metadata.len() > max_metadata_bytes {
-                    results[i] = ResponseError::OffsetMetadataTooLarge.code();
-                    continue;
-                }
-                records.push(CoordinatorRecord::Offset {
-                    group: group_id.to_string(),
-                    topic: o.topic.clone(),
-                    partition: o.partition,
-                    value: Some(o.value.clone()),
-                });
-                accepted.push(i);
-            }
+            let (records, accepted) =
+                offset_records(group_id, &offsets, max_metadata_bytes, &mut results);
             if records.is_empty() {
                 return results;
             }

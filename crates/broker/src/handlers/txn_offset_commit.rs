@@ -28,14 +28,12 @@ use kafka_protocol::messages::{
     ApiKey, RequestHeader, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
-use super::support::groups::shard;
+use super::support::groups::{shard, CommitPlan};
 use super::support::transactions::error_code;
 use super::Handler;
 use crate::context::BrokerContext;
-use crate::group::records::OffsetValue;
-use crate::group::{MemberRef, OffsetCommit, Shard, TxnCommitter};
+use crate::group::{MemberRef, Shard, TxnCommitter};
 use crate::handlers::support::shape::{field, Field, Kind, Shape};
-use crate::metadata_cache::CacheQueries;
 use crate::replica::now_ms;
 use crate::txn::TxnWrite;
 use kraft_metadata::CONSUMER_OFFSETS;
@@ -122,40 +120,26 @@ impl Handler for TxnOffsetCommitHandler {
         let group = request.group_id.0.to_string();
         let image = ctx.cache.image();
         let now = now_ms();
-        // Per requested partition: its code so far, and the offsets to store.
-        let mut codes: Vec<Vec<i16>> = Vec::with_capacity(request.topics.len());
-        let mut offsets = Vec::new();
-        let mut slots = Vec::new();
-        for (t, topic) in request.topics.iter().enumerate() {
-            let known = image.partitions_of(&topic.name.0);
-            let mut topic_codes = Vec::with_capacity(topic.partitions.len());
-            for (p, partition) in topic.partitions.iter().enumerate() {
-                let exists = known
-                    .as_ref()
-                    .is_some_and(|ps| ps.iter().any(|(i, _)| *i == partition.partition_index));
-                if !exists {
-                    topic_codes.push(ResponseError::UnknownTopicOrPartition.code());
-                    continue;
-                }
-                topic_codes.push(0);
-                slots.push((t, p));
-                offsets.push(OffsetCommit {
-                    topic: topic.name.0.to_string(),
-                    partition: partition.partition_index,
-                    value: OffsetValue {
-                        offset: partition.committed_offset,
-                        leader_epoch: partition.committed_leader_epoch,
-                        metadata: partition
-                            .committed_metadata
-                            .as_ref()
-                            .map(|m| m.to_string())
-                            .unwrap_or_default(),
-                        commit_timestamp: now,
-                    },
-                });
-            }
-            codes.push(topic_codes);
-        }
+        let mut plan = CommitPlan::new(
+            &image,
+            request.topics.iter().map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.partition_index,
+                            p.committed_offset,
+                            p.committed_leader_epoch,
+                            p.committed_metadata.as_deref(),
+                        )
+                    })
+                    .collect();
+                (&*t.name.0, partitions)
+            }),
+            now,
+        );
+        let offsets = std::mem::take(&mut plan.offsets);
         let results = if request.transactional_id.is_empty() {
             vec![ResponseError::InvalidRequest.code(); offsets.len()]
         } else {
@@ -192,9 +176,7 @@ impl Handler for TxnOffsetCommitHandler {
                 },
             }
         };
-        for ((t, p), code) in slots.into_iter().zip(results) {
-            codes[t][p] = code;
-        }
+        let codes = plan.codes_with(results);
         let topics = request
             .topics
             .into_iter()
