@@ -76,9 +76,34 @@ pub struct ShardData {
     pub groups: HashMap<String, GroupEntry>,
     /// Producer id -> the groups holding offsets of its open transaction.
     pub txn_groups: HashMap<i64, HashSet<String>>,
+    /// (group, topic, partition) -> offset commits appended and not yet
+    /// replicated (offset expiry leaves these partitions alone).
+    pub committing: HashMap<(String, String, i32), usize>,
 }
 
 impl ShardData {
+    /// Whether a commit of this partition is on its way to the ISR.
+    pub fn is_committing(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.committing
+            .contains_key(&(group.to_string(), topic.to_string(), partition))
+    }
+
+    /// Counts commits appended (`started`) or settled.
+    pub fn track_commits(&mut self, group: &str, keys: &[(String, i32)], started: bool) {
+        for (topic, partition) in keys {
+            let key = (group.to_string(), topic.clone(), *partition);
+            let count = self.committing.entry(key.clone()).or_insert(0);
+            if started {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.committing.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Stores an offset written by `producer_id`'s open transaction at
     /// `record_offset`, pending until its marker.
     pub fn add_pending(

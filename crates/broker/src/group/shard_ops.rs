@@ -197,7 +197,12 @@ impl Shard {
                 return results;
             }
             match self.append(&records) {
-                Ok(appended) => (appended, accepted),
+                Ok(appended) => {
+                    inner
+                        .data
+                        .track_commits(group_id, &commit_keys(&offsets, &accepted), true);
+                    (appended, accepted)
+                }
                 Err(code) => {
                     for i in accepted {
                         results[i] = code;
@@ -207,9 +212,12 @@ impl Shard {
             }
         };
         self.poke();
-        match self.replicated(appended).await {
+        let outcome = self.replicated(appended).await;
+        let mut inner = self.lock();
+        let keys = commit_keys(&offsets, &accepted);
+        inner.data.track_commits(group_id, &keys, false);
+        match outcome {
             Ok(()) => {
-                let mut inner = self.lock();
                 let timings = self.timings;
                 let entry = inner
                     .data
@@ -375,4 +383,12 @@ impl Shard {
             Err(code) => code,
         }
     }
+}
+
+/// The partitions of the accepted offsets of a commit.
+fn commit_keys(offsets: &[OffsetCommit], accepted: &[usize]) -> Vec<(String, i32)> {
+    accepted
+        .iter()
+        .map(|&i| (offsets[i].topic.clone(), offsets[i].partition))
+        .collect()
 }
