@@ -36,6 +36,7 @@ pub mod join;
 pub mod loader;
 pub mod member;
 pub mod membership;
+pub mod offset_delete;
 pub mod partitioner;
 pub mod publisher;
 pub mod rebalance;
