@@ -1,8 +1,9 @@
 //! OffsetDelete (API 47) end to end, with raw requests through kraft's
-//! minimal client: an Empty group loses the offsets asked for (and a
-//! restarted coordinator does not bring them back), an active consumer
-//! group keeps the offsets of topics it subscribes to, an unknown group is
-//! GROUP_ID_NOT_FOUND, an unknown partition UNKNOWN_TOPIC_OR_PARTITION.
+//! minimal client and through `kraftctl groups delete-offsets`: an Empty
+//! group loses the offsets asked for (and a restarted coordinator does not
+//! bring them back), an active consumer group keeps the offsets of topics
+//! it subscribes to, an unknown group is GROUP_ID_NOT_FOUND, an unknown
+//! partition UNKNOWN_TOPIC_OR_PARTITION.
 
 mod common;
 
@@ -23,6 +24,7 @@ use kraft_testkit::TestCluster;
 
 use common::create_topic;
 use common::groups::{committed, committed_offsets, coordinator, sync};
+use common::kraftctl::{kraftctl_async, kraftctl_json};
 
 const GROUP_ID_NOT_FOUND: i16 = 69;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -210,5 +212,76 @@ async fn offset_delete_follows_the_groups_state_and_subscriptions() {
     assert_eq!(keys(&stored), vec![("b", 0)]);
     let active = committed_offsets(&bootstrap, "active").await;
     assert_eq!(keys(&active), vec![("a", 0)]);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kraftctl_deletes_offsets_per_partition() {
+    let cluster = cluster().await;
+    let bootstrap = cluster.bootstrap_servers();
+    create_topic(&bootstrap, "a", 2, 1, &[]).await;
+    create_topic(&bootstrap, "b", 1, 1, &[]).await;
+    let mut c = coordinator(&bootstrap, "app").await;
+    commit(&mut c, "app", "", -1, &[("a", 0), ("a", 1), ("b", 0)]).await;
+
+    let addr = cluster.broker_addr(1);
+    let (ok, table, err) = kraftctl_async(&[
+        "--bootstrap-server",
+        addr,
+        "groups",
+        "delete-offsets",
+        "app",
+        "--topic",
+        "a",
+        "--partition",
+        "1",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(table.contains("Successful"), "{table}");
+    let left = committed(&mut c, "app").await.expect("offsets");
+    assert_eq!(keys(&left), vec![("a", 0), ("b", 0)]);
+
+    // Without --partition: every partition of the topic.
+    let (ok, rows) = kraftctl_json(
+        &cluster,
+        1,
+        &["groups", "delete-offsets", "app", "--topic", "a"],
+    )
+    .await;
+    assert!(ok, "{rows}");
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["error"].is_null()), "{rows:?}");
+    let left = committed(&mut c, "app").await.expect("offsets");
+    assert_eq!(keys(&left), vec![("b", 0)]);
+
+    // An active group subscribed to b: a per-partition error, exit failure.
+    let (me, gen) = join_subscribed(&mut c, "app", &["b"]).await;
+    commit(&mut c, "app", &me, gen, &[("b", 0)]).await;
+    let (ok, table, _) = kraftctl_async(&[
+        "--bootstrap-server",
+        addr,
+        "groups",
+        "delete-offsets",
+        "app",
+        "--topic",
+        "b",
+    ])
+    .await;
+    assert!(!ok, "{table}");
+    assert!(table.contains("GROUP_SUBSCRIBED_TO_TOPIC"), "{table}");
+
+    let (ok, _, err) = kraftctl_async(&[
+        "--bootstrap-server",
+        addr,
+        "groups",
+        "delete-offsets",
+        "nobody",
+        "--topic",
+        "a",
+    ])
+    .await;
+    assert!(!ok && err.contains("GROUP_ID_NOT_FOUND"), "{err}");
     cluster.shutdown().await;
 }
