@@ -1,6 +1,7 @@
-//! Offset expiry on hand-built shard data with an injected clock: which
-//! offsets and groups expire, and that the tombstones written, read back
-//! as the loader reads them, leave a reloaded shard without them.
+//! Offset expiry with an injected clock: which offsets and groups expire
+//! (on hand-built shard data), and that the tombstones written, read back
+//! as the loader reads them (from their bytes, and from a real partition
+//! log a shard wrote to), leave a reloaded shard without them.
 
 use bytes::Bytes;
 
@@ -170,4 +171,90 @@ fn a_reloaded_shard_does_not_bring_expired_offsets_back() {
         assert_eq!(keys(data, "young"), vec![("t".to_string(), 0)]);
     }
     assert!(reloaded.plan_expiry(RETENTION, now).is_empty());
+}
+
+/// A `__consumer_offsets` partition this broker (1) leads alone, and the
+/// temp directory holding its log.
+fn led_partition() -> (std::sync::Arc<crate::replica::Partition>, tempfile::TempDir) {
+    use crate::replica::log_config::PartitionSettings;
+    use kraft_log::{LogConfig, PartitionLog};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = PartitionLog::open(
+        &dir.path().join("__consumer_offsets-0"),
+        LogConfig::default(),
+    )
+    .expect("open the log");
+    let partition = crate::replica::Partition::new(
+        uuid::Uuid::new_v4(),
+        "__consumer_offsets".into(),
+        0,
+        1,
+        log,
+        PartitionSettings {
+            log: LogConfig::default(),
+            min_insync_replicas: 1,
+            timestamp_after_max_ms: i64::MAX / 2,
+        },
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+    );
+    let registration = kraft_metadata::PartitionRegistration {
+        replicas: vec![1],
+        isr: vec![1],
+        leader: 1,
+        leader_epoch: 1,
+        partition_epoch: 1,
+        ..Default::default()
+    };
+    partition.set_state(registration, now_ms());
+    (partition, dir)
+}
+
+#[tokio::test]
+async fn expiry_writes_tombstones_the_loader_replays() {
+    use crate::group::{loader, MemberRef, OffsetCommit};
+    let (partition, _dir) = led_partition();
+    let shard = Shard::new(
+        0,
+        partition.clone(),
+        1,
+        ShardData::default(),
+        GroupTimings::default(),
+        std::time::Duration::from_secs(30),
+    );
+    let now = now_ms();
+    let commits = |topic: &str| {
+        (0..2)
+            .map(|p| OffsetCommit {
+                topic: topic.into(),
+                partition: p,
+                value: OffsetValue {
+                    offset: 5,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    commit_timestamp: now,
+                },
+            })
+            .collect::<Vec<_>>()
+    };
+    let alone = MemberRef {
+        generation_id: -1,
+        ..MemberRef::default()
+    };
+    for group in ["g", "h"] {
+        let codes = shard.commit(group, &alone, commits("t"), 4096).await;
+        assert_eq!(codes, vec![0, 0], "commit to {group}");
+    }
+    assert_eq!(shard.expire_offsets(RETENTION, now + RETENTION - 1), Ok(0));
+    assert_eq!(shard.expire_offsets(RETENTION, now + RETENTION), Ok(4));
+    assert!(shard.fetch_offsets("g", None).is_empty());
+    assert!(shard.list().is_empty(), "both groups are gone");
+
+    let (reloaded, _) =
+        loader::load(&partition, GroupTimings::default(), now).expect("the partition loads");
+    assert!(
+        reloaded.groups.values().all(|e| !e.exists()),
+        "{:?}",
+        reloaded.groups.keys().collect::<Vec<_>>()
+    );
+    assert!(reloaded.plan_expiry(RETENTION, now + RETENTION).is_empty());
 }
