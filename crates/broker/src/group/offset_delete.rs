@@ -133,9 +133,13 @@ impl Shard {
                 return Ok(results);
             }
             let appended = self.append(&records);
-            if appended.is_ok() {
+            if let Ok(appended) = &appended {
                 for key in &deleted {
                     entry.offsets.remove(key);
+                }
+                for (k, (topic, partition)) in deleted.iter().enumerate() {
+                    let at = appended.first_offset + k as i64;
+                    inner.data.supersede(group_id, topic, *partition, at);
                 }
             }
             (appended, results)

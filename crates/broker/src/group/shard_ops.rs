@@ -215,16 +215,28 @@ impl Shard {
         let outcome = self.replicated(appended).await;
         let mut inner = self.lock();
         let keys = commit_keys(&offsets, &accepted);
-        inner.data.track_commits(group_id, &keys, false);
         match outcome {
             Ok(()) => {
                 let timings = self.timings;
+                // Offsets deleted (OffsetDelete, DeleteGroups) while this
+                // commit was in flight stay deleted, as in the log.
+                let live: Vec<bool> = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (topic, partition))| {
+                        let at = appended.first_offset + k as i64;
+                        !inner.data.is_superseded(group_id, topic, *partition, at)
+                    })
+                    .collect();
                 let entry = inner
                     .data
                     .groups
                     .entry(group_id.to_string())
                     .or_insert_with(|| GroupEntry::new(group_id, timings, now));
                 for (k, i) in accepted.into_iter().enumerate() {
+                    if !live[k] {
+                        continue;
+                    }
                     let o = &offsets[i];
                     entry.apply_offset(
                         &o.topic,
@@ -242,6 +254,7 @@ impl Shard {
                 }
             }
         }
+        inner.data.track_commits(group_id, &keys, false);
         results
     }
 
@@ -368,6 +381,15 @@ impl Shard {
                 Ok(appended) => appended,
                 Err(code) => return code,
             };
+            for (k, record) in records.iter().enumerate() {
+                if let CoordinatorRecord::Offset {
+                    topic, partition, ..
+                } = record
+                {
+                    let at = appended.first_offset + k as i64;
+                    inner.data.supersede(group_id, topic, *partition, at);
+                }
+            }
             let effects = inner
                 .data
                 .groups

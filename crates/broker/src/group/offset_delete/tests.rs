@@ -86,3 +86,27 @@ fn a_group_of_another_protocol_with_members_is_not_empty() {
     let g = group("connect", &[Bytes::new()]);
     assert_eq!(kept(&g).err(), Some(ResponseError::NonEmptyGroup.code()));
 }
+
+#[test]
+fn a_tombstone_written_during_a_commit_keeps_that_commit_deleted() {
+    use crate::group::shard_data::ShardData;
+    let key = [("t".to_string(), 0)];
+    let mut data = ShardData::default();
+    data.supersede("g", "t", 0, 10);
+    assert!(
+        !data.is_superseded("g", "t", 0, 5),
+        "no commit was in flight"
+    );
+    data.track_commits("g", &key, true);
+    data.supersede("g", "t", 0, 10);
+    assert!(data.is_superseded("g", "t", 0, 5), "the commit is older");
+    assert!(
+        !data.is_superseded("g", "t", 0, 11),
+        "a later commit stands"
+    );
+    data.track_commits("g", &key, false);
+    assert!(
+        !data.is_superseded("g", "t", 0, 5),
+        "forgotten once settled"
+    );
+}
