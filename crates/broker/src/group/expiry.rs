@@ -134,31 +134,39 @@ pub fn tombstones(plans: &[GroupExpiry]) -> Vec<CoordinatorRecord> {
 }
 
 impl Shard {
-    /// Expires what has expired at `now`: writes the tombstones and, once
-    /// they are appended, forgets the offsets and groups they delete. The
-    /// number of offsets expired, or the coordinator error of the write.
+    /// Expires what has expired at `now`: writes the tombstones, one batch
+    /// per group as Kafka does (a batch stays far below the partition's
+    /// message size limit), and once a batch is appended forgets the
+    /// offsets and group it deletes. The number of offsets expired, or the
+    /// coordinator error of the first write that failed.
     pub fn expire_offsets(self: &Arc<Self>, retention_ms: i64, now: i64) -> Result<usize, i16> {
-        let (appended, expired) = {
-            let mut inner = self.lock();
-            let plans = inner.data.plan_expiry(retention_ms, now);
-            if plans.is_empty() {
-                return Ok(0);
-            }
-            let records = tombstones(&plans);
-            let appended = self.append(&records)?;
-            inner.data.apply_expiry(&plans);
-            let expired = plans.iter().map(|p| p.offsets.len()).sum::<usize>();
-            let groups = plans.iter().filter(|p| p.remove_group).count();
+        let mut inner = self.lock();
+        let plans = inner.data.plan_expiry(retention_ms, now);
+        let (mut expired, mut groups) = (0, 0);
+        let mut outcome = Ok(());
+        for plan in &plans {
+            let appended = match self.append(&tombstones(std::slice::from_ref(plan))) {
+                Ok(appended) => appended,
+                Err(code) => {
+                    outcome = Err(code);
+                    break;
+                }
+            };
+            inner.data.apply_expiry(std::slice::from_ref(plan));
+            expired += plan.offsets.len();
+            groups += usize::from(plan.remove_group);
+            let shard = self.clone();
+            tokio::spawn(async move {
+                if let Err(code) = shard.replicated(appended).await {
+                    tracing::warn!(shard = ?shard, code, "offset expiry tombstones not replicated");
+                }
+            });
+        }
+        drop(inner);
+        if expired > 0 || groups > 0 {
             tracing::info!(shard = ?self, expired, groups, "expired offsets");
-            (appended, expired)
-        };
-        let shard = self.clone();
-        tokio::spawn(async move {
-            if let Err(code) = shard.replicated(appended).await {
-                tracing::warn!(shard = ?shard, code, "offset expiry tombstones not replicated");
-            }
-        });
-        Ok(expired)
+        }
+        outcome.map(|()| expired)
     }
 
     /// Checks for expired offsets every `interval` until the shard closes.
