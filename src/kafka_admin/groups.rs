@@ -1,7 +1,7 @@
 //! Consumer-group admin over the Kafka protocol, for `kraftctl groups`:
 //! list every broker's groups, describe one (state, protocol, members with
 //! their decoded assignments, committed offsets with the lag behind each
-//! partition's log end), delete one. Like the rest of [`super`], it works
+//! partition's log end), delete one or some of its committed offsets. Like the rest of [`super`], it works
 //! against Kraft or Kafka.
 //!
 //! In: a connected [`KafkaClient`] on any broker and a group id; the
@@ -13,9 +13,13 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Context, Result};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use kafka_protocol::messages::{
     BrokerId, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, TopicName,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraft_kafka_client::KafkaClient;
@@ -28,6 +32,7 @@ const LIST_GROUPS_VERSION: i16 = 4;
 const DESCRIBE_GROUPS_VERSION: i16 = 5;
 const OFFSET_FETCH_VERSION: i16 = 7;
 const DELETE_GROUPS_VERSION: i16 = 2;
+const OFFSET_DELETE_VERSION: i16 = 0;
 const LIST_OFFSETS_VERSION: i16 = 5;
 const METADATA_VERSION: i16 = 12;
 /// ListOffsets' "latest" timestamp.
@@ -139,6 +144,68 @@ pub async fn delete_group(client: &mut KafkaClient, group: &str) -> Result<()> {
         _ => "",
     };
     check(result.error_code, Some(&s(why))).with_context(|| format!("group '{group}'"))
+}
+
+/// One partition's outcome of `delete_offsets`: `None` when deleted, else
+/// the error (Kafka's name and description).
+#[derive(Debug, Clone)]
+pub struct OffsetDeletion {
+    pub topic: String,
+    pub partition: i32,
+    pub error: Option<String>,
+}
+
+/// Deletes the committed offsets of `topic` in `group`: of `partition`, or
+/// of every partition the topic has.
+pub async fn delete_offsets(
+    client: &mut KafkaClient,
+    group: &str,
+    topic: &str,
+    partition: Option<i32>,
+) -> Result<Vec<OffsetDeletion>> {
+    let partitions = match partition {
+        Some(p) => vec![p],
+        None => {
+            let described = describe_topics(client, Some(topic))
+                .await
+                .with_context(|| format!("topic '{topic}'"))?;
+            described
+                .iter()
+                .filter(|t| t.name == topic)
+                .flat_map(|t| t.partitions.iter().map(|p| p.partition))
+                .collect()
+        }
+    };
+    let (_, mut coordinator) = coordinator(client, group).await?;
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_topics(vec![OffsetDeleteRequestTopic::default()
+            .with_name(TopicName(s(topic)))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|p| OffsetDeleteRequestPartition::default().with_partition_index(*p))
+                    .collect(),
+            )]);
+    let response = coordinator.send(OFFSET_DELETE_VERSION, &request).await?;
+    let why = match response.error_code {
+        68 => "it has members and does not use the consumer protocol",
+        69 => "no such group",
+        _ => "",
+    };
+    check(response.error_code, Some(&s(why))).with_context(|| format!("group '{group}'"))?;
+    let mut out = Vec::new();
+    for t in &response.topics {
+        for p in &t.partitions {
+            out.push(OffsetDeletion {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                error: (p.error_code != 0).then(|| super::describe_error(p.error_code, None)),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(out)
 }
 
 /// State, members, committed offsets and lag of one group.

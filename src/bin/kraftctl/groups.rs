@@ -1,10 +1,13 @@
-//! `kraftctl groups list | describe NAME | delete NAME`: consumer groups,
-//! over the Kafka protocol (see `kraft::kafka_admin::groups`).
+//! `kraftctl groups list | describe NAME | delete NAME | delete-offsets
+//! NAME --topic T [--partition P]`: consumer groups, over the Kafka
+//! protocol (see `kraft::kafka_admin::groups`).
 //!
 //! In: parsed command-line arguments and a connected client. Out: a table
 //! on stdout (`describe` like `kafka-consumer-groups.sh --describe`: one
 //! row per partition with its committed offset, log end and lag, then the
-//! members with their assignments), or JSON with `--output json`.
+//! members with their assignments; `delete-offsets` like
+//! `kafka-consumer-groups.sh --delete-offsets`: one row per partition,
+//! Successful or its error), or JSON with `--output json`.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -21,6 +24,16 @@ pub enum GroupsCommand {
     Describe { name: String },
     /// Delete an empty group and its committed offsets.
     Delete { name: String },
+    /// Delete a group's committed offsets of a topic (all its partitions,
+    /// or one): any for an empty group, those of topics it does not
+    /// subscribe to for an active one.
+    DeleteOffsets {
+        name: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partition: Option<i32>,
+    },
 }
 
 pub async fn run(client: &mut KafkaClient, command: GroupsCommand, json: bool) -> Result<()> {
@@ -61,6 +74,45 @@ pub async fn run(client: &mut KafkaClient, command: GroupsCommand, json: bool) -
                 println!("{}", json!({ "group_id": name, "deleted": true }));
             } else {
                 println!("Deleted group {name}.");
+            }
+        }
+        GroupsCommand::DeleteOffsets {
+            name,
+            topic,
+            partition,
+        } => {
+            let results = groups::delete_offsets(client, &name, &topic, partition).await?;
+            let failed = results.iter().filter(|r| r.error.is_some()).count();
+            if json {
+                let all: Vec<_> = results
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "topic": r.topic,
+                            "partition": r.partition,
+                            "error": r.error,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                if failed == 0 {
+                    println!("Request succeeded for deleting offsets from group {name}.");
+                } else {
+                    println!("Encountered some partition-level errors, see the details below:");
+                }
+                println!();
+                println!("{:<30} {:<15} Status", "Topic", "Partition");
+                for r in &results {
+                    let status = match &r.error {
+                        None => "Successful".to_string(),
+                        Some(e) => format!("Error: {e}"),
+                    };
+                    println!("{:<30} {:<15} {}", r.topic, r.partition, status);
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} partitions were not deleted", results.len());
             }
         }
     }

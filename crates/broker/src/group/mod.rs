@@ -11,7 +11,7 @@
 //! NOT_COORDINATOR. Each group is a pure state machine ([`state`],
 //! [`join`], [`membership`]) whose changes are written to the partition as
 //! Kafka's records ([`records`], [`snapshot`]) and acknowledged once
-//! replicated.
+//! replicated. Offsets of groups without members expire ([`expiry`]).
 //!
 //! In: leadership changes from the metadata log; group requests from the
 //! handlers in [`crate::handlers`], through [`GroupCoordinator::shard_for`].
@@ -31,10 +31,12 @@ use crate::metadata_cache::{CacheQueries, MetadataCache};
 use crate::replica::{now_ms, PartitionLookup, ReplicaManager};
 
 pub mod events;
+pub mod expiry;
 pub mod join;
 pub mod loader;
 pub mod member;
 pub mod membership;
+pub mod offset_delete;
 pub mod partitioner;
 pub mod publisher;
 pub mod rebalance;
@@ -74,6 +76,12 @@ pub struct GroupCoordinatorConfig {
     pub min_session_timeout_ms: i32,
     /// `group.max.session.timeout.ms` (30 min).
     pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes` (7 days): how long the offsets of a
+    /// group without members are kept.
+    pub offsets_retention: Duration,
+    /// `offsets.retention.check.interval.ms` (10 min): how often each
+    /// shard looks for expired offsets.
+    pub offsets_retention_check_interval: Duration,
 }
 
 impl Default for GroupCoordinatorConfig {
@@ -87,6 +95,8 @@ impl Default for GroupCoordinatorConfig {
             initial_rebalance_delay: Duration::from_secs(3),
             min_session_timeout_ms: 6_000,
             max_session_timeout_ms: 1_800_000,
+            offsets_retention: Duration::from_secs(10_080 * 60),
+            offsets_retention_check_interval: Duration::from_millis(600_000),
         }
     }
 }
@@ -285,7 +295,15 @@ impl GroupCoordinator {
                         timings,
                         coordinator.config.offsets_commit_timeout,
                     );
-                    let timers = tokio::spawn(shard.clone().run_timers());
+                    let retention = coordinator.config.offsets_retention;
+                    let interval = coordinator.config.offsets_retention_check_interval;
+                    let (deadlines, expiry) = (shard.clone(), shard.clone());
+                    let timers = tokio::spawn(async move {
+                        tokio::join!(
+                            deadlines.run_timers(),
+                            expiry.run_expiry(retention, interval)
+                        );
+                    });
                     slots.insert(partition, Slot::Loaded { shard, timers });
                 }
                 Ok(Err(e)) => {

@@ -118,6 +118,11 @@ impl Shard {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the shard has stopped serving.
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// Tells the timer task that deadlines may have changed.
     pub(super) fn poke(&self) {
         self.wake.notify_one();

@@ -76,9 +76,65 @@ pub struct ShardData {
     pub groups: HashMap<String, GroupEntry>,
     /// Producer id -> the groups holding offsets of its open transaction.
     pub txn_groups: HashMap<i64, HashSet<String>>,
+    /// (group, topic, partition) -> offset commits appended and not yet
+    /// replicated (offset expiry leaves these partitions alone).
+    pub committing: HashMap<(String, String, i32), usize>,
+    /// (group, topic, partition) -> the log offset of a tombstone written
+    /// while a commit of that partition was on its way to the ISR: that
+    /// commit, before the tombstone in the log, must not come back in
+    /// memory once replicated.
+    pub superseded: HashMap<(String, String, i32), i64>,
 }
 
 impl ShardData {
+    /// Whether a commit of this partition is on its way to the ISR.
+    pub fn is_committing(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.committing
+            .contains_key(&(group.to_string(), topic.to_string(), partition))
+    }
+
+    /// A tombstone of this partition was written at `tombstone_offset`:
+    /// remembered while a commit of it is in flight.
+    pub fn supersede(&mut self, group: &str, topic: &str, partition: i32, tombstone_offset: i64) {
+        if self.is_committing(group, topic, partition) {
+            self.superseded.insert(
+                (group.to_string(), topic.to_string(), partition),
+                tombstone_offset,
+            );
+        }
+    }
+
+    /// Whether a commit written at `record_offset` was deleted by a later
+    /// tombstone while it was in flight.
+    pub fn is_superseded(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        record_offset: i64,
+    ) -> bool {
+        self.superseded
+            .get(&(group.to_string(), topic.to_string(), partition))
+            .is_some_and(|tombstone| *tombstone > record_offset)
+    }
+
+    /// Counts commits appended (`started`) or settled.
+    pub fn track_commits(&mut self, group: &str, keys: &[(String, i32)], started: bool) {
+        for (topic, partition) in keys {
+            let key = (group.to_string(), topic.clone(), *partition);
+            let count = self.committing.entry(key.clone()).or_insert(0);
+            if started {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.committing.remove(&key);
+                    self.superseded.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Stores an offset written by `producer_id`'s open transaction at
     /// `record_offset`, pending until its marker.
     pub fn add_pending(

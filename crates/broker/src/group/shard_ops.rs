@@ -212,7 +212,12 @@ impl Shard {
                 return results;
             }
             match self.append(&records) {
-                Ok(appended) => (appended, accepted),
+                Ok(appended) => {
+                    inner
+                        .data
+                        .track_commits(group_id, &commit_keys(&offsets, &accepted), true);
+                    (appended, accepted)
+                }
                 Err(code) => {
                     for i in accepted {
                         results[i] = code;
@@ -222,16 +227,31 @@ impl Shard {
             }
         };
         self.poke();
-        match self.replicated(appended).await {
+        let outcome = self.replicated(appended).await;
+        let mut inner = self.lock();
+        let keys = commit_keys(&offsets, &accepted);
+        match outcome {
             Ok(()) => {
-                let mut inner = self.lock();
                 let timings = self.timings;
+                // Offsets deleted (OffsetDelete, DeleteGroups) while this
+                // commit was in flight stay deleted, as in the log.
+                let live: Vec<bool> = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (topic, partition))| {
+                        let at = appended.first_offset + k as i64;
+                        !inner.data.is_superseded(group_id, topic, *partition, at)
+                    })
+                    .collect();
                 let entry = inner
                     .data
                     .groups
                     .entry(group_id.to_string())
                     .or_insert_with(|| GroupEntry::new(group_id, timings, now));
                 for (k, i) in accepted.into_iter().enumerate() {
+                    if !live[k] {
+                        continue;
+                    }
                     let o = &offsets[i];
                     entry.apply_offset(
                         &o.topic,
@@ -249,6 +269,7 @@ impl Shard {
                 }
             }
         }
+        inner.data.track_commits(group_id, &keys, false);
         results
     }
 
@@ -375,6 +396,15 @@ impl Shard {
                 Ok(appended) => appended,
                 Err(code) => return code,
             };
+            for (k, record) in records.iter().enumerate() {
+                if let CoordinatorRecord::Offset {
+                    topic, partition, ..
+                } = record
+                {
+                    let at = appended.first_offset + k as i64;
+                    inner.data.supersede(group_id, topic, *partition, at);
+                }
+            }
             let effects = inner
                 .data
                 .groups
@@ -390,4 +420,12 @@ impl Shard {
             Err(code) => code,
         }
     }
+}
+
+/// The partitions of the accepted offsets of a commit.
+fn commit_keys(offsets: &[OffsetCommit], accepted: &[usize]) -> Vec<(String, i32)> {
+    accepted
+        .iter()
+        .map(|&i| (offsets[i].topic.clone(), offsets[i].partition))
+        .collect()
 }

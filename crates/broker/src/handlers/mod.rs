@@ -53,6 +53,7 @@ pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod support;
@@ -205,6 +206,7 @@ registry! {
     list_groups::ListGroupsHandler,
     describe_groups::DescribeGroupsHandler,
     delete_groups::DeleteGroupsHandler,
+    offset_delete::OffsetDeleteHandler,
     write_txn_markers::WriteTxnMarkersHandler,
 }
 

@@ -57,6 +57,8 @@ pub(super) const KNOWN_KEYS: &[(&str, Option<&str>)] = &[
     ("offsets.topic.replication.factor", Some("3")),
     ("offsets.topic.segment.bytes", Some("104857600")),
     ("offsets.commit.timeout.ms", Some("5000")),
+    ("offsets.retention.minutes", Some("10080")),
+    ("offsets.retention.check.interval.ms", Some("600000")),
     ("offset.metadata.max.bytes", Some("4096")),
     ("group.initial.rebalance.delay.ms", Some("3000")),
     ("group.min.session.timeout.ms", Some("6000")),
@@ -126,6 +128,11 @@ pub(super) fn group_settings(p: &Props<'_>) -> Result<GroupCoordinatorConfig, Co
         initial_rebalance_delay: p.millis("group.initial.rebalance.delay.ms", 0)?,
         min_session_timeout_ms: p.number::<i32>("group.min.session.timeout.ms", 0)?,
         max_session_timeout_ms: p.number::<i32>("group.max.session.timeout.ms", 0)?,
+        offsets_retention: Duration::from_secs(
+            p.number::<u64>("offsets.retention.minutes", 1)?
+                .saturating_mul(60),
+        ),
+        offsets_retention_check_interval: p.millis("offsets.retention.check.interval.ms", 1)?,
     };
     if settings.min_session_timeout_ms > settings.max_session_timeout_ms {
         return Err(invalid(

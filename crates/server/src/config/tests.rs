@@ -148,12 +148,24 @@ fn group_keys_default_to_kafkas() {
     assert_eq!(g.min_session_timeout_ms, 6000);
     assert_eq!(g.max_session_timeout_ms, 1_800_000);
     assert_eq!(g.offsets_commit_timeout, Duration::from_secs(5));
+    assert_eq!(g.offsets_retention, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(g.offsets_retention_check_interval, Duration::from_secs(600));
     let config = KraftConfig::from_properties(&props(&format!(
         "{CONTROLLER}offsets.topic.replication.factor=1\ngroup.initial.rebalance.delay.ms=0\n"
     )))
     .unwrap();
     assert_eq!(config.groups.offsets_topic_replication_factor, 1);
     assert_eq!(config.groups.initial_rebalance_delay, Duration::ZERO);
+    assert!(config.unknown_keys.is_empty());
+    let config = KraftConfig::from_properties(&props(&format!(
+        "{CONTROLLER}offsets.retention.minutes=1\noffsets.retention.check.interval.ms=250\n"
+    )))
+    .unwrap();
+    assert_eq!(config.groups.offsets_retention, Duration::from_secs(60));
+    assert_eq!(
+        config.groups.offsets_retention_check_interval,
+        Duration::from_millis(250)
+    );
     assert!(config.unknown_keys.is_empty());
     let err = KraftConfig::from_properties(&props(&format!(
         "{CONTROLLER}group.min.session.timeout.ms=10\ngroup.max.session.timeout.ms=5\n"

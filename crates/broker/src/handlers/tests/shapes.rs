@@ -244,6 +244,19 @@ fn group_api_shapes_match_the_wire() {
     accepts::<delete_groups::DeleteGroupsHandler>(|_| {
         DeleteGroupsRequest::default().with_groups_names(vec![g()])
     });
+    accepts::<offset_delete::OffsetDeleteHandler>(|_| {
+        use kafka_protocol::messages::offset_delete_request::{
+            OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+        };
+        OffsetDeleteRequest::default()
+            .with_group_id(g())
+            .with_topics(vec![OffsetDeleteRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![
+                    OffsetDeleteRequestPartition::default().with_partition_index(0),
+                    OffsetDeleteRequestPartition::default().with_partition_index(3),
+                ])])
+    });
     accepts::<write_txn_markers::WriteTxnMarkersHandler>(|_| {
         use kafka_protocol::messages::write_txn_markers_request::{
             WritableTxnMarker, WritableTxnMarkerTopic,
