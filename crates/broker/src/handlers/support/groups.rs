@@ -48,9 +48,9 @@ pub fn client_id(header: &kafka_protocol::messages::RequestHeader) -> String {
 /// brokers are alive for that replication factor the answer is
 /// COORDINATOR_NOT_AVAILABLE, as in Kafka.
 ///
-/// Kraft's log does not compact yet, so the topic also gets
-/// `retention.ms=-1`: offsets and group metadata are never deleted by age
-/// (the topic grows with every commit).
+/// The log cleaner compacts it (`replica/cleaner.rs`), so it stays bounded
+/// by its groups and their offsets, and expired offsets go as tombstones
+/// (`group/expiry.rs`).
 pub async fn ensure_offsets_topic(ctx: &BrokerContext) -> Result<(), (i16, String)> {
     let config = ctx.groups.config();
     let topic = InternalTopic {
@@ -60,7 +60,6 @@ pub async fn ensure_offsets_topic(ctx: &BrokerContext) -> Result<(), (i16, Strin
         replication_factor_key: "offsets.topic.replication.factor",
         configs: vec![
             ("cleanup.policy", "compact".to_string()),
-            ("retention.ms", "-1".to_string()),
             (
                 "segment.bytes",
                 config.offsets_topic_segment_bytes.to_string(),

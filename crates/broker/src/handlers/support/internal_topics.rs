@@ -92,8 +92,8 @@ pub async fn ensure_internal_topic(
 
 /// Makes sure `__transaction_state` exists: `transaction.state.log.*`
 /// partitions and replicas, compacted, with `transaction.state.log.min.isr`
-/// as its `min.insync.replicas`. Like `__consumer_offsets` it keeps
-/// `retention.ms=-1` while Kraft's log does not compact.
+/// as its `min.insync.replicas`. The log cleaner compacts it, like
+/// `__consumer_offsets`.
 pub async fn ensure_transaction_state_topic(ctx: &BrokerContext) -> Result<(), (i16, String)> {
     let config = ctx.transactions.config();
     let topic = InternalTopic {
@@ -103,7 +103,6 @@ pub async fn ensure_transaction_state_topic(ctx: &BrokerContext) -> Result<(), (
         replication_factor_key: "transaction.state.log.replication.factor",
         configs: vec![
             ("cleanup.policy", "compact".to_string()),
-            ("retention.ms", "-1".to_string()),
             ("min.insync.replicas", config.state_log_min_isr.to_string()),
             ("segment.bytes", config.state_log_segment_bytes.to_string()),
         ],
